@@ -1,0 +1,9 @@
+"""Communication-complexity lower bounds (paper §4, App. B–G).
+
+This first version holds the closed forms the verifier prints beside each construction; the
+bounds issue extends it with exact certificates and executable reductions.
+"""
+
+from ._closed_forms import BoundError, LowerBound, lower_bounds, min_width_rnn
+
+__all__ = ["BoundError", "LowerBound", "lower_bounds", "min_width_rnn"]

@@ -1,0 +1,159 @@
+"""Nearly orthogonal address vectors (paper App. B.3: Lemma 2, Corollary 8.1).
+
+An address code is M vectors ``a_1..a_M`` in ``{±1/√r}^r``. Each has ``<a_i, a_i> = 1`` exactly;
+the *coherence* ``μ = max_{i≠j} |<a_i, a_j>|`` is what a construction's scale factor is derived
+from. Two schemes:
+
+``random`` (Lemma 2)
+    Entries are i.i.d. uniform signs drawn from ``numpy.random.default_rng(seed)``. The Gram
+    matrix of the sign vectors is computed **exactly** (integer dot products, evaluated in blocks
+    with float32 BLAS, exact below 2^24), and every vector that violates the target coherence
+    against an earlier one is redrawn, until none does. Lemma 2 needs ``r = (8/ε²) ln(2M)`` for a
+    single draw to succeed with probability 1/2; redrawing only the offending vectors succeeds
+    with far smaller r. We start from ``r = ⌈2 ln(4M)/ε²⌉`` (where the expected number of
+    violations per vector is about 1/2) and grow r by 1/8 if 64 redraw rounds do not converge.
+    r stays O(log M / ε²), as the lemma says.
+
+``hadamard``
+    Rows of the Sylvester–Hadamard matrix of order r = 2^⌈log2 M⌉, scaled by 1/√r: exactly
+    orthogonal (μ = 0) but r ≥ M, so width is linear. For tests of everything else.
+
+The coherence is reported as an exact fraction ``max |ā_i·ā_j| / r`` of the sign vectors ``ā``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from fractions import Fraction
+
+import numpy as np
+
+__all__ = ["AddressCode", "random_addresses", "hadamard_addresses", "max_cross_products"]
+
+_BLOCK = 2048
+
+
+@dataclasses.dataclass(frozen=True)
+class AddressCode:
+    """M address vectors with their certified coherence.
+
+    Attributes:
+        signs: int8 ``[M, r]`` in {-1, +1}; the vectors are ``signs / sqrt(r)``.
+        coherence: exact ``max_{i≠j} |<a_i, a_j>|`` (a Fraction; 0 for M = 1).
+        scheme: ``"random"`` or ``"hadamard"``.
+        seed: the seed of a random code (None for hadamard).
+        target: the coherence the code was drawn to meet (None for hadamard).
+        redraws: how many vectors were redrawn before the certificate held.
+    """
+
+    signs: np.ndarray
+    coherence: Fraction
+    scheme: str
+    seed: int | None = None
+    target: float | None = None
+    redraws: int = 0
+
+    @property
+    def num(self) -> int:
+        return int(self.signs.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.signs.shape[1])
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """float64 ``[M, r]``, entries ±1/√r."""
+        return self.signs.astype(np.float64) / math.sqrt(self.dim)
+
+    def describe(self) -> dict:
+        return {
+            "scheme": self.scheme,
+            "num": self.num,
+            "dim": self.dim,
+            "coherence": str(self.coherence),
+            "coherence_float": float(self.coherence),
+            "target": self.target,
+            "seed": self.seed,
+            "redraws": self.redraws,
+        }
+
+
+def max_cross_products(signs: np.ndarray) -> np.ndarray:
+    """For each row i, ``max_{j≠i} |ā_i · ā_j|`` as exact integers ``[M]`` (0 when M = 1).
+
+    Dot products of ±1 vectors are integers of size at most r; float32 BLAS computes them
+    exactly while r < 2^24, which we check.
+    """
+    m, r = signs.shape
+    if r >= 1 << 24:
+        raise ValueError("address dimension too large for exact float32 Gram blocks")
+    f = signs.astype(np.float32)
+    out = np.zeros(m, dtype=np.int64)
+    for start in range(0, m, _BLOCK):
+        g = f[start : start + _BLOCK] @ f.T
+        g = np.abs(np.rint(g)).astype(np.int64)
+        rows = np.arange(start, min(start + _BLOCK, m))
+        g[rows - start, rows] = 0
+        out[rows] = g.max(axis=1) if m > 1 else 0
+    return out
+
+
+def _violators(signs: np.ndarray, limit: int) -> np.ndarray:
+    """Rows i with ``|ā_i · ā_j| > limit`` for some earlier row j < i (exact)."""
+    m = signs.shape[0]
+    f = signs.astype(np.float32)
+    bad = []
+    for start in range(0, m, _BLOCK):
+        stop = min(start + _BLOCK, m)
+        g = np.abs(np.rint(f[start:stop] @ f[:stop].T))
+        rows = np.arange(start, stop)
+        g[rows[:, None] <= np.arange(stop)[None, :]] = 0  # keep j < i only
+        bad.append(rows[(g > limit).any(axis=1)])
+    return np.concatenate(bad)
+
+
+def random_addresses(num: int, coherence: float = 0.5, seed: int = 0, dim: int | None = None) -> AddressCode:
+    """Draw ``num`` sign vectors whose certified coherence is at most ``coherence`` (Lemma 2).
+
+    Args:
+        num: M, the number of vectors (>= 1).
+        coherence: target ε in (0, 1).
+        seed: seed of ``numpy.random.default_rng``; same seed, same code, bit for bit.
+        dim: r; if None, the smallest r of the schedule described in the module docstring.
+    """
+    if num < 1:
+        raise ValueError(f"need at least one address vector, got {num}")
+    if not 0 < coherence < 1:
+        raise ValueError(f"coherence target must lie in (0, 1), got {coherence}")
+    r = dim if dim is not None else max(4, math.ceil(2 * math.log(4 * num) / coherence**2))
+    rng = np.random.default_rng(seed)
+    while True:
+        limit = math.floor(coherence * r)
+        signs = rng.integers(0, 2, size=(num, r), dtype=np.int8) * 2 - 1
+        redraws = 0
+        for _ in range(64):
+            bad = _violators(signs, limit)
+            if bad.size == 0:
+                break
+            # Row 0 is never redrawn, so the rounds make progress; each round re-checks all.
+            signs[bad] = rng.integers(0, 2, size=(bad.size, r), dtype=np.int8) * 2 - 1
+            redraws += int(bad.size)
+        if bad.size == 0:
+            worst = int(max_cross_products(signs).max()) if num > 1 else 0
+            assert worst <= limit  # the certificate, recomputed independently of the loop
+            return AddressCode(signs.astype(np.int8), Fraction(worst, r), "random", seed, float(coherence), redraws)
+        if dim is not None:
+            raise ValueError(f"could not meet coherence {coherence} with dim {dim} for {num} vectors")
+        r += max(1, r // 8)
+
+
+def hadamard_addresses(num: int) -> AddressCode:
+    """The first ``num`` rows of the Sylvester–Hadamard matrix of order 2^⌈log2 num⌉ (μ = 0)."""
+    if num < 1:
+        raise ValueError(f"need at least one address vector, got {num}")
+    h = np.ones((1, 1), dtype=np.int8)
+    while h.shape[0] < num:
+        h = np.block([[h, h], [h, -h]]).astype(np.int8)
+    return AddressCode(h[:num].copy(), Fraction(0), "hadamard")

@@ -1,0 +1,376 @@
+"""The built model: weights + metadata, with ``predict``, ``logits``, ``size``, ``save``; and ``load``.
+
+File format (docs/MODEL.md is the contract): one ``.npz`` (a zip of ``.npy`` arrays, written with
+fixed timestamps and sorted entries so that the same model gives the same bytes) holding
+
+* Transformer: ``embed/token [V,D]`` or ``embed/input [d_in,D]``, ``embed/position [L_max,D]``,
+  ``layer{i}/attn/wq|wk [H,w,D]``, ``layer{i}/attn/wv|wo [H,wv,D]``, ``layer{i}/mlp/w1 [D,F]``,
+  ``b1 [F]``, ``w2 [F,D]``, ``b2 [D]``, ``readout/w [D,C]``, ``readout/b [C]``;
+* RNN: ``rnn/win [V,m]``, ``rnn/wh [m,m]``, ``rnn/b [m]``, ``rnn/h0 [m]``, ``readout/w``, ``readout/b``;
+* ``meta``: a one-element unicode array holding a JSON object.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import math
+import os
+import tempfile
+import zipfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._precision import parse_precision
+from ._rnn import RNNWeights, rnn_logits, rnn_states
+from ._transformer import MLP, Attention, Layer, TransformerWeights, encode_weights, prepare, transformer_logits
+
+__all__ = ["Model", "load", "ModelFormatError", "ModelInputError", "FORMAT", "register_input_encoder"]
+
+FORMAT = "separations-model/1"
+_ELEMENT_BUDGET = 1 << 23  # intermediate elements per compiled batch chunk
+
+
+class ModelFormatError(ValueError):
+    """A file that is not a saved model, or one whose arrays disagree with each other."""
+
+
+class ModelInputError(ValueError):
+    """Inputs that the model cannot read (wrong shape, token out of range, ...)."""
+
+
+# --- input encoders: task inputs -> what the forward pass reads -------------------------------
+
+_INPUT_ENCODERS = {}
+
+
+def register_input_encoder(name: str):
+    """Register ``fn(meta, inputs) -> np.ndarray`` turning a task's inputs into model inputs
+    (int tokens ``[B, L]`` or float features ``[B, L, d_in]``). Named in ``meta["input_encoding"]``."""
+
+    def deco(fn):
+        _INPUT_ENCODERS[name] = fn
+        return fn
+
+    return deco
+
+
+@register_input_encoder("tokens")
+def _tokens(meta, inputs):
+    x = np.asarray(inputs)
+    if x.ndim != 2:
+        raise ModelInputError(f"expected int tokens of shape [batch, length], got shape {x.shape}")
+    if x.dtype.kind not in "iu":
+        if x.dtype.kind == "f" and np.all(np.isfinite(x)) and np.all(x == np.round(x)):
+            x = x.astype(np.int64)
+        else:
+            raise ModelInputError(f"tokens must be integers, got dtype {x.dtype}")
+    length = meta.get("seq_len")
+    if length is not None and x.shape[1] != length:
+        raise ModelInputError(f"this model reads sequences of length {length}, got length {x.shape[1]}")
+    vocab = meta["vocab_size"]
+    if x.size and (x.min() < 0 or x.max() >= vocab):
+        bad = x[(x < 0) | (x >= vocab)].flat[0]
+        raise ModelInputError(f"token {int(bad)} out of range [0, {vocab})")
+    return x.astype(np.int32)
+
+
+# --- compiled forward passes ------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(arch: str, precision: str, embed_kind: str, causal: bool):
+    """(prepare, run) jitted for one family and format; ``run(prepare(weights), inputs)``."""
+    ar = parse_precision(precision)
+    if arch == "transformer":
+        prep = jax.jit(lambda w: prepare(ar, w, embed_kind=embed_kind))
+        run = jax.jit(lambda p, x: transformer_logits(ar, p, x, embed_kind=embed_kind, causal=causal))
+    else:
+        prep = jax.jit(lambda w: encode_weights(ar, w))
+        run = jax.jit(lambda p, x: rnn_logits(ar, p, x))
+    return prep, run
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_states(precision: str):
+    ar = parse_precision(precision)
+    return jax.jit(jax.vmap(lambda w, t: rnn_states(ar, encode_weights(ar, w), t), in_axes=(None, 0)))
+
+
+# --- the model --------------------------------------------------------------------------------
+
+
+class Model:
+    """A built (or loaded) model.
+
+    Attributes:
+        weights: :class:`TransformerWeights` or :class:`RNNWeights` (float64 numpy arrays).
+        meta: dict, JSON-serialisable; see docs/MODEL.md for its keys.
+    """
+
+    def __init__(self, weights, meta: dict):
+        self.weights = weights
+        self.meta = dict(meta)
+        self.meta.setdefault("format", FORMAT)
+
+    # -- identity
+    @property
+    def arch(self) -> str:
+        """``"transformer"`` or ``"rnn"`` (the file-format family)."""
+        return self.meta["arch"]
+
+    @property
+    def variant(self) -> str:
+        """The registered architecture name: ``"tf1"``, ``"tf2"`` or ``"rnn"``."""
+        return self.meta.get("build", {}).get("arch", "rnn" if self.arch == "rnn" else f"tf{self.num_layers}")
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+    @property
+    def task_params(self) -> dict:
+        return dict(self.meta["task_params"])
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.weights.layers) if self.arch == "transformer" else 1
+
+    def __repr__(self) -> str:
+        s = self.size()
+        return (f"Model({self.task}, {self.variant}, width={s['width']}, heads={s['heads']}, "
+                f"layers={s['layers']}, params={s['params']})")
+
+    # -- running
+    def encode_inputs(self, inputs) -> np.ndarray:
+        """Task inputs -> model inputs (validated); see ``meta["input_encoding"]``."""
+        name = self.meta.get("input_encoding", "tokens")
+        if name not in _INPUT_ENCODERS:
+            raise ModelInputError(f"unknown input encoding {name!r}")
+        return _INPUT_ENCODERS[name](self.meta, inputs)
+
+    def _chunk(self, x: np.ndarray) -> int:
+        L = x.shape[1]
+        if self.arch == "rnn":
+            per = L * self.weights.wh.shape[0] + 1
+        else:
+            D = self.weights.position.shape[1]
+            per = L * D if len(self.weights.layers) > 1 else D
+            for i, layer in enumerate(self.weights.layers):
+                H, w, _ = layer.attn.wq.shape
+                wv = layer.attn.wv.shape[1]
+                per += H * L * (2 * w + wv)
+                if i < len(self.weights.layers) - 1:
+                    per += H * L * L + L * (D + layer.mlp.w1.shape[1])
+        c = max(1, min(8192, _ELEMENT_BUDGET // max(per, 1)))
+        return 1 << (c.bit_length() - 1)  # a power of two: few distinct compilations
+
+    def logits(self, inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
+        """float64 ``[B, C]`` logits at the readout position, computed in ``precision``."""
+        x = self.encode_inputs(inputs)
+        parse_precision(precision)  # one-line error for a bad format
+        prepared, fn = self._prepared(str(precision))
+        n = x.shape[0]
+        if n == 0:
+            return np.zeros((0, self.num_classes))
+        chunk = batch_size or self._chunk(x)
+        out = []
+        for start in range(0, n, chunk):
+            part = x[start : start + chunk]
+            short = chunk - part.shape[0]
+            if short and n > chunk:  # pad the last chunk so it reuses the compiled shape
+                part = np.concatenate([part, np.repeat(part[:1], short, axis=0)])
+            res = np.asarray(fn(prepared, jnp.asarray(part)))
+            out.append(res[: res.shape[0] - short] if short and n > chunk else res)
+        return np.concatenate(out)
+
+    def _prepared(self, precision: str):
+        """Encoded weights (and first-layer tables) for ``precision``, cached on the model."""
+        cache = self.__dict__.setdefault("_prepared_cache", {})
+        if precision not in cache:
+            prep, run = _compiled(self.arch, precision, self.meta.get("embed", "token"),
+                                  bool(self.meta.get("causal", True)))
+            cache[precision] = (prep(self.weights), run)
+        return cache[precision]
+
+    def predict(self, inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
+        """int64 ``[B]``: ``argmax`` of the logits (first index on ties)."""
+        return np.argmax(self.logits(inputs, precision, batch_size), axis=1).astype(np.int64)
+
+    def hidden_states(self, inputs, precision: str = "float64") -> np.ndarray:
+        """RNN only: float64 ``[B, L+1, m]``, the state after every prefix (row 0 is ``h0``)."""
+        if self.arch != "rnn":
+            raise TypeError("hidden_states is defined for RNNs only")
+        x = self.encode_inputs(inputs)
+        return np.asarray(_compiled_states(str(precision))(self.weights, jnp.asarray(x)))
+
+    # -- sizes
+    @property
+    def num_classes(self) -> int:
+        return int(self.weights.readout_b.shape[0])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every weight array under its file-format name (float64 numpy)."""
+        w = self.weights
+        if self.arch == "rnn":
+            out = {"rnn/win": w.win, "rnn/wh": w.wh, "rnn/b": w.b, "rnn/h0": w.h0}
+        else:
+            key = "embed/token" if self.meta.get("embed", "token") == "token" else "embed/input"
+            out = {key: w.embed, "embed/position": w.position}
+            for i, layer in enumerate(w.layers):
+                for name in ("wq", "wk", "wv", "wo"):
+                    out[f"layer{i}/attn/{name}"] = getattr(layer.attn, name)
+                for name in ("w1", "b1", "w2", "b2"):
+                    out[f"layer{i}/mlp/{name}"] = getattr(layer.mlp, name)
+        out["readout/w"] = w.readout_w
+        out["readout/b"] = w.readout_b
+        return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
+
+    def size(self, bits: int | None = None) -> dict:
+        """Sizes computed from the arrays (DESIGN §3).
+
+        ``params`` counts every entry of every array, embeddings included; ``params_no_embed``
+        leaves out the token/input and position embeddings (RNN: ``win``). ``state_bits`` is
+        ``width·b`` (RNN: the whole state; Transformer: one position of the residual stream) with
+        ``b = bits`` or else the smallest precision the model was shown exact at
+        (``meta["precision_bits"]``), or None if neither is known.
+        """
+        arrays = self.arrays()
+        params = sum(int(a.size) for a in arrays.values())
+        embed = sum(int(a.size) for k, a in arrays.items() if k.startswith("embed/") or k == "rnn/win")
+        b = bits if bits is not None else self.meta.get("precision_bits")
+        if self.arch == "rnn":
+            width = int(self.weights.wh.shape[0])
+            heads = layers = 0
+            head_dim = mlp_width = None
+            layers = 1
+        else:
+            width = int(self.weights.position.shape[1])
+            layers = len(self.weights.layers)
+            heads = max(int(l.attn.wq.shape[0]) for l in self.weights.layers)
+            head_dim = max(max(int(l.attn.wq.shape[1]), int(l.attn.wv.shape[1])) for l in self.weights.layers)
+            mlp_width = max(int(l.mlp.w1.shape[1]) for l in self.weights.layers)
+        return {
+            "arch": self.variant,
+            "layers": layers,
+            "heads": heads,
+            "width": width,
+            "head_dim": head_dim,
+            "mlp_width": mlp_width,
+            "params": params,
+            "params_no_embed": params - embed,
+            "precision_bits": self.meta.get("precision_bits"),
+            "state_bits": None if b is None else width * int(b),
+        }
+
+    # -- files
+    def save(self, path) -> None:
+        """Write the model to ``path`` (.npz), atomically and byte-reproducibly."""
+        path = os.fspath(path)
+        entries = dict(self.arrays())
+        entries["meta"] = np.array([json.dumps(self.meta, sort_keys=True)])
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+                for name in sorted(entries):
+                    buf = io.BytesIO()
+                    np.lib.format.write_array(buf, np.ascontiguousarray(entries[name]), allow_pickle=False)
+                    info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    info.external_attr = 0o644 << 16
+                    zf.writestr(info, buf.getvalue())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, meta: dict) -> "Model":
+        """Rebuild a model from file-format arrays (validating shapes); used by :func:`load`."""
+        a = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+        try:
+            if meta.get("arch") == "rnn":
+                w = RNNWeights(a["rnn/win"], a["rnn/wh"], a["rnn/b"], a["rnn/h0"], a["readout/w"], a["readout/b"])
+                m = w.wh.shape[0]
+                _expect(w.win.ndim == 2 and w.win.shape[1] == m and w.wh.shape == (m, m), "rnn/win, rnn/wh")
+                _expect(w.b.shape == (m,) and w.h0.shape == (m,), "rnn/b, rnn/h0")
+                _expect(w.readout_w.shape[0] == m and w.readout_b.shape == (w.readout_w.shape[1],), "readout")
+            elif meta.get("arch") == "transformer":
+                embed_kind = meta.get("embed", "token")
+                emb = a["embed/token" if embed_kind == "token" else "embed/input"]
+                pos = a["embed/position"]
+                D = pos.shape[1]
+                _expect(emb.ndim == 2 and emb.shape[1] == D, "embed")
+                layers = []
+                i = 0
+                while f"layer{i}/attn/wq" in a:
+                    p = f"layer{i}/"
+                    att = Attention(*(a[p + "attn/" + k] for k in ("wq", "wk", "wv", "wo")))
+                    mlp = MLP(*(a[p + "mlp/" + k] for k in ("w1", "b1", "w2", "b2")))
+                    _expect(att.wq.ndim == 3 and att.wq.shape == att.wk.shape and att.wq.shape[2] == D, p + "attn/wq,wk")
+                    _expect(att.wv.shape == att.wo.shape and att.wv.shape[0] == att.wq.shape[0] and att.wv.shape[2] == D,
+                            p + "attn/wv,wo")
+                    F = mlp.w1.shape[1] if mlp.w1.ndim == 2 else -1
+                    _expect(mlp.w1.shape == (D, F) and mlp.b1.shape == (F,) and mlp.w2.shape == (F, D)
+                            and mlp.b2.shape == (D,), p + "mlp")
+                    layers.append(Layer(att, mlp))
+                    i += 1
+                _expect(len(layers) >= 1, "layer0")
+                rw, rb = a["readout/w"], a["readout/b"]
+                _expect(rw.ndim == 2 and rw.shape[0] == D and rb.shape == (rw.shape[1],), "readout")
+                w = TransformerWeights(emb, pos, tuple(layers), rw, rb)
+            else:
+                raise ModelFormatError(f"meta.arch must be 'transformer' or 'rnn', got {meta.get('arch')!r}")
+        except KeyError as e:
+            raise ModelFormatError(f"missing array {e.args[0]!r}") from None
+        for k, v in a.items():
+            if not np.all(np.isfinite(v)):
+                raise ModelFormatError(f"array {k!r} has non-finite entries")
+        return cls(w, meta)
+
+    def with_arrays(self, **changes) -> "Model":
+        """A copy with some file-format arrays replaced, e.g. ``m.with_arrays(**{"embed/position": P})``."""
+        arrays = self.arrays()
+        for k, v in changes.items():
+            key = k.replace("__", "/")
+            if key not in arrays:
+                raise KeyError(f"no array {key!r}")
+            arrays[key] = np.asarray(v, dtype=np.float64)
+        return Model.from_arrays(arrays, self.meta)
+
+
+def _expect(cond: bool, what: str):
+    if not cond:
+        raise ModelFormatError(f"inconsistent shapes in {what}")
+
+
+def load(path) -> Model:
+    """Read a model saved by :meth:`Model.save` (or written by anyone following docs/MODEL.md)."""
+    path = os.fspath(path)
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ModelFormatError(f"{path} is not a saved model (not an .npz archive)")
+        with z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise ModelFormatError(f"{path}: no such file") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise ModelFormatError(f"{path} is not a saved model ({type(e).__name__})") from None
+    if not isinstance(arrays, dict) or "meta" not in arrays:
+        raise ModelFormatError(f"{path} is not a saved model (no 'meta' entry)")
+    try:
+        meta = json.loads(str(arrays.pop("meta").reshape(-1)[0]))
+    except (ValueError, IndexError):
+        raise ModelFormatError(f"{path}: 'meta' is not a JSON string") from None
+    if not isinstance(meta, dict) or not str(meta.get("format", "")).startswith("separations-model/"):
+        raise ModelFormatError(f"{path}: unknown or missing meta.format")
+    for key in ("task", "task_params", "arch"):
+        if key not in meta:
+            raise ModelFormatError(f"{path}: meta has no {key!r}")
+    return Model.from_arrays(arrays, meta)

@@ -1,0 +1,180 @@
+"""Number formats: the arithmetic every forward pass is written against.
+
+A forward pass never calls ``jnp.matmul`` or ``jax.nn.softmax`` directly; it calls the five
+operations of an :class:`Arithmetic` (``encode``, ``einsum``, ``add``, ``relu``, ``softmax``), so
+one definition of the Transformer and one of the RNN serve every precision.
+
+Formats (``precision=`` strings):
+
+``float64``, ``float32``, ``bfloat16``, ``float16``
+    Every parameter is cast to the dtype and every operation runs in it, as XLA evaluates it.
+    Softmax subtracts the row maximum first.
+
+``fixed:I.F``
+    The paper's grid (App. B.2): values are multiples of ``2^-F`` in ``[-2^I, 2^I]``. Every
+    parameter and every intermediate value is **rounded down** (towards -inf) to the grid and
+    clipped. Values are held as int64 counts of ``2^-F``, so the arithmetic is exact:
+
+    * ``einsum`` (every matrix product): products and their sum are formed exactly in int64,
+      then the sum is rounded down once and clipped (a dot product with a wide accumulator);
+    * ``add``: exact, then clipped;  ``relu``: exact;
+    * ``softmax``: ``d = s - max(s)`` (exact, clipped), ``e = floor(exp(d) * 2^F) / 2^F`` with
+      ``exp`` evaluated in float64, ``Z = sum(e)`` (exact, clipped), ``alpha = floor(e / Z)`` on
+      the grid (exact integer division). Masked positions get ``e = 0``.
+
+    Total bits ``b = I + F + 1`` (a sign bit). Exactness of the int64 accumulation needs
+    ``2(I+F) + ceil(log2 K) <= 62`` for a contraction over K terms; wider formats are refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["Arithmetic", "FloatArithmetic", "FixedArithmetic", "parse_precision", "PRECISIONS"]
+
+PRECISIONS = ("float64", "float32", "bfloat16", "float16", "fixed:I.F")
+
+_FLOAT_DTYPES = {
+    "float64": jnp.float64,
+    "float32": jnp.float32,
+    "bfloat16": jnp.bfloat16,
+    "float16": jnp.float16,
+}
+_FLOAT_BITS = {"float64": 64, "float32": 32, "bfloat16": 16, "float16": 16}
+_FIXED_RE = re.compile(r"^fixed:(\d+)\.(\d+)$")
+
+
+class Arithmetic:
+    """Interface of a number format. Subclasses are frozen dataclasses (hashable: jit statics)."""
+
+    name: str
+    bits: int
+
+    def encode(self, x):  # pragma: no cover - interface
+        """Real array -> internal representation (rounded to the format)."""
+        raise NotImplementedError
+
+    def decode(self, v):  # pragma: no cover - interface
+        """Internal representation -> float64 array."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class FloatArithmetic(Arithmetic):
+    name: str
+
+    @property
+    def dtype(self):
+        return _FLOAT_DTYPES[self.name]
+
+    @property
+    def bits(self) -> int:
+        return _FLOAT_BITS[self.name]
+
+    def encode(self, x):
+        return jnp.asarray(x).astype(self.dtype)
+
+    def decode(self, v):
+        return v.astype(jnp.float64)
+
+    def einsum(self, spec, a, b):
+        return jnp.einsum(spec, a, b).astype(self.dtype)
+
+    def add(self, a, b):
+        return a + b
+
+    def relu(self, a):
+        return jnp.maximum(a, jnp.zeros((), a.dtype))
+
+    def softmax(self, scores, mask):
+        neg = jnp.asarray(-jnp.inf, scores.dtype)
+        s = jnp.where(mask, scores, neg)
+        m = jnp.max(s, axis=-1, keepdims=True)
+        e = jnp.where(mask, jnp.exp(s - m), jnp.zeros((), scores.dtype))
+        return e / jnp.sum(e, axis=-1, keepdims=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedArithmetic(Arithmetic):
+    int_bits: int
+    frac_bits: int
+
+    @property
+    def name(self) -> str:
+        return f"fixed:{self.int_bits}.{self.frac_bits}"
+
+    @property
+    def bits(self) -> int:
+        return self.int_bits + self.frac_bits + 1
+
+    @property
+    def scale(self) -> int:
+        return 1 << self.frac_bits
+
+    @property
+    def _hi(self) -> int:
+        return 1 << (self.int_bits + self.frac_bits)
+
+    def _clip(self, v):
+        return jnp.clip(v, -self._hi, self._hi)
+
+    def encode(self, x):
+        x = jnp.asarray(x, jnp.float64)
+        return self._clip(jnp.floor(x * self.scale)).astype(jnp.int64)
+
+    def decode(self, v):
+        return v.astype(jnp.float64) / self.scale
+
+    def einsum(self, spec, a, b):
+        inputs, out = spec.split("->")
+        la, lb = inputs.split(",")
+        summed = (set(la) | set(lb)) - set(out)
+        terms = 1
+        for ch in summed:
+            terms *= a.shape[la.index(ch)] if ch in la else b.shape[lb.index(ch)]
+        need = 2 * (self.int_bits + self.frac_bits) + max(1, math.ceil(math.log2(max(terms, 2))))
+        if need > 62:
+            raise ValueError(
+                f"{self.name} is too wide for exact int64 accumulation over {terms} terms "
+                f"(needs 2(I+F)+log2 K <= 62)"
+            )
+        exact = jnp.einsum(spec, a, b, preferred_element_type=jnp.int64)
+        return self._clip(jnp.floor_divide(exact, self.scale))
+
+    def add(self, a, b):
+        return self._clip(a + b)
+
+    def relu(self, a):
+        return jnp.maximum(a, 0)
+
+    def softmax(self, scores, mask):
+        lo = jnp.iinfo(jnp.int64).min
+        s = jnp.where(mask, scores, lo)
+        m = jnp.max(s, axis=-1, keepdims=True)
+        d = self._clip(jnp.where(mask, scores - m, 0))
+        e = jnp.floor(jnp.exp(d.astype(jnp.float64) / self.scale) * self.scale).astype(jnp.int64)
+        e = jnp.where(mask, e, 0)
+        z = self._clip(jnp.sum(e, axis=-1, keepdims=True))
+        return jnp.floor_divide(e * self.scale, jnp.maximum(z, 1))
+
+
+def parse_precision(precision: str | Arithmetic) -> Arithmetic:
+    """``"float32"`` / ``"fixed:8.12"`` -> an :class:`Arithmetic`; one-line ``ValueError`` otherwise."""
+    if isinstance(precision, Arithmetic):
+        return precision
+    if precision in _FLOAT_DTYPES:
+        return FloatArithmetic(precision)
+    m = _FIXED_RE.match(str(precision))
+    if m:
+        i, f = int(m.group(1)), int(m.group(2))
+        if i + f > 30:
+            raise ValueError(f"precision {precision!r}: I + F must be at most 30 for exact int64 arithmetic")
+        return FixedArithmetic(i, f)
+    raise ValueError(
+        f"unknown precision {precision!r}; expected one of float64, float32, bfloat16, float16, fixed:I.F"
+    )

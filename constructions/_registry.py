@@ -1,0 +1,52 @@
+"""Registry of constructions: ``(task, arch) -> builder``."""
+
+from __future__ import annotations
+
+import inspect
+
+__all__ = ["ConstructionError", "register", "build", "available", "builder_for"]
+
+_BUILDERS: dict[tuple[str, str], object] = {}
+ARCHS = ("tf1", "tf2", "rnn")
+
+
+class ConstructionError(ValueError):
+    """Bad construction parameters, or a (task, arch) pair with no construction."""
+
+
+def register(task: str, arch: str):
+    """Decorator: ``@register("index_lookup", "tf1")`` on ``builder(**params) -> Model``."""
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}")
+
+    def deco(fn):
+        _BUILDERS[(task, arch)] = fn
+        return fn
+
+    return deco
+
+
+def available() -> list[tuple[str, str]]:
+    """The registered ``(task, arch)`` pairs, sorted."""
+    return sorted(_BUILDERS)
+
+
+def builder_for(task: str, arch: str):
+    try:
+        return _BUILDERS[(task, arch)]
+    except KeyError:
+        pairs = ", ".join(f"{t}/{a}" for t, a in available())
+        raise ConstructionError(f"no construction for task {task!r} with arch {arch!r}; available: {pairs}") from None
+
+
+def build(task: str, arch: str, **params):
+    """Build the registered construction; unknown parameters give a one-line error."""
+    fn = builder_for(task, arch)
+    sig = inspect.signature(fn)
+    if not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+        unknown = sorted(set(params) - set(sig.parameters))
+        if unknown:
+            raise ConstructionError(
+                f"{task}/{arch} does not take {', '.join(unknown)}; it takes {', '.join(sig.parameters)}"
+            )
+    return fn(**params)

@@ -1,0 +1,92 @@
+"""The number formats and the address codes."""
+
+from fractions import Fraction
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import constructions
+from constructions import FixedArithmetic, hadamard_addresses, parse_precision, random_addresses
+
+
+def test_fixed_rounds_down_and_clips():
+    ar = FixedArithmetic(2, 3)  # grid step 1/8, range [-4, 4]
+    v = ar.encode(np.array([0.13, -0.13, 9.0, -9.0, 1.0]))
+    assert ar.decode(v).tolist() == [0.125, -0.25, 4.0, -4.0, 1.0]
+    a = ar.encode(np.array([[0.375, 1.5]]))
+    b = ar.encode(np.array([[0.625], [0.25]]))
+    # 0.375*0.625 + 1.5*0.25 = 0.609375 -> rounded down once to 0.5
+    assert float(ar.decode(ar.einsum("ij,jk->ik", a, b))[0, 0]) == 0.5
+    assert ar.bits == 6
+
+
+def test_fixed_softmax_exact_integers():
+    ar = FixedArithmetic(4, 6)
+    s = ar.encode(np.array([[0.0, -1.0, 2.0]]))
+    mask = np.array([[True, True, False]])
+    alpha = ar.softmax(s, mask)
+    e0, e1 = 64, math.floor(math.exp(-1.0) * 64)
+    assert alpha.tolist() == [[(e0 * 64) // (e0 + e1), (e1 * 64) // (e0 + e1), 0]]
+
+
+def test_fixed_refuses_inexact_width():
+    ar = FixedArithmetic(20, 10)
+    x = jnp.zeros((3, 5000), jnp.int64)
+    with pytest.raises(ValueError, match="too wide"):
+        ar.einsum("ij,kj->ik", x, x)
+
+
+@pytest.mark.parametrize("bad", ["float8", "fixed:8", "fixed:a.b", "fixed:20.20", ""])
+def test_parse_precision_errors(bad):
+    with pytest.raises(ValueError):
+        parse_precision(bad)
+
+
+def test_float_formats_use_their_dtype():
+    assert parse_precision("bfloat16").encode(np.array([1.0 + 2**-10])).dtype == jnp.bfloat16
+    assert float(parse_precision("bfloat16").encode(np.array([1.0 + 2**-10]))[0]) == 1.0
+    assert parse_precision("float16").bits == 16 and parse_precision("float32").bits == 32
+
+
+@pytest.mark.parametrize("num,eps", [(1, 0.5), (10, 0.5), (300, 0.25), (2000, 0.5)])
+def test_random_addresses_certified(num, eps):
+    code = random_addresses(num, coherence=eps, seed=3)
+    v = code.vectors
+    assert np.allclose((v * v).sum(axis=1), 1.0)
+    G = code.signs.astype(np.int64) @ code.signs.T.astype(np.int64)  # exact, independent of the code
+    np.fill_diagonal(G, 0)
+    assert Fraction(int(np.abs(G).max()), code.dim) == code.coherence <= eps
+    assert set(np.unique(code.signs)) <= {-1, 1}
+
+
+def test_random_addresses_seeded():
+    a, b = random_addresses(100, 0.5, seed=1), random_addresses(100, 0.5, seed=1)
+    c = random_addresses(100, 0.5, seed=2)
+    assert np.array_equal(a.signs, b.signs) and not np.array_equal(a.signs, c.signs)
+
+
+def test_hadamard_orthogonal():
+    code = hadamard_addresses(20)
+    assert code.dim == 32
+    G = code.vectors @ code.vectors.T
+    assert np.allclose(G, np.eye(20))
+
+
+def test_address_errors():
+    with pytest.raises(ValueError):
+        random_addresses(0)
+    with pytest.raises(ValueError):
+        random_addresses(5, coherence=1.0)
+
+
+def test_layout_blocks():
+    L = constructions.Layout(a=2, b=3)
+    assert L.dim == 5 and L["b"] == slice(2, 5)
+    M = constructions.linear(L, constructions.Layout(x=3), {("b", "x"): 2.0})
+    assert M.shape == (3, 5) and np.array_equal(M[:, 2:], 2 * np.eye(3)) and not M[:, :2].any()
+    with pytest.raises(ValueError):
+        constructions.linear(L, constructions.Layout(x=2), {("b", "x"): 1.0})
+    with pytest.raises(KeyError):
+        L["c"]

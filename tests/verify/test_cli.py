@@ -1,0 +1,99 @@
+"""The ``verify`` command: contract fields, exit codes, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import constructions
+from verify import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_exhaustive_json_contract(capsys):
+    code, out, err = run(capsys, "--task", "index_lookup", "--arch", "tf1", "--n", "8", "--alphabet-size", "2",
+                         "--exhaustive", "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert len(rows) == 1
+    row = rows[0]
+    for key in ("task", "arch", "n", "params", "width", "heads", "layers", "precision", "mode", "inputs_checked",
+                "failures", "counterexample", "min_margin", "lower_bounds", "status"):
+        assert key in row
+    assert row["inputs_checked"] == 2**8 * 8 and row["mode"] == "exhaustive" and row["status"] == "pass"
+    assert row["lower_bounds"]["rnn"]["min_width"] == 1  # ceil(8 / 64) at float64
+    assert "theorem" in row["lower_bounds"]["rnn"]
+
+
+def test_sampled_seed_reported(capsys):
+    code, out, _ = run(capsys, "--task", "index_lookup", "--arch", "tf1", "--n", "50", "--alphabet-size", "5",
+                       "--samples", "300", "--seed", "11", "--json")
+    row = json.loads(out)[0]
+    assert code == 0 and row["seed"] == 11 and row["inputs_checked"] == 300 and row["mode"] == "sampled"
+
+
+def test_save_then_load_and_tampered_file_fails(capsys, tmp_path):
+    path = tmp_path / "m.npz"
+    code, _, _ = run(capsys, "--task", "index_lookup", "--arch", "tf1", "--n", "6", "--alphabet-size", "2",
+                     "--exhaustive", "--save", str(path))
+    assert code == 0
+    code, out, _ = run(capsys, "--load", str(path), "--exhaustive", "--json")
+    assert code == 0 and json.loads(out)[0]["status"] == "pass"
+    m = constructions.load(path)
+    P = m.arrays()["embed/position"].copy()
+    P[[1, 4]] = P[[4, 1]]  # swap two addresses
+    m.with_arrays(**{"embed/position": P}).save(tmp_path / "bad.npz")
+    code, out, _ = run(capsys, "--load", str(tmp_path / "bad.npz"), "--exhaustive", "--json")
+    row = json.loads(out)[0]
+    assert code == 1 and row["status"] == "fail" and row["counterexample"] is not None
+    code, out, _ = run(capsys, "--load", str(tmp_path / "bad.npz"), "--exhaustive")
+    assert code == 1 and "FAIL" in out and "expected" in out
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [(["--task", "nope", "--arch", "tf1", "--n", "4"], "unknown task"),
+     (["--task", "index_lookup", "--arch", "tf1", "--n", "0", "--alphabet-size", "2"], "n"),
+     (["--task", "index_lookup", "--arch", "tf1", "--n", "4", "--alphabet-size", "1"], "alphabet_size"),
+     (["--task", "index_lookup", "--arch", "tf1", "--n", "four"], "invalid int"),
+     (["--task", "index_lookup", "--arch", "tf9", "--n", "4", "--alphabet-size", "2"], "no construction"),
+     (["--task", "index_lookup", "--arch", "tf1", "--n", "4", "--alphabet-size", "2", "--precision", "fp8"],
+      "unknown precision"),
+     (["--task", "index_lookup", "--arch", "tf1", "--n", "30", "--alphabet-size", "2", "--exhaustive"], "exhaustive"),
+     (["--task", "index_lookup"], "both --task and --arch")],
+)
+def test_bad_input_one_line_exit_2(capsys, argv, match):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("verify: error:")
+    assert match in err
+
+
+def test_not_a_model_file(capsys, tmp_path):
+    for content, name in [(b"hello", "x.npz"), (b"", "empty.npz")]:
+        p = tmp_path / name
+        p.write_bytes(content)
+        code, _, err = run(capsys, "--load", str(p))
+        assert code == 2 and "not a saved model" in err and err.count("\n") == 1
+    np.save(tmp_path / "arr.npy", np.zeros(3))
+    code, _, err = run(capsys, "--load", str(tmp_path / "arr.npy"))
+    assert code == 2 and "not a saved model" in err
+    np.savez(tmp_path / "nometa.npz", a=np.zeros(2))
+    code, _, err = run(capsys, "--load", str(tmp_path / "nometa.npz"))
+    assert code == 2 and "meta" in err
+    code, _, err = run(capsys, "--load", str(tmp_path / "missing.npz"))
+    assert code == 2 and "no such file" in err
+
+
+def test_console_script_runs_as_module():
+    res = subprocess.run([sys.executable, "-m", "verify", "--task", "index_lookup", "--arch", "tf1", "--n", "3",
+                          "--alphabet-size", "2", "--exhaustive"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "pass" in res.stdout
