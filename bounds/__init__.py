@@ -5,5 +5,6 @@ bounds issue extends it with exact certificates and executable reductions.
 """
 
 from ._closed_forms import BoundError, LowerBound, lower_bounds, min_width_rnn
+from ._matrix import CommMatrix, communication_matrix
 
-__all__ = ["BoundError", "LowerBound", "lower_bounds", "min_width_rnn"]
+__all__ = ["BoundError", "CommMatrix", "LowerBound", "communication_matrix", "lower_bounds", "min_width_rnn"]
