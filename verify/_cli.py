@@ -25,7 +25,9 @@ from ._engine import check
 __all__ = ["main", "SUBCOMMANDS", "UsageError", "format_table"]
 
 # name -> "module:function"; each takes argv (list of str) and returns an exit code
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {
+    "report": "verify._report:main",
+}
 
 # task options: flag -> (parameter name, type)
 TASK_OPTIONS = {

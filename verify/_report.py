@@ -1,0 +1,146 @@
+"""``verify report``: the README's results tables, generated (never typed by hand).
+
+    verify report                         print the tables (markdown)
+    verify report --readme README.md      replace the block between the README's markers
+    verify report --json                  the same numbers as JSON
+
+Two tables:
+
+* **checks**: the default ``verify`` run (every registered construction at its default sizes), one
+  row per check, with the status;
+* **sizes**: every registered construction built at n = 64, 1024, 16384 (where its builder and
+  memory allow; ``REPORT_MAX_N`` caps a few), its width/heads/layers/params from the arrays, beside
+  the lower bound for the other architecture at b = 32 bits per number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import bounds
+import constructions
+
+from ._defaults import DEFAULT_CHECKS
+from ._engine import check
+
+__all__ = ["main", "size_rows", "check_rows", "markdown"]
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+SIZES = (64, 1024, 16384)
+REPORT_BITS = 32
+# constructions whose build at large n is too slow or too large for a laptop-sized report
+REPORT_MAX_N: dict[tuple[str, str], int] = {}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise ValueError(message)
+
+
+def _template(task: str, arch: str) -> dict:
+    for t, a, params, _, _ in DEFAULT_CHECKS:
+        if (t, a) == (task, arch):
+            return dict(params)
+    raise KeyError(f"no default parameters for {task}/{arch}")
+
+
+def _params_at(template: dict, n: int) -> dict:
+    p = dict(template, n=n)
+    if "num_keys" in p:
+        p["num_keys"] = max(p["num_keys"], n)
+    return p
+
+
+def size_rows(sizes=SIZES, bits: int = REPORT_BITS) -> list[dict]:
+    rows = []
+    seen = []
+    for task, arch, _, _, _ in DEFAULT_CHECKS:
+        if (task, arch) in seen:
+            continue
+        seen.append((task, arch))
+        for n in sizes:
+            if n > REPORT_MAX_N.get((task, arch), 1 << 62):
+                continue
+            params = _params_at(_template(task, arch), n)
+            try:
+                model = constructions.build(task, arch=arch, seed=0, **params)
+            except (ValueError, MemoryError) as e:
+                rows.append({"task": task, "arch": arch, "n": n, "error": str(e).splitlines()[0]})
+                continue
+            s = model.size()
+            lb = bounds.lower_bounds(task, model.task_params, bits)
+            rows.append({"task": task, "arch": arch, "n": n, "width": s["width"], "heads": s["heads"],
+                         "layers": s["layers"], "params": s["params"], "params_no_embed": s["params_no_embed"],
+                         "lower_bounds": lb})
+    return rows
+
+
+def check_rows() -> list[dict]:
+    rows = []
+    for task, arch, params, mode, samples in DEFAULT_CHECKS:
+        model = constructions.build(task, arch=arch, seed=0, **params)
+        rows.append(check(model, mode=mode, samples=samples or 0, seed=0))
+    return rows
+
+
+def _bound_cell(lb: dict, own_arch: str) -> str:
+    parts = []
+    for arch, b in sorted(lb.items()):
+        if arch == own_arch:
+            continue
+        what = "w" if arch == "rnn" else "w·h"
+        parts.append(f"{arch}: {what} ≥ {b['min_width']} ({b['theorem'].split(' (')[0]})")
+    return "; ".join(parts) or "—"
+
+
+def markdown(checks: list[dict], sizes: list[dict], bits: int = REPORT_BITS) -> str:
+    out = ["Default `verify` run (float64):", "",
+           "| construction | n | width | heads | layers | params | mode | inputs checked | failures | min margin | status |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in checks:
+        out.append(f"| {r['task']} / {r['arch']} | {r['n']} | {r['width']} | {r['heads']} | {r['layers']} | "
+                   f"{r['params']:,} | {r['mode']} | {r['inputs_checked']:,} | {r['failures']} | "
+                   f"{r['min_margin']:.3g} | {r['status']} |")
+    out += ["", f"Sizes from the arrays, beside the lower bound for the other architecture at b = {bits} bits:", "",
+            "| construction | n | width | heads | layers | params | params w/o embeddings | lower bound (other arch) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for r in sizes:
+        if "error" in r:
+            out.append(f"| {r['task']} / {r['arch']} | {r['n']} | — | — | — | — | — | not built: {r['error']} |")
+            continue
+        out.append(f"| {r['task']} / {r['arch']} | {r['n']:,} | {r['width']} | {r['heads']} | {r['layers']} | "
+                   f"{r['params']:,} | {r['params_no_embed']:,} | {_bound_cell(r['lower_bounds'], r['arch'])} |")
+    return "\n".join(out)
+
+
+def main(argv: list[str]) -> int:
+    p = _Parser(prog="verify report")
+    p.add_argument("--readme", metavar="PATH", help="rewrite the block between the markers in this file")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--sizes", default=",".join(map(str, SIZES)), help="comma-separated n for the sizes table")
+    try:
+        args = p.parse_args(argv)
+        sizes = tuple(int(x) for x in args.sizes.split(",") if x)
+        if not sizes or min(sizes) < 1:
+            raise ValueError("--sizes needs positive integers")
+        if args.readme:
+            text = open(args.readme, encoding="utf-8").read()
+            if START not in text or END not in text:
+                raise ValueError(f"{args.readme} has no {START} ... {END} block")
+    except (ValueError, OSError) as e:
+        print(f"verify: error: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
+    checks, size = check_rows(), size_rows(sizes)
+    if args.json:
+        print(json.dumps({"checks": checks, "sizes": size}, indent=1))
+    md = markdown(checks, size)
+    if args.readme:
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        with open(args.readme, "w", encoding="utf-8") as fh:
+            fh.write(head + START + "\n" + md + "\n" + END + tail)
+    elif not args.json:
+        print(md)
+    return 0 if all(r["status"] == "pass" for r in checks) else 1
