@@ -24,7 +24,8 @@ from ._rnn import RNNWeights  # noqa: E402
 from ._transformer import MLP, Attention, Layer, TransformerWeights  # noqa: E402
 
 # construction modules register themselves on import
-from . import index_lookup  # noqa: E402,F401
+from . import index_lookup, equality, threshold, nearest_neighbor, associative_recall  # noqa: E402,F401
+from . import dfa, dyck_rnn, rnn_associative_recall, rnn_halves, rnn_index_lookup  # noqa: E402,F401
 
 __all__ = [
     "AddressCode", "Arithmetic", "Attention", "ConstructionError", "FORMAT", "FixedArithmetic",
