@@ -1,10 +1,35 @@
-"""Communication-complexity lower bounds (paper §4, App. B–G).
+"""Communication-complexity lower bounds (paper §4, App. B–G; docs/BOUNDS.md).
 
-This first version holds the closed forms the verifier prints beside each construction; the
-bounds issue extends it with exact certificates and executable reductions.
+Three kinds of object, each checkable on its own:
+
+* closed forms (sympy) for every row of paper-notes §4.11, evaluated to the smallest width they
+  allow — :func:`lower_bounds`, :func:`closed_form`, :data:`CLOSED_FORMS`;
+* exact certificates at small n, re-checked by independent checkers —
+  :func:`one_way_certificate`, :func:`dyck_fooling_set`, :func:`rank_certificate`, :func:`check`;
+* executable reductions: Theorem 2 (:func:`rnn_protocol`) and Theorem 4 (:func:`tf1_protocol`)
+  run our models as two-party protocols in ``fixed:I.F`` arithmetic, bit for bit.
+
+This package imports ``tasks`` (reference solvers) but never ``constructions``: the protocols
+take a built model and read its weights and metadata.
 """
 
-from ._closed_forms import BoundError, LowerBound, lower_bounds, min_width_rnn
-from ._matrix import CommMatrix, communication_matrix
+from ._certificates import (FoolingSetCertificate, OneWayCertificate, ceil_log2, dyck_fooling_set,
+                            one_way_certificate)
+from ._check import CertificateError, check, check_fooling_set, check_one_way, check_rank
+from ._closed_forms import (CLOSED_FORMS, BoundError, LowerBound, closed_form, lower_bounds, min_width_rnn,
+                            nn_keys, tf1_cost)
+from ._grid import Grid, GridOverflow, parse_fixed
+from ._matrix import CommMatrix, communication_matrix, matrix, product_matrix
+from ._protocol import Message, ProtocolRun
+from ._rank import RankCertificate, rank_certificate
+from ._rnn_protocol import rnn_protocol
+from ._tf1_protocol import tf1_protocol, tf1_protocol_bits
 
-__all__ = ["BoundError", "CommMatrix", "LowerBound", "communication_matrix", "lower_bounds", "min_width_rnn"]
+__all__ = [
+    "BoundError", "CLOSED_FORMS", "CertificateError", "CommMatrix", "FoolingSetCertificate", "Grid",
+    "GridOverflow", "LowerBound", "Message", "OneWayCertificate", "ProtocolRun", "RankCertificate", "ceil_log2",
+    "check", "check_fooling_set", "check_one_way", "check_rank", "closed_form", "communication_matrix",
+    "dyck_fooling_set", "lower_bounds", "matrix", "min_width_rnn", "nn_keys", "one_way_certificate",
+    "parse_fixed", "product_matrix", "rank_certificate", "rnn_protocol", "tf1_cost", "tf1_protocol",
+    "tf1_protocol_bits",
+]

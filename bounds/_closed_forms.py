@@ -1,84 +1,275 @@
-"""Closed-form lower bounds as sympy expressions, evaluated to the smallest width they allow.
+"""Closed-form lower bounds (paper-notes §4.11) as sympy inequalities, and the smallest width each allows.
 
-Each bound is an inequality ``size_expr >= need_expr`` that every model of the architecture
-computing the task must satisfy (paper-notes §4.11). ``min_width`` solves it for the width
-``w`` at the given precision ``b`` (and heads ``h`` for one-layer Transformers).
+Every bound reads ``size(w, b, h, D, n) >= need(n, A)``: the left side is how many bits the model
+can push through the cut of a communication protocol (Theorem 2 for RNNs, Theorem 4 for one-layer
+Transformers), the right side how many bits the task forces through that cut (Facts 1–3, Lemma 1).
+
+Symbols: ``n`` input length (the task's ``n``), ``b`` bits per number, ``h`` heads, ``w`` width
+(RNN hidden units; Transformer head dimension), ``D`` residual width, ``A`` alphabet size (index
+lookup: symbols; associative recall: values; nearest neighbour: labels).
+
+========================  ======================================  ==================================
+row                       inequality                              source
+========================  ======================================  ==================================
+RNN, index lookup         ``w·b >= n·log2 A``                     Thm 3 (Thm 2 + Fact 3); A>2 [OWN]
+RNN, assoc. recall        ``w·b >= n·log2 A``                     Prop. 9 (A = 2 in the paper)
+RNN, equality             ``w·b >= n/2``                          Thm 11 (Thm 2 + Fact 2)
+RNN, disjointness         ``w·b >= n/2``                          §4.2 (Thm 2 + Fact 1)
+RNN, nearest neighbour    ``w·b >= n·log2 A``                     Thm 8 (MQAR; see below)
+1-layer TF, Dyck-(2,2)    ``T(w,b,h,D,n) >= n - 1``               Thm 5 = Thm 10 (Thm 4 + Lemma 1)
+1-layer TF, equality      ``T(w,b,h,D,n) >= n/2``                 Thm 12 (Thm 4 + Fact 2)
+1-layer TF, disjointness  ``T(w,b,h,D,n) >= n/2``                 §4.2 (Thm 4 + Fact 1)
+========================  ======================================  ==================================
+
+Theorem 4's cost ``T`` comes in two constants, and every number says which it uses:
+
+``paper``     ``T = 3·w·(b + log2 n)·h`` — the theorem as stated;
+``airtight``  ``T = D·b + h·(4·w·b + 4·b + 2·⌈log2 n⌉)`` — the sum of the protocol's steps as the
+              paper describes them (paper-notes §4.6). The stated constant does not follow from
+              the steps when w is small, so the width a bound *proves* uses this one.
+
+Nearest neighbour: our task's ``n`` counts the labelled points, the paper's ``n`` counts all points
+of the MQAR sequence, half of them queries; the paper's ``w·b >= n/2`` is ``w·b >= n`` here (binary
+labels). It needs n well-separated keys for the task's ``dim`` and ``margin``; where the code we use
+has fewer points, n is replaced by the number of keys (:func:`nn_keys`, the bound's ``condition``).
+
+Widths: a Transformer's width is ``max(w, D)`` (paper §2). A width-W model has ``w, D <= W``, and
+``T`` grows with both, so the smallest width a Transformer bound allows solves ``T(W, b, h, W, n)
+>= need`` for the smallest integer W.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import math
+import functools
+import numbers
 
 import sympy as sp
 
-__all__ = ["BoundError", "LowerBound", "lower_bounds", "min_width_rnn", "SYMBOLS"]
+import tasks
 
-n, b, h, w, A = sp.symbols("n b h w A", positive=True)
-SYMBOLS = {"n": n, "b": b, "h": h, "w": w, "A": A}
+__all__ = ["BoundError", "LowerBound", "CLOSED_FORMS", "closed_form", "lower_bounds", "min_width_rnn",
+           "tf1_cost", "nn_keys", "SYMBOLS", "ALPHABET_PARAM"]
+
+n, b, h, w, D, A = sp.symbols("n b h w D A", positive=True)
+SYMBOLS = {"n": n, "b": b, "h": h, "w": w, "D": D, "A": A}
 
 
 class BoundError(ValueError):
     """Bad parameters for a bound (b <= 0, odd n where halves are needed, unknown task)."""
 
 
+def tf1_cost(constant: str) -> sp.Expr:
+    """Theorem 4: bits a one-layer Transformer protocol exchanges, ``paper`` or ``airtight`` constant."""
+    if constant == "paper":
+        return 3 * w * (b + sp.log(n, 2)) * h
+    if constant == "airtight":
+        return D * b + h * (4 * w * b + 4 * b + 2 * sp.ceiling(sp.log(n, 2)))
+    raise BoundError(f"constant must be 'paper' or 'airtight', got {constant!r}")
+
+
+# which task parameter is the alphabet A of a bound (None: the bound has no A)
+ALPHABET_PARAM = {"index_lookup": "alphabet_size", "associative_recall": "num_values",
+                  "nearest_neighbor": "num_labels"}
+
+
 @dataclasses.dataclass(frozen=True)
 class LowerBound:
-    """``size >= need`` for every model of ``arch`` computing ``task``."""
+    """``size >= need`` for every model of ``arch`` computing ``task``.
+
+    Attributes:
+        size: bits the model can carry across the cut (sympy, in w, b, h, D, n).
+        need: bits the task forces across the cut (sympy, in n, A).
+        constant: ``"rnn"`` (w·b, exact), ``"paper"`` or ``"airtight"`` (Theorem 4's two forms).
+    """
 
     task: str
-    arch: str  # "rnn" or "tf1"
-    size: sp.Expr  # what the model has (in w, b, h)
-    need: sp.Expr  # what the task needs (in n, A, b)
+    arch: str
+    size: sp.Expr
+    need: sp.Expr
     theorem: str
+    reduction: str
+    constant: str
+
+    def inequality(self) -> str:
+        return f"{sp.sstr(self.size)} >= {sp.sstr(self.need)}"
+
+    def _subs(self, values: dict) -> dict:
+        return {SYMBOLS[k]: sp.Integer(v) for k, v in values.items() if k in SYMBOLS and v is not None}
+
+    def need_bits(self, **values) -> int:
+        """``⌈need⌉`` at the given n (and A): the communication lower bound in bits."""
+        return int(sp.ceiling(self.need.subs(self._subs(values))))
 
     def min_width(self, **values) -> int:
-        """Smallest integer w with ``size >= need`` at the given n, b (h, A)."""
-        subs = {SYMBOLS[k]: v for k, v in values.items() if k in SYMBOLS}
-        per_w = sp.simplify(self.size / w).subs(subs)
+        """Smallest integer width W >= 0 with ``size(w=W, D=W) >= need`` at the given n, b (h, A).
+
+        ``size`` is affine in W: ``size = slope·W + offset``, so ``W = max(0, ⌈(need − offset)/slope⌉)``,
+        evaluated exactly by sympy.
+        """
+        subs = self._subs(values)
+        expr = self.size.subs(D, w).subs(subs)
+        slope, offset = sp.diff(expr, w), expr.subs(w, 0)
         need = self.need.subs(subs)
-        return max(0, int(sp.ceiling(sp.nsimplify(need) / sp.nsimplify(per_w))))
+        free = (slope.free_symbols | offset.free_symbols | need.free_symbols) - {w}
+        if free:
+            raise BoundError(f"{self.task}/{self.arch}: missing values for {sorted(map(str, free))}")
+        return max(0, int(sp.ceiling((need - offset) / slope)))
 
 
-def _bounds():
-    tf1 = 3 * w * (b + sp.log(n, 2)) * h  # Theorem 4, the paper's stated constant
-    return {
-        ("index_lookup", "rnn"): LowerBound("index_lookup", "rnn", w * b, n * sp.log(A, 2), "Theorem 3 (INDEX, Fact 3)"),
-        ("associative_recall", "rnn"): LowerBound("associative_recall", "rnn", w * b, n, "Proposition 9"),
-        ("equality", "rnn"): LowerBound("equality", "rnn", w * b, n / 2, "Theorem 11 (EQ, Fact 2)"),
-        ("disjointness", "rnn"): LowerBound("disjointness", "rnn", w * b, n / 2, "§4.2 (DISJ, Fact 1)"),
-        ("nearest_neighbor", "rnn"): LowerBound("nearest_neighbor", "rnn", w * b, n / 2, "Theorem 8 (via DISJ)"),
-        ("dyck", "tf1"): LowerBound("dyck", "tf1", tf1, n - 1, "Theorem 5/10 (Lemma 1 + Theorem 4)"),
-        ("equality", "tf1"): LowerBound("equality", "tf1", tf1, n / 2, "Theorem 12 (Theorem 4 + Fact 2)"),
-        ("disjointness", "tf1"): LowerBound("disjointness", "tf1", tf1, n / 2, "§4.2 (Theorem 4 + Fact 1)"),
+def _table() -> dict:
+    rnn = w * b
+    out = {
+        ("index_lookup", "rnn"): LowerBound(
+            "index_lookup", "rnn", rnn, n * sp.log(A, 2), "Theorem 3 (Theorem 2 + Fact 3, INDEX)",
+            "Alice runs the RNN on the n symbols and sends the state; Bob feeds the index token", "rnn"),
+        ("associative_recall", "rnn"): LowerBound(
+            "associative_recall", "rnn", rnn, n * sp.log(A, 2), "Proposition 9 (Theorem 2 + Fact 3)",
+            "fixed distinct keys; Alice's values are her string, Bob queries the key of his index", "rnn"),
+        ("equality", "rnn"): LowerBound(
+            "equality", "rnn", rnn, n / 2, "Theorem 11 (Theorem 2 + Fact 2, EQ)",
+            "Alice runs the first half and sends the state; Bob finishes the second half", "rnn"),
+        ("disjointness", "rnn"): LowerBound(
+            "disjointness", "rnn", rnn, n / 2, "§4.2 (Theorem 2 + Fact 1, DISJ)",
+            "Alice runs the first half and sends the state; Bob finishes the second half", "rnn"),
+        ("nearest_neighbor", "rnn"): LowerBound(
+            "nearest_neighbor", "rnn", rnn, n * sp.log(A, 2), "Theorem 8 (MQAR; Theorem 2 + Fact 1)",
+            "Alice feeds n labelled hypercube keys and sends the state; Bob queries every key", "rnn"),
     }
+    tf_rows = {
+        "dyck": (n - 1, "Theorem 5 = Theorem 10 (Theorem 4 + Lemma 1)", "odd/even split, fooling set of 2^(n-1)"),
+        "equality": (n / 2, "Theorem 12 (Theorem 4 + Fact 2, EQ)", "halves split, EQ on n/2 bits"),
+        "disjointness": (n / 2, "§4.2 (Theorem 4 + Fact 1, DISJ)", "halves split, DISJ on n/2 bits"),
+    }
+    for task, (need, thm, red) in tf_rows.items():
+        for constant in ("airtight", "paper"):
+            out[(task, "tf1", constant)] = LowerBound(task, "tf1", tf1_cost(constant), need, thm, red, constant)
+    return out
 
 
-_BOUNDS = _bounds()
+CLOSED_FORMS = _table()
+
+
+def closed_form(task: str, arch: str, constant: str = "airtight") -> LowerBound:
+    """The bound for ``(task, arch)``; ``constant`` picks Theorem 4's form for ``tf1``."""
+    key = (task, arch) if arch == "rnn" else (task, arch, constant)
+    if key not in CLOSED_FORMS:
+        raise BoundError(f"no closed-form lower bound for {task}/{arch}")
+    return CLOSED_FORMS[key]
+
+
+def _check_bits(bits) -> int:
+    if isinstance(bits, bool) or not isinstance(bits, numbers.Integral):
+        raise BoundError(f"bits must be a positive integer, got {bits!r}")
+    bits = int(bits)
+    if bits <= 0:
+        raise BoundError(f"bits must be positive, got {bits}")
+    return bits
+
+
+def _task(task: str, params: dict):
+    if task not in tasks.available():
+        raise BoundError(f"unknown task {task!r}; tasks are {', '.join(tasks.available())}")
+    try:
+        return tasks.get(task, **params)
+    except tasks.TaskError as e:
+        raise BoundError(str(e)) from None
+
+
+def nn_keys(n_value: int, dim: int, margin: float) -> tuple[int, str]:
+    """How many of the n labelled points Alice can make well-separated keys (Theorem 8's reduction).
+
+    The keys are points of a code of unit vectors with pairwise inner products ``<= 1 - margin``,
+    so that querying a key returns its own label with the task's margin. Codes used: the hypercube
+    ``{±1/√dim}^dim`` (``2^dim`` points, inner products ``<= 1 - 2/dim``), the cross-polytope ``±e_i``
+    (``2·dim`` points, ``<= 0``), an antipodal pair (``-1``). If the code has S < n points, Alice uses
+    S - 1 of them as keys and fills the other slots with the unused point (never the nearest to a
+    key, by the same margin). Bob, holding the state, can query every key. Returns
+    ``(keys, description)``.
+    """
+    if margin <= 2 / dim:
+        size, code = 2**dim, "hypercube {±1/sqrt(dim)}^dim"
+    elif margin <= 1:
+        size, code = 2 * dim, "cross-polytope ±e_i"
+    else:
+        size, code = 2, "antipodal pair"
+    keys = n_value if n_value <= size else size - 1
+    return keys, f"{keys} keys from the {code} (n={n_value}, dim={dim}, margin={margin}); n is replaced by {keys}"
+
+
+def lower_bounds(task: str, params: dict, bits: int, heads: int = 1) -> dict:
+    """Per architecture, the lower bounds on ``task`` at ``params`` (as ``tasks.get`` takes them).
+
+    Returns ``{arch: {"min_width", "bits", "state_bits", "theorem", "reduction", "inequality",
+    "constant", "b", ...}}``; ``tf1`` entries add ``"heads"``, ``"min_width_paper"`` and
+    ``"inequality_paper"``. ``min_width`` is the smallest width the bound allows at ``b = bits``
+    (for ``tf1``: with the airtight constant, at ``h = heads``); ``bits`` is the communication
+    lower bound ``⌈need⌉``; ``state_bits = min_width·b``. A task with no bound gives ``{}``.
+
+    Results are cached per (task, params, bits, heads); each call gets its own copy.
+    """
+    bits = _check_bits(bits)
+    if isinstance(heads, bool) or not isinstance(heads, numbers.Integral) or heads < 1:
+        raise BoundError(f"heads must be a positive integer, got {heads!r}")
+    heads = int(heads)
+    try:
+        if any(isinstance(v, bool) for v in dict(params).values()):
+            raise TypeError  # True == 1 as a key: let the task reject it instead
+        key = (task, tuple(sorted(dict(params).items())), bits, heads)
+        hash(key)
+    except TypeError:  # unhashable parameters (threshold's index sets): no cache
+        return _lower_bounds(task, params, bits, heads)
+    return copy.deepcopy(_cached(*key))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached(task, items, bits, heads):
+    return _lower_bounds(task, dict(items), bits, heads)
+
+
+def _lower_bounds(task: str, params: dict, bits: int, heads: int = 1) -> dict:
+    """Compute :func:`lower_bounds` (uncached)."""
+    bits = _check_bits(bits)
+    if isinstance(heads, bool) or not isinstance(heads, numbers.Integral) or heads < 1:
+        raise BoundError(f"heads must be a positive integer, got {heads!r}")
+    heads = int(heads)
+    t = _task(task, dict(params))
+    values = {"n": t.params["n"], "b": bits, "h": heads}
+    if task in ALPHABET_PARAM:
+        values["A"] = t.params[ALPHABET_PARAM[task]]
+    condition = None
+    if task == "nearest_neighbor":
+        values["n"], condition = nn_keys(t.n, t.dim, t.margin)
+    out = {}
+    if task == "dyck" and t.n % 2:  # no string of odd length is balanced: the task is constant
+        return {"tf1": {"min_width": 0, "bits": 0, "state_bits": 0, "b": bits, "heads": heads, "min_width_paper": 0,
+                        "theorem": "none needed: odd n, every string is rejected", "reduction": "", "constant": "airtight",
+                        "inequality": "(Lemma 1 needs even n)", "inequality_paper": "(Lemma 1 needs even n)"}}
+    for key, bound in CLOSED_FORMS.items():
+        if key[0] != task or (bound.arch == "tf1" and bound.constant != "airtight"):
+            continue
+        mw = bound.min_width(**values)
+        row = {
+            "min_width": mw,
+            "bits": bound.need_bits(**values),
+            "state_bits": mw * bits,
+            "b": bits,
+            "theorem": bound.theorem,
+            "reduction": bound.reduction,
+            "inequality": bound.inequality(),
+            "constant": bound.constant,
+        }
+        if bound.arch == "tf1":
+            paper = CLOSED_FORMS[(task, "tf1", "paper")]
+            row.update(heads=heads, min_width_paper=paper.min_width(**values), inequality_paper=paper.inequality())
+        if condition is not None:
+            row["condition"] = condition
+        out[bound.arch] = row
+    return out
 
 
 def min_width_rnn(task: str, n_value: int, bits: int, alphabet_size: int = 2) -> int:
-    return _BOUNDS[(task, "rnn")].min_width(n=n_value, b=bits, A=alphabet_size)
-
-
-def lower_bounds(task: str, params: dict, bits: int) -> dict:
-    """Per architecture: ``{"min_width", "bits", "theorem", "inequality"}`` for this task and n.
-
-    One-layer Transformer widths are per head count h = 1 (``w·h`` is what the bound limits).
-    """
-    if bits <= 0:
-        raise BoundError(f"bits must be positive, got {bits}")
-    nv = params.get("n")
-    out = {}
-    for (t, arch), bound in _BOUNDS.items():
-        if t != task:
-            continue
-        values = {"n": nv, "b": bits, "h": 1, "A": params.get("alphabet_size", 2)}
-        mw = bound.min_width(**values)
-        out[arch] = {
-            "min_width": mw,
-            "bits": mw * bits if arch == "rnn" else None,
-            "theorem": bound.theorem,
-            "inequality": f"{bound.size} >= {bound.need}",
-        }
-    return out
+    """Smallest RNN width the bound allows (kept for callers of the first version)."""
+    bound = closed_form(task, "rnn")
+    return bound.min_width(n=n_value, b=_check_bits(bits), A=alphabet_size)

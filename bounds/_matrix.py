@@ -4,8 +4,11 @@
 Bob positions hold column part ``c``. Some tasks constrain their inputs (associative recall: keys
 distinct, the query one of them), so some entries are undefined (``-1``): the matrix is partial.
 
-Everything here is computed from the reference solver (``task.solve``) over ``task.enumerate``,
-never from a construction.
+Everything here is computed from the reference solver (``task.solve``), never from a construction:
+:func:`communication_matrix` over ``task.enumerate``; :func:`product_matrix`, for tasks whose
+every string over the vocabulary is an input (bit strings, brackets), row block by row block
+without enumerating the inputs one by one (so equality at n = 20, a 1024 x 1024 matrix, is fast);
+:func:`matrix` picks between them.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["CommMatrix", "communication_matrix"]
+import tasks
+
+__all__ = ["CommMatrix", "communication_matrix", "product_matrix", "matrix", "resolve_split", "all_strings"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,14 +44,69 @@ class CommMatrix:
         return bool((self.values >= 0).all())
 
     def distinct_rows(self) -> int:
-        """Number of distinct rows (as full vectors, undefined entries included)."""
+        """Number of distinct rows (as full vectors, undefined entries included).
+
+        For a total matrix this is the number of messages an optimal one-way protocol needs; for a
+        partial one it is only an upper bound (rows that differ where one is undefined may share a
+        message; :func:`bounds.one_way_certificate` handles that case).
+        """
         return int(np.unique(self.values, axis=0).shape[0])
+
+
+def resolve_split(task, split):
+    """A :class:`tasks.Split` from a Split, a kind name (``"prefix"``, ``"halves"``, ``"odd_even"``)
+    or an explicit collection of Alice's positions."""
+    if isinstance(split, str):
+        return task.split(split)
+    if hasattr(split, "alice") and hasattr(split, "bob"):
+        return split
+    alice = tuple(sorted(int(i) for i in split))
+    if len(set(alice)) != len(alice) or any(not 0 <= i < task.seq_len for i in alice):
+        raise ValueError(f"Alice's positions must be distinct positions in [0, {task.seq_len})")
+    bob = tuple(i for i in range(task.seq_len) if i not in set(alice))
+    return tasks.Split(alice, bob, "custom")
+
+
+def all_strings(vocab: int, length: int) -> np.ndarray:
+    """int64 ``[vocab^length, length]``: every string, lexicographic (position 0 most significant)."""
+    count = vocab**length
+    idx = np.arange(count, dtype=np.int64)[:, None]
+    place = vocab ** np.arange(length - 1, -1, -1, dtype=np.int64)[None, :]
+    return (idx // place) % vocab
+
+
+def product_matrix(task, split, block_inputs: int = 1 << 18) -> CommMatrix:
+    """The matrix of a task whose inputs are *all* strings over its vocabulary (checked:
+    ``num_inputs == vocab_size ** seq_len``): rows and columns are every string on Alice's and Bob's
+    positions, in lexicographic order; values from ``task.solve`` in blocks of rows."""
+    split = resolve_split(task, split)
+    V, L = task.vocab_size, task.seq_len
+    if V is None or task.num_inputs != V**L:
+        raise ValueError(f"{task.name}: not every string is an input; use communication_matrix")
+    rows, cols = all_strings(V, len(split.alice)), all_strings(V, len(split.bob))
+    values = np.empty((rows.shape[0], cols.shape[0]), dtype=np.int64)
+    step = max(1, block_inputs // max(1, cols.shape[0]))
+    alice, bob = list(split.alice), list(split.bob)
+    for start in range(0, rows.shape[0], step):
+        r = rows[start : start + step]
+        x = np.empty((r.shape[0], cols.shape[0], L), dtype=np.int64)
+        x[:, :, alice] = r[:, None, :]
+        x[:, :, bob] = cols[None, :, :]
+        values[start : start + r.shape[0]] = task.solve(x.reshape(-1, L)).reshape(r.shape[0], -1)
+    return CommMatrix(rows, cols, values, split)
+
+
+def matrix(task, split) -> CommMatrix:
+    """:func:`product_matrix` where it applies, else :func:`communication_matrix`."""
+    split = resolve_split(task, split)
+    if task.vocab_size is not None and task.num_inputs == task.vocab_size**task.seq_len:
+        return product_matrix(task, split)
+    return communication_matrix(task, split)
 
 
 def communication_matrix(task, split, batch_size: int = 1 << 16, max_inputs: int = 1 << 24) -> CommMatrix:
     """Build the matrix of ``task`` under ``split`` (a :class:`tasks.Split` or a kind name)."""
-    if isinstance(split, str):
-        split = task.split(split)
+    split = resolve_split(task, split)
     total = task.num_inputs
     if total is None:
         raise ValueError(f"{task.name} has continuous inputs: no finite communication matrix")

@@ -1,0 +1,233 @@
+"""The separation report: constructions' sizes beside every lower bound, and the crossover lengths.
+
+Pure computation on two callables, so that this package never imports ``constructions``:
+
+* ``sizes(task, arch, params) -> dict | str``: the built construction's ``size()`` (plus
+  ``"status": "built"``), or a string saying why there is none (not registered, too large to build);
+* the closed forms of :mod:`bounds._closed_forms` for the lower bounds.
+
+Crossover. For a construction of architecture X and the lower bound of another architecture Y on
+the same task, the crossover is the smallest n (on the task's valid lengths) at which the
+smallest width Y's bound allows exceeds the construction's width: from there on, the construction
+is smaller than *every* model of architecture Y. Widths are compared at the same ``b`` (the
+construction's own precision needs are listed separately). A Transformer's width is
+``max(D, head_dim)`` (paper §2). The construction is built at every probed n (widths are never
+extrapolated); :func:`crossover` says how few probes it needs and what it assumes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tasks
+
+from ._closed_forms import BoundError, lower_bounds
+
+__all__ = ["EVEN_N_TASKS", "BOUND_TASKS", "model_width", "crossover", "report", "format_report", "plot_report"]
+
+EVEN_N_TASKS = ("equality", "disjointness", "dyck")
+BOUND_TASKS = ("index_lookup", "associative_recall", "equality", "disjointness", "nearest_neighbor", "dyck")
+ARCHS = ("tf1", "tf2", "rnn")
+_COLOURS = {"tf1": "tab:orange", "tf2": "tab:red", "rnn": "tab:blue"}
+
+
+def model_width(size: dict) -> int:
+    """Width in the paper's sense: ``max(D, head_dim)`` for a Transformer, hidden units for an RNN."""
+    return max(int(size["width"]), int(size.get("head_dim") or 0))
+
+
+def _valid(task: str, n: int) -> int:
+    """The smallest valid length >= n (even where the task needs halves or balance)."""
+    return n + (n % 2) if task in EVEN_N_TASKS else n
+
+
+def _first_exceeding(task, params, bound_arch, bits, heads, width, start, max_n):
+    """Smallest valid n in ``[start, max_n]`` whose bound's minimum width exceeds ``width``
+    (doubling, then bisection on the closed form), or None."""
+    def above(n):
+        return lower_bounds(task, {**params, "n": n}, bits, heads)[bound_arch]["min_width"] > width
+
+    lo, hi = start, start
+    while not above(hi):
+        if hi >= max_n:
+            return None
+        lo, hi = hi, min(max_n, _valid(task, 2 * hi))
+    while hi - lo > (2 if task in EVEN_N_TASKS else 1):
+        mid = _valid(task, (lo + hi) // 2)
+        if mid >= hi:
+            break
+        lo, hi = (lo, mid) if above(mid) else (mid, hi)
+    return lo if above(lo) else hi
+
+
+def crossover(task: str, params: dict, arch: str, bound_arch: str, sizes, *, bits: int, heads: int,
+              max_n: int) -> dict:
+    """Smallest n at which ``bound_arch``'s minimum width exceeds the ``arch`` construction's width.
+
+    Fixed-point search: build at n, read the width w, jump to the first n whose bound exceeds w
+    (the closed form is cheap), build there, and repeat until the bound exceeds the width at the
+    n built. Only a few builds near the crossover are needed. If the construction's width does not
+    decrease as n grows, no smaller n can cross: for n between two probes the bound is at most
+    the earlier width, which is at most the width at n. That monotonicity is the one assumption;
+    the probed widths are reported.
+    """
+    result = {"task": task, "construction": arch, "bound": bound_arch, "b": bits, "heads": heads,
+              "n": None, "max_n": max_n, "probed": [],
+              "assumes": "the construction's width does not decrease with n between probes"}
+    n = _valid(task, 2)
+    while True:
+        s = sizes(task, arch, {**params, "n": n})
+        if isinstance(s, str):
+            result["note"] = f"stopped at n={n}: {s}"
+            break
+        w = model_width(s)
+        mw = lower_bounds(task, {**params, "n": n}, bits, heads)[bound_arch]["min_width"]
+        result["probed"].append([n, w, mw])
+        if mw > w:
+            result.update(n=n, construction_width=w, bound_min_width=mw)
+            break
+        nxt = _first_exceeding(task, params, bound_arch, bits, heads, w, _valid(task, n + 1), max_n)
+        if nxt is None:
+            result["note"] = f"the bound stays at most the construction's width {w} up to n={max_n}"
+            break
+        n = nxt
+    return result
+
+
+def report(task_params: dict, ns: list, sizes, registered, *, bits: int, heads: int = 1, crossovers: bool = False,
+           crossover_max_n: int = 16384) -> dict:
+    """The whole report: ``{"b", "heads", "task_options", "rows": [...], "crossovers": [...]}``.
+
+    ``task_params``: task -> its parameters other than n; ``registered``: the (task, arch) pairs
+    with a construction. One row per (task, n) with the lower bounds of every architecture and
+    every construction's sizes (or why it is missing). With ``crossovers``, one crossover per
+    separation: a construction of an architecture that has no lower bound on the task, against
+    the bound of each other architecture (Transformers vs any RNN; the Dyck RNN vs any one-layer
+    Transformer; two layers vs one).
+    """
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits <= 0:
+        raise BoundError(f"bits must be a positive integer, got {bits!r}")
+    rows, cross = [], []
+    for task, params in task_params.items():
+        for n in ns:
+            p = tasks.get(task, **params, n=n).params  # with the task's defaults filled in
+            lbs = lower_bounds(task, p, bits, heads)
+            cons = []
+            for arch in ARCHS:
+                s = sizes(task, arch, p)
+                if isinstance(s, str):
+                    cons.append({"arch": arch, "status": s})
+                else:
+                    entry = {k: s.get(k) for k in ("width", "heads", "layers", "head_dim", "params",
+                                                    "params_no_embed", "precision_bits")}
+                    entry.update(arch=arch, status="built", paper_width=model_width(s), state_bits=model_width(s) * bits)
+                    cons.append(entry)
+            rows.append({"task": task, "n": n, "task_params": p, "b": bits, "heads": heads,
+                         "lower_bounds": lbs, "constructions": cons})
+        if crossovers:
+            probe_n = _valid(task, 2)
+            lbs = lower_bounds(task, {**params, "n": probe_n}, bits, heads)
+            for arch in ARCHS:
+                if (task, arch) not in registered or arch in lbs:
+                    continue
+                for bound_arch in lbs:
+                    cross.append(crossover(task, params, arch, bound_arch, sizes, bits=bits, heads=heads,
+                                           max_n=crossover_max_n))
+    return {"b": bits, "heads": heads, "task_options": task_params, "rows": rows, "crossovers": cross}
+
+
+def _lb_text(lbs: dict) -> str:
+    parts = []
+    for arch, lb in lbs.items():
+        if arch == "tf1":
+            parts.append(f"tf1 w>={lb['min_width']} (airtight; paper {lb['min_width_paper']}) [{lb['theorem'].split(' (')[0]}]")
+        else:
+            parts.append(f"{arch} w>={lb['min_width']} [{lb['theorem'].split(' (')[0]}]")
+    return "; ".join(parts) or "no bound"
+
+
+def format_report(rep: dict) -> str:
+    """A plain-text table of the report."""
+    head = ["task", "n", "arch", "width", "heads", "layers", "params", "prec_bits", "lower bounds (min width at b)"]
+    table = [head]
+    for r in rep["rows"]:
+        lb = _lb_text(r["lower_bounds"])
+        for c in r["constructions"]:
+            if c["status"] == "built":
+                cells = [str(c["paper_width"]), str(c["heads"]), str(c["layers"]), str(c["params"]),
+                         "-" if c["precision_bits"] is None else str(c["precision_bits"])]
+            else:
+                cells = [c["status"], "", "", "", ""]
+            table.append([r["task"], str(r["n"]), c["arch"]] + cells + [lb])
+    widths = [max(len(row[i]) for row in table if i < len(row)) for i in range(len(head) - 1)]
+    lines = [f"lower bounds at b={rep['b']} bits, h={rep['heads']} head(s); Transformer width = max(D, head_dim)"]
+    for row in table:
+        lines.append("  ".join(c.ljust(wd) for c, wd in zip(row[:-1], widths)) + "  " + row[-1])
+    for c in rep["crossovers"]:
+        if c["n"] is not None:
+            lines.append(f"crossover {c['task']}: the {c['construction']} construction (width {c['construction_width']}) is "
+                         f"smaller than any {c['bound']} (width >= {c['bound_min_width']}) from n = {c['n']} "
+                         f"(b={c['b']}; probed n: {', '.join(str(p[0]) for p in c['probed'])})")
+        else:
+            lines.append(f"crossover {c['task']}: {c['construction']} vs {c['bound']} bound: {c.get('note')}")
+    return "\n".join(lines)
+
+
+def plot_report(rep: dict, path: str) -> list[str]:
+    """Width against n on log axes, one panel per task: constructions as points (every n built,
+    crossover probes included), lower bounds as curves, crossovers as dotted lines. Writes PNG and
+    SVG next to each other; returns the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    tasks_ = list(dict.fromkeys(r["task"] for r in rep["rows"]))
+    cols = min(3, max(1, len(tasks_)))
+    rows_ = math.ceil(len(tasks_) / cols)
+    fig, axes = plt.subplots(rows_, cols, figsize=(5.2 * cols, 4.0 * rows_), squeeze=False)
+    for ax, task in zip(axes.flat, tasks_):
+        trs = [r for r in rep["rows"] if r["task"] == task]
+        crs = [c for c in rep["crossovers"] if c["task"] == task]
+        n_max = max([r["n"] for r in trs] + [c["n"] or 0 for c in crs] + [p[0] for c in crs for p in c["probed"]])
+        params = rep["task_options"][task]  # the options given, not the defaults filled in at one n
+        grid = sorted({_valid(task, int(v)) for v in np.geomspace(2, max(4, 2 * n_max), 80)})
+        for arch in trs[0]["lower_bounds"]:
+            for key, style in (("min_width", "-"), ("min_width_paper", "--")):
+                if key == "min_width_paper" and arch != "tf1":
+                    continue
+                ys = [lower_bounds(task, {**params, "n": n}, rep["b"], rep["heads"])[arch][key] for n in grid]
+                label = f"{arch} lower bound" + (" (paper constant)" if key.endswith("paper") else
+                                                 " (airtight)" if arch == "tf1" else "")
+                ys = np.where(np.asarray(ys) > 0, ys, np.nan)  # width 0 (no constraint) is off the log axis
+                ax.plot(grid, ys, style, color=_COLOURS[arch], label=label)
+        for arch in ARCHS:
+            pts = {r["n"]: c["paper_width"] for r in trs for c in r["constructions"]
+                   if c["arch"] == arch and c["status"] == "built"}
+            for c in crs:
+                if c["construction"] == arch:
+                    pts.update({p[0]: p[1] for p in c["probed"]})
+            if pts:
+                xs = sorted(pts)
+                ax.plot(xs, [pts[x] for x in xs], "o", color=_COLOURS[arch], markeredgecolor="black",
+                        label=f"{arch} construction")
+        for c in crs:
+            if c["n"] is not None:
+                ax.axvline(c["n"], color="grey", linestyle=":", linewidth=1)
+                ax.annotate(f"n={c['n']}", (c["n"], 1), fontsize=7, rotation=90, va="bottom")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{task} (b={rep['b']})")
+        ax.set_xlabel("n")
+        ax.set_ylabel("width (Transformer: max(D, head dim))")
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(tasks_):]:
+        ax.axis("off")
+    fig.tight_layout()
+    base = path[:-4] if path.lower().endswith((".png", ".svg")) else path
+    out = [base + ".png", base + ".svg"]
+    for p in out:
+        fig.savefig(p, dpi=120 if p.endswith(".png") else None, metadata={"Date": None} if p.endswith(".svg") else None)
+    plt.close(fig)
+    return out
