@@ -26,12 +26,13 @@ import numpy as np
 
 from ._precision import parse_precision
 from ._rnn import RNNWeights, rnn_logits, rnn_states
-from ._transformer import MLP, Attention, Layer, TransformerWeights, encode_weights, prepare, transformer_logits
+from ._transformer import (MLP, Attention, Layer, TransformerWeights, encode_weights, example_elements, make_plan,
+                           prepare, transformer_logits)
 
 __all__ = ["Model", "load", "ModelFormatError", "ModelInputError", "FORMAT", "register_input_encoder"]
 
 FORMAT = "separations-model/1"
-_ELEMENT_BUDGET = 1 << 23  # intermediate elements per compiled batch chunk
+_ELEMENT_BUDGET = 1 << 24  # intermediate elements per compiled batch chunk
 
 
 class ModelFormatError(ValueError):
@@ -82,16 +83,41 @@ def _tokens(meta, inputs):
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled(arch: str, precision: str, embed_kind: str, causal: bool):
-    """(prepare, run) jitted for one family and format; ``run(prepare(weights), inputs)``."""
+def _preparer(arch: str, precision: str, embed_kind: str, seq_len: int | None = None, causal: bool = True):
+    """``prepare(weights)`` jitted for one family and format: the encoded weights (and, for token
+    Transformers, the first layer's tables)."""
     ar = parse_precision(precision)
     if arch == "transformer":
-        prep = jax.jit(lambda w: prepare(ar, w, embed_kind=embed_kind))
-        run = jax.jit(lambda p, x: transformer_logits(ar, p, x, embed_kind=embed_kind, causal=causal))
-    else:
-        prep = jax.jit(lambda w: encode_weights(ar, w))
-        run = jax.jit(lambda p, x: rnn_logits(ar, p, x))
-    return prep, run
+        return jax.jit(lambda w: prepare(ar, w, embed_kind=embed_kind, seq_len=seq_len, causal=causal))
+    return jax.jit(lambda w: encode_weights(ar, w))
+
+
+@functools.lru_cache(maxsize=None)
+def forward_function(arch: str, precision: str, embed_kind: str, causal: bool, plan):
+    """The pure batched forward ``f(prepared, inputs) -> logits [B, C]`` (traceable, not jitted):
+    what :meth:`Model.logits` compiles, and what the checking engine composes with its tallies."""
+    ar = parse_precision(precision)
+    if arch == "transformer":
+        return lambda p, x: transformer_logits(ar, p, x, embed_kind=embed_kind, causal=causal, plan=plan)
+    return lambda p, x: rnn_logits(ar, p, x)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(arch: str, precision: str, embed_kind: str, causal: bool, plan):
+    return jax.jit(forward_function(arch, precision, embed_kind, causal, plan))
+
+
+def batch_sharding():
+    """``(data, replicated)`` shardings over every local device: the batch axis of inputs is split
+    across devices, weights are copied to each. One CPU, a GPU and a multi-device host run the
+    same code; with one device both are trivial."""
+    mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ("batch",))
+    return (jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch")),
+            jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+
+
+def _round_up(k: int, m: int) -> int:
+    return -(-k // m) * m
 
 
 @functools.lru_cache(maxsize=None)
@@ -152,49 +178,71 @@ class Model:
             raise ModelInputError(f"unknown input encoding {name!r}")
         return _INPUT_ENCODERS[name](self.meta, inputs)
 
-    def _chunk(self, x: np.ndarray) -> int:
-        L = x.shape[1]
+    def _chunk(self, length: int, precision: str = "float64") -> int:
+        """Examples per compiled call: a power of two (times the device count) sized so that one
+        call holds about _ELEMENT_BUDGET intermediate values."""
         if self.arch == "rnn":
-            per = L * self.weights.wh.shape[0] + 1
+            per = length * self.weights.wh.shape[0] + 1
         else:
-            D = self.weights.position.shape[1]
-            per = L * D if len(self.weights.layers) > 1 else D
-            for i, layer in enumerate(self.weights.layers):
-                H, w, _ = layer.attn.wq.shape
-                wv = layer.attn.wv.shape[1]
-                per += H * L * (2 * w + wv)
-                if i < len(self.weights.layers) - 1:
-                    per += H * L * L + L * (D + layer.mlp.w1.shape[1])
+            plan = self._prepared(precision)[1]
+            per = example_elements(self.weights, plan, length, self.meta.get("embed", "token"))
         c = max(1, min(8192, _ELEMENT_BUDGET // max(per, 1)))
-        return 1 << (c.bit_length() - 1)  # a power of two: few distinct compilations
+        return (1 << (c.bit_length() - 1)) * len(jax.local_devices())
 
     def logits(self, inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
-        """float64 ``[B, C]`` logits at the readout position, computed in ``precision``."""
+        """float64 ``[B, C]`` logits at the readout position, computed in ``precision``.
+
+        Inputs run in chunks of a fixed size (the last one padded), the batch axis split across
+        all local devices."""
         x = self.encode_inputs(inputs)
         parse_precision(precision)  # one-line error for a bad format
-        prepared, fn = self._prepared(str(precision))
         n = x.shape[0]
         if n == 0:
             return np.zeros((0, self.num_classes))
-        chunk = batch_size or self._chunk(x)
+        ndev = len(jax.local_devices())
+        chunk = _round_up(batch_size, ndev) if batch_size else self._chunk(x.shape[1], str(precision))
+        size = chunk if n > chunk else _round_up(n, ndev)
+        run = self._runner(str(precision))
         out = []
-        for start in range(0, n, chunk):
-            part = x[start : start + chunk]
-            short = chunk - part.shape[0]
-            if short and n > chunk:  # pad the last chunk so it reuses the compiled shape
+        for start in range(0, n, size):
+            part = x[start : start + size]
+            short = size - part.shape[0]
+            if short:  # pad the last chunk so it reuses the compiled shape
                 part = np.concatenate([part, np.repeat(part[:1], short, axis=0)])
-            res = np.asarray(fn(prepared, jnp.asarray(part)))
-            out.append(res[: res.shape[0] - short] if short and n > chunk else res)
+            res = run(part)
+            out.append(res[: res.shape[0] - short])
         return np.concatenate(out)
 
     def _prepared(self, precision: str):
-        """Encoded weights (and first-layer tables) for ``precision``, cached on the model."""
+        """``(prepared, plan)``: encoded weights (and first-layer tables) for ``precision`` on every
+        local device, and the :class:`~constructions._transformer.Plan` read off them; cached."""
         cache = self.__dict__.setdefault("_prepared_cache", {})
         if precision not in cache:
-            prep, run = _compiled(self.arch, precision, self.meta.get("embed", "token"),
-                                  bool(self.meta.get("causal", True)))
-            cache[precision] = (prep(self.weights), run)
+            embed = self.meta.get("embed", "token")
+            seq_len = self.meta.get("seq_len")
+            prepared = _preparer(self.arch, precision, embed, int(seq_len) if seq_len else None,
+                                 bool(self.meta.get("causal", True)))(self.weights)
+            plan = make_plan(parse_precision(precision), prepared) if self.arch == "transformer" else None
+            if len(cache) >= 4:  # a precision sweep keeps the last few formats, not all (tables can be large)
+                cache.pop(next(iter(cache)))
+            cache[precision] = (jax.device_put(prepared, batch_sharding()[1]), plan)
         return cache[precision]
+
+    def _forward(self, precision: str = "float64"):
+        """``(f, prepared)``: the pure batched forward ``f(prepared, inputs) -> logits [B, C]`` in
+        ``precision`` and this model's prepared weights (for composing with other jitted code)."""
+        prepared, plan = self._prepared(precision)
+        fn = forward_function(self.arch, precision, self.meta.get("embed", "token"),
+                              bool(self.meta.get("causal", True)), plan)
+        return fn, prepared
+
+    def _runner(self, precision: str = "float64"):
+        """``run(x) -> logits``: the compiled forward on encoded inputs ``x`` (numpy, batch axis
+        split across local devices); one compilation per input shape."""
+        prepared, plan = self._prepared(precision)
+        fn = _compiled(self.arch, precision, self.meta.get("embed", "token"), bool(self.meta.get("causal", True)), plan)
+        data = batch_sharding()[0]
+        return lambda x: np.asarray(fn(prepared, jax.device_put(np.asarray(x), data)))
 
     def predict(self, inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
         """int64 ``[B]``: ``argmax`` of the logits (first index on ties)."""

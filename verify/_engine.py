@@ -2,30 +2,51 @@
 
 A prediction is counted **correct** only if the logit of the reference answer is strictly larger
 than every other logit (``margin > 0``); a tie is a failure even when ``argmax`` happens to pick
-the right class. ``min_margin`` is the smallest such logit gap over all inputs checked.
+the right class, and so is a NaN logit (its margin counts as ``-inf``). ``min_margin`` is the
+smallest such logit gap over all inputs checked.
 
 Modes:
 
 ``exhaustive``
     every input of ``task.enumerate`` (fixed order), in fixed-size batches;
 ``sampled``
-    ``samples`` inputs from ``task.sample(numpy.random.default_rng(seed), ·)``, in batches.
+    ``samples`` inputs from ``task.sample(numpy.random.default_rng(seed), ·)``, drawn in batches of
+    ``batch`` (so a seed names the same inputs for the same ``batch``; inputs longer than
+    ``HOST_TOKENS / batch`` are drawn in proportionally smaller batches).
+
+Streaming: a producer thread draws (or enumerates) a batch, solves it with the reference solver
+and encodes it for the model, while the device runs the previous one; the device sees one fixed
+batch shape (the last batch is padded, padding masked out of the tallies), so a check compiles
+once per (construction, n, precision), and memory stays flat whatever the number of inputs. The
+device returns only tallies (failures, smallest margin, first failure), never the logits. The
+batch axis is split across all local devices (``jax.sharding``): one CPU, a GPU and a multi-device
+host run the same code and give the same report.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+import queue
+import sys
+import threading
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 import bounds
 import tasks
 from constructions import Model, parse_precision
+from constructions._model import batch_sharding
 
-__all__ = ["check", "task_of", "MAX_EXHAUSTIVE", "VerifyError"]
+__all__ = ["check", "task_of", "MAX_EXHAUSTIVE", "VerifyError", "ProgressBar", "HOST_TOKENS"]
 
 MAX_EXHAUSTIVE = 1 << 26
+HOST_TOKENS = 1 << 23  # at most this many input positions per host batch
 _BATCH = 4096
+_QUEUE = 3  # device batches prepared ahead by the producer
 
 
 class VerifyError(ValueError):
@@ -43,64 +64,171 @@ def _index(inputs, i):
     return np.asarray(inputs)[i].tolist()
 
 
-def _batches(task, mode: str, samples: int, seed: int, batch: int):
+def _host_batches(task, mode: str, samples: int, seed: int, batch: int):
+    """Task inputs in host batches (a generator; nothing is materialised beyond one batch)."""
     if mode == "exhaustive":
-        total = task.num_inputs
-        if total is None:
-            raise VerifyError(f"{task.name} has continuous inputs; use sampling")
-        if total > MAX_EXHAUSTIVE:
-            raise VerifyError(f"exhaustive check of {task.name} would cover {total} inputs (limit {MAX_EXHAUSTIVE}); use --samples")
         yield from task.enumerate(batch)
-    elif mode == "sampled":
+    else:
         rng = np.random.default_rng(seed)
         left = samples
         while left > 0:
             k = min(batch, left)
             yield task.sample(rng, k)
             left -= k
-    else:
-        raise VerifyError(f"unknown mode {mode!r}")
+
+
+def _total(task, mode: str, samples: int) -> int:
+    if mode == "exhaustive":
+        total = task.num_inputs
+        if total is None:
+            raise VerifyError(f"{task.name} has continuous inputs; use sampling")
+        if total > MAX_EXHAUSTIVE:
+            raise VerifyError(f"exhaustive check of {task.name} would cover {total} inputs (limit {MAX_EXHAUSTIVE}); use --samples")
+        return int(total)
+    if mode == "sampled":
+        if samples < 1:
+            raise VerifyError(f"--samples must be at least 1, got {samples}")
+        return int(samples)
+    raise VerifyError(f"unknown mode {mode!r}")
+
+
+@functools.lru_cache(maxsize=None)
+def _tally_step(forward):
+    """Jitted ``(prepared, x, expected, valid) -> tallies`` around a pure batched forward pass."""
+
+    def step(prepared, x, expected, valid):
+        logits = forward(prepared, x)  # [B, C] float64
+        classes = jnp.arange(logits.shape[1])[None, :]
+        right = jnp.take_along_axis(logits, expected[:, None], axis=1)[:, 0]
+        others = jnp.max(jnp.where(classes == expected[:, None], -jnp.inf, logits), axis=1)
+        margin = right - others
+        margin = jnp.where(jnp.isnan(margin), -jnp.inf, margin)
+        bad = ~(margin > 0) & valid
+        first = jnp.argmax(bad)
+        return (jnp.sum(bad), jnp.min(jnp.where(valid, margin, jnp.inf)), first,
+                jnp.argmax(logits[first]), margin[first])
+
+    return jax.jit(step)
+
+
+def _producer(chunks, out: queue.Queue, stop: threading.Event):
+    """Run the generator ``chunks`` into ``out``, then the end mark None; an exception is handed
+    over instead. Gives up as soon as ``stop`` is set (the consumer has left)."""
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
+        for item in chunks:
+            if not put(item):
+                return
+        put(None)
+    except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
+        put(e)
+
+
+def _device_chunks(model, task, mode, samples, seed, host_batch, size):
+    """Host batches -> ``(inputs, offset, x, expected, valid, count)`` padded to ``size`` rows."""
+    for inputs in _host_batches(task, mode, samples, seed, host_batch):
+        expected = task.solve(inputs)
+        x = model.encode_inputs(inputs)
+        for start in range(0, x.shape[0], size):
+            part, want = x[start : start + size], expected[start : start + size]
+            count = part.shape[0]
+            valid = np.arange(size) < count
+            if count < size:
+                fill = size - count
+                part = np.concatenate([part, np.repeat(part[:1], fill, axis=0)])
+                want = np.concatenate([want, np.repeat(want[:1], fill)])
+            yield inputs, start, part, want, valid, count
 
 
 def check(model: Model, *, mode: str = "sampled", samples: int = 10_000, seed: int = 0,
-          precision: str = "float64", batch: int = _BATCH, task=None) -> dict:
-    """Check ``model`` on its task; returns one report row (DESIGN §4 fields and more)."""
+          precision: str = "float64", batch: int = _BATCH, task=None, progress=None) -> dict:
+    """Check ``model`` on its task; returns one report row (DESIGN §4 fields and more).
+
+    ``batch``: inputs drawn (or enumerated) and solved per host batch; the device batch is at most
+    that, fewer where the model's intermediate values would not fit its memory budget.
+    ``progress``: optional ``callable(done, total)``, called after every device batch (see
+    :class:`ProgressBar`).
+    """
     ar = parse_precision(precision)
+    precision = str(precision)
     task = task or task_of(model)
-    if samples < 1 and mode == "sampled":
-        raise VerifyError(f"--samples must be at least 1, got {samples}")
+    total = _total(task, mode, samples)
+    if int(batch) < 1:
+        raise VerifyError(f"batch must be at least 1, got {batch}")
+    if model.num_classes < task.num_classes:
+        raise VerifyError(f"the model has {model.num_classes} output classes, {task.name} needs {task.num_classes}")
     start = time.perf_counter()
+    length = task.seq_len
+    host_batch = max(1, min(int(batch), HOST_TOKENS // max(1, length)))
+    ndev = len(jax.local_devices())
+    size = min(model._chunk(length, precision), -(-min(host_batch, total) // ndev) * ndev)
+    forward, prepared = model._forward(precision)
+    step = _tally_step(forward)
+    data = batch_sharding()[0]
+
     checked = failures = 0
     counterexample = None
     min_margin = float("inf")
-    for inputs in _batches(task, mode, samples, seed, batch):
-        expected = task.solve(inputs)
-        logits = model.logits(inputs, precision=str(precision))
-        rows = np.arange(len(expected))
-        right = logits[rows, expected]
-        others = logits.copy()
-        others[rows, expected] = -np.inf
-        margin = right - others.max(axis=1)
-        bad = ~(margin > 0)
-        if bad.any() and counterexample is None:
-            i = int(np.flatnonzero(bad)[0])
-            counterexample = {"input": _index(inputs, i), "expected": int(expected[i]),
-                              "got": int(np.argmax(logits[i])), "margin": float(margin[i])}
-        failures += int(bad.sum())
-        checked += len(expected)
-        min_margin = min(min_margin, float(margin.min()))
-    size = model.size()
+
+    def tally(out, item):
+        nonlocal checked, failures, counterexample, min_margin
+        bad, low, first, got, margin = (np.asarray(v) for v in out)
+        inputs, offset, _, want, _, count = item
+        if bad and counterexample is None:
+            i = int(first)
+            counterexample = {"input": _index(inputs, offset + i), "expected": int(want[i]),
+                              "got": int(got), "margin": float(margin)}
+        failures += int(bad)
+        checked += count
+        min_margin = min(min_margin, float(low))
+        if progress is not None:
+            progress(checked, total)
+
+    items: queue.Queue = queue.Queue(maxsize=_QUEUE)
+    stop = threading.Event()
+    chunks = _device_chunks(model, task, mode, samples, seed, host_batch, size)
+    worker = threading.Thread(target=_producer, args=(chunks, items, stop), daemon=True)
+    worker.start()
+    pending = None
+    try:
+        while True:
+            item = items.get()
+            if isinstance(item, BaseException):
+                raise item
+            if item is None:
+                break
+            _, _, x, want, valid, _ = item
+            out = step(prepared, *(jax.device_put(a, data) for a in (x, want, valid)))  # dispatched, not awaited
+            if pending is not None:
+                tally(*pending)
+            pending = (out, item)
+        if pending is not None:
+            tally(*pending)
+    finally:
+        stop.set()
+        worker.join()
+
+    size_info = model.size()
     row = {
         "task": model.task,
         "arch": model.variant,
         "n": model.task_params.get("n"),
         "task_params": model.task_params,
-        "params": size["params"],
-        "params_no_embed": size["params_no_embed"],
-        "width": size["width"],
-        "heads": size["heads"],
-        "layers": size["layers"],
-        "precision": str(precision),
+        "params": size_info["params"],
+        "params_no_embed": size_info["params_no_embed"],
+        "width": size_info["width"],
+        "heads": size_info["heads"],
+        "layers": size_info["layers"],
+        "precision": precision,
         "precision_bits": ar.bits,
         "mode": mode,
         "seed": seed if mode == "sampled" else None,
@@ -111,6 +239,47 @@ def check(model: Model, *, mode: str = "sampled", samples: int = 10_000, seed: i
         "min_margin": None if checked == 0 else min_margin,
         "lower_bounds": bounds.lower_bounds(model.task, model.task_params, ar.bits),
         "seconds": round(time.perf_counter() - start, 3),
+        "devices": ndev,
     }
     row["status"] = "pass" if failures == 0 and checked > 0 else "fail"
     return row
+
+
+class ProgressBar:
+    """``bar(done, total)``: a one-line progress bar on a terminal stream (stderr by default).
+
+    It stays silent for the first ``delay`` seconds (short runs print nothing), redraws at most
+    ten times a second, and erases itself when ``done == total``.
+    """
+
+    def __init__(self, label: str, stream=None, delay: float = 1.0, width: int = 24):
+        self.label, self.stream, self.delay, self.width = label, stream or sys.stderr, delay, width
+        self.start = time.perf_counter()
+        self._last = 0.0
+        self._shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        elapsed = now - self.start
+        if done >= total:
+            if self._shown:
+                self.stream.write("\r\033[K")
+                self.stream.flush()
+            return
+        if elapsed < self.delay or now - self._last < 0.1:
+            return
+        self._last, self._shown = now, True
+        frac = done / max(total, 1)
+        fill = int(frac * self.width)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate > 0 else math.inf
+        bar = "#" * fill + "." * (self.width - fill)
+        self.stream.write(f"\r\033[K{self.label} [{bar}] {100 * frac:5.1f}%  {done:,}/{total:,}  "
+                          f"{rate:,.0f}/s  eta {eta:,.0f}s")
+        self.stream.flush()
+
+
+def terminal_progress(label: str, enabled: bool = True, stream=None):
+    """A :class:`ProgressBar` if ``enabled`` and the stream (stderr) is a terminal, else None."""
+    stream = stream or sys.stderr
+    return ProgressBar(label, stream) if enabled and hasattr(stream, "isatty") and stream.isatty() else None
