@@ -75,7 +75,11 @@ def make_addresses(n: int, addresses: str, coherence: float, seed: int) -> Addre
         return random_addresses(n, coherence=coherence, seed=seed)
     if addresses == "hadamard":
         return hadamard_addresses(n)
-    raise ConstructionError(f"addresses must be 'random' or 'hadamard', got {addresses!r}")
+    if addresses == "rs":  # explicit Reed–Solomon ⊗ Hadamard code (constructions/explicit_addresses.py)
+        from .explicit_addresses import rs_addresses
+        return rs_addresses(n, coherence=coherence)
+    raise ConstructionError(f"addresses must be 'random', 'hadamard' or 'rs' (index lookup also 'quadratic'), "
+                            f"got {addresses!r}")
 
 
 @register("index_lookup", "tf1")
@@ -98,6 +102,10 @@ def build_index_lookup(n: int, alphabet_size: int, seed: int = 0, coherence: flo
         raise ConstructionError(f"alphabet_size must be at least 2, got {s}")
     if not 0 < float(coherence) < 1:
         raise ConstructionError(f"coherence must lie in (0, 1), got {coherence}")
+    if addresses == "quadratic":  # constant width (constructions/index_lookup_quadratic.py)
+        from .index_lookup_quadratic import build_quadratic
+        return build_quadratic(n, s, beta=beta, build={"task": "index_lookup", "arch": "tf1", "n": n, "alphabet_size": s,
+                                                       "seed": int(seed), "addresses": "quadratic", "beta": beta})
     code = make_addresses(n, addresses, float(coherence), int(seed))
     a = code.vectors  # [n, r]
     rho = binary_code(s)  # [s, B]

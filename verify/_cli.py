@@ -1,9 +1,9 @@
 """The ``verify`` command (DESIGN §4).
 
     verify                                   every registered construction at default sizes
-    verify --task T --arch A --n N [task options] [--precision P] [--samples K | --exhaustive]
+    verify --task T --arch A --n N [task options] [--precision P] [--samples K | --exhaustive | --certify]
            [--seed S] [--model-seed S] [--param KEY=VALUE ...] [--save PATH] [--json]
-    verify --load m.npz [--precision P] [--samples K | --exhaustive] [--json]
+    verify --load m.npz [--precision P] [--samples K | --exhaustive | --certify] [--json]
     verify SUBCOMMAND ...                    see ``verify --help``
 
 Exit status: 0 if every row passed, 1 if any failed, 2 for bad input (one line on stderr).
@@ -20,13 +20,15 @@ import constructions
 import tasks
 
 from ._defaults import DEFAULT_CHECKS
-from ._engine import check
+from ._engine import check, terminal_progress
 
 __all__ = ["main", "SUBCOMMANDS", "UsageError", "format_table"]
 
 # name -> "module:function"; each takes argv (list of str) and returns an exit code
 SUBCOMMANDS: dict[str, str] = {
     "report": "verify._report:main",
+    "precision": "verify._precision_cli:main",
+    "bounds": "verify._bounds_cli:main",
 }
 
 # task options: flag -> (parameter name, type)
@@ -67,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--samples", type=int, default=None, help="check K sampled inputs (default 10000)")
     mode.add_argument("--exhaustive", action="store_true", help="check every input")
+    mode.add_argument("--certify", action="store_true",
+                      help="prove every input correct (index lookup; float64 or fixed:I.F), mode 'certified'")
     p.add_argument("--precision", default="float64", help="float64, float32, bfloat16, float16 or fixed:I.F")
     p.add_argument("--seed", type=int, default=0, help="seed of the input sampler (default 0)")
     p.add_argument("--model-seed", type=int, default=0, help="seed of the construction (default 0)")
@@ -74,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="extra construction parameter, VALUE parsed as JSON if it can be")
     p.add_argument("--save", metavar="PATH", help="save the built model to PATH (.npz)")
     p.add_argument("--json", action="store_true", help="print a JSON list of rows")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar (it shows on stderr for runs over a second, only on a terminal, never with --json)")
     return p
 
 
@@ -116,20 +122,37 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _check(model, *, mode, progress=False, **kw) -> dict:
+    if mode == "certified":  # verify/_certify.py: a proof for every input
+        from ._certify import certify
+        return certify(model, precision=kw["precision"])
+    bar = terminal_progress(f"{model.task}/{model.variant} n={model.task_params.get('n')}", progress)
+    return check(model, mode=mode, progress=bar, **kw)
+
+
+def _certifiable():
+    from ._certify import CERTIFIABLE
+    return CERTIFIABLE
+
+
 def _run_rows(args) -> list[dict]:
-    mode = "exhaustive" if args.exhaustive else "sampled"
+    mode = "certified" if args.certify else "exhaustive" if args.exhaustive else "sampled"
     samples = args.samples if args.samples is not None else 10_000
+    bar = args.progress and not args.json  # a TTY bar on stderr (terminal_progress checks the TTY)
     task_params = {name: getattr(args, name) for _, (name, _) in TASK_OPTIONS.items() if getattr(args, name) is not None}
     if args.load:
         if args.task or args.arch or task_params or args.param:
             raise UsageError("--load takes the task and its parameters from the file; drop --task/--arch/task options")
         model = constructions.load(args.load)
-        return [check(model, mode=mode, samples=samples, seed=args.seed, precision=args.precision)]
+        return [_check(model, mode=mode, samples=samples, seed=args.seed, precision=args.precision, progress=bar)]
     if args.task is None and args.arch is None and not task_params:
         rows = []
         for task, arch, params, dmode, dsamples in DEFAULT_CHECKS:
+            if args.certify and task not in _certifiable():
+                continue
             model = constructions.build(task, arch=arch, seed=args.model_seed, **params)
-            rows.append(check(model, mode=dmode, samples=dsamples or 0, seed=args.seed, precision=args.precision))
+            rows.append(_check(model, mode=mode if args.certify else dmode, samples=dsamples or 0, seed=args.seed,
+                               precision=args.precision, progress=bar))
         return rows
     if not args.task or not args.arch:
         raise UsageError("give both --task and --arch (or neither, for the default run)")
@@ -138,7 +161,7 @@ def _run_rows(args) -> list[dict]:
     model = constructions.build(args.task, arch=args.arch, seed=args.model_seed, **task_params, **extra)
     if args.save:
         model.save(args.save)
-    return [check(model, mode=mode, samples=samples, seed=args.seed, precision=args.precision)]
+    return [_check(model, mode=mode, samples=samples, seed=args.seed, precision=args.precision, progress=bar)]
 
 
 def main(argv: list[str] | None = None) -> int:

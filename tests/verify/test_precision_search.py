@@ -1,0 +1,121 @@
+"""The precision search (verify/_precision_search.py), its CLI and the robustness sweeps."""
+
+import functools
+import json
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import constructions
+import tasks
+from verify import main
+from verify._precision_search import (GridArithmetic, MantissaArithmetic, check_set, exact_on, fit_log, logits,
+                                      smallest_fixed, smallest_mantissa)
+
+
+@functools.lru_cache(maxsize=None)
+def model(n, s=2, addresses="random"):
+    return constructions.build("index_lookup", arch="tf1", n=n, alphabet_size=s, seed=0, addresses=addresses)
+
+
+@pytest.mark.parametrize("I,F", [(5, 10), (3, 4), (2, 2), (6, 1), (0, 5)])
+def test_traced_grid_equals_fixed_format(I, F):
+    for m, x in [(model(40, 4), tasks.get("index_lookup", n=40, alphabet_size=4).sample(np.random.default_rng(0), 200)),
+                 (constructions.build("equality", arch="tf2", n=8), np.concatenate(list(tasks.get("equality", n=8).enumerate(64))))]:
+        assert np.array_equal(logits(m, GridArithmetic.of(I, F), x), m.logits(x, precision=f"fixed:{I}.{F}"))
+
+
+@pytest.mark.parametrize("p,dtype", [(11, np.float16), (8, ml_dtypes.bfloat16)])
+def test_mantissa_rounding_matches_ml_dtypes(p, dtype):
+    """p significand bits, round to nearest even: float16 is p = 11, bfloat16 p = 8 (normal range)."""
+    x = np.random.default_rng(1).normal(0, 3, 4000)
+    x = x[(np.abs(x) > 0.02) & (np.abs(x) < 200)]
+    ours = np.asarray(MantissaArithmetic.of(p).encode(x))
+    assert np.array_equal(ours, x.astype(dtype).astype(np.float64))
+
+
+def test_smallest_fixed_is_minimal_and_exact():
+    m = model(6, 2)
+    x, y, what = check_set(tasks.get("index_lookup", n=6, alphabet_size=2))
+    assert what == "all 384 inputs"
+    best = smallest_fixed(m, x, y)
+    assert exact_on(m, GridArithmetic.of(best["int_bits"], best["frac_bits"]), x, y)
+    assert m.logits(x, precision=best["precision"]).shape == (384, 2)
+    for I in range(0, 12):  # no format with fewer bits is exact (brute force)
+        for F in range(0, best["bits"] - 1 - I):
+            assert not exact_on(m, GridArithmetic.of(I, F), x, y), (I, F)
+    p = smallest_mantissa(m, x, y)["mantissa_bits"]
+    assert exact_on(m, MantissaArithmetic.of(p), x, y)
+    assert p == 1 or not exact_on(m, MantissaArithmetic.of(p - 1), x, y)
+
+
+def test_quadratic_addresses_need_log_n_bits():
+    """Constant width, but the integer part must hold ~(n/2)²: the searched bits grow with n."""
+    bits = []
+    for n in (8, 32, 128):
+        m = model(n, 2, "quadratic")
+        x, y, _ = check_set(tasks.get("index_lookup", n=n, alphabet_size=2), samples=200)
+        bits.append(smallest_fixed(m, x, y)["bits"])
+        assert m.size()["width"] == 8
+    assert bits[0] < bits[1] < bits[2]
+    fit = fit_log([8, 32, 128], bits)
+    assert fit["a"] > 1.5
+
+
+def test_check_set_adversarial_and_seeded():
+    t = tasks.get("index_lookup", n=100, alphabet_size=4)
+    x1, y1, what = check_set(t, samples=50, seed=3)
+    x2, _, _ = check_set(t, samples=50, seed=3)
+    assert np.array_equal(x1, x2) and "adversarial" in what and len(x1) > 50
+    assert np.array_equal(y1, t.solve(x1))
+    adv = x1[50:, :100]
+    fill = np.array([np.bincount(r, minlength=4).argmax() for r in adv])
+    assert np.all((adv == fill[:, None]).sum(1) == 99)  # every symbol but the target is one other symbol
+
+
+def test_fit_log_exact_line():
+    f = fit_log([16, 64, 256, 1024], [9, 13, 17, 21])
+    assert f["a"] == pytest.approx(2.0) and f["c"] == pytest.approx(1.0) and f["r2"] == pytest.approx(1.0)
+    assert fit_log([16], [3]) is None
+
+
+def run(capsys, *argv):
+    code = main(["precision", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_precision_cli_json_and_plot(capsys, tmp_path):
+    code, out, err = run(capsys, "--ns", "8,32", "--addresses", "random,quadratic", "--samples", "100",
+                         "--plot", str(tmp_path / "p.png"), "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert [r["n"] for r in res["rows"]] == [8, 32, 8, 32]
+    assert all(r["fixed"]["bits"] == r["fixed_bits"] for r in res["rows"])
+    assert set(res["fits"]) == {"index_lookup/tf1 (random)", "index_lookup/tf1 (quadratic)"}
+    assert (tmp_path / "p.png").stat().st_size > 1000 and (tmp_path / "p.svg").stat().st_size > 1000
+    code, out, _ = run(capsys, "--ns", "8", "--addresses", "quadratic", "--samples", "50")
+    assert code == 0 and "fixed:" in out and "R²" not in out  # one point: no fit
+
+
+def test_precision_cli_equality_and_errors(capsys):
+    code, out, err = run(capsys, "--task", "equality", "--ns", "8", "--json")
+    assert code == 0, err
+    assert json.loads(out)["rows"][0]["check_set"] == "all 256 inputs"
+    for argv, match in [(["--task", "nope"], "unknown task"), (["--ns", "x"], "invalid literal"),
+                        (["--sweep", "wind"], "invalid choice"), (["--addresses", "bogus", "--ns", "8"], "addresses")]:
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and err.count("\n") == 1 and match in err, (argv, err)
+
+
+def test_sweeps_find_first_failure(capsys):
+    code, out, err = run(capsys, "--sweep", "beta", "--n", "32", "--addresses", "random", "--samples", "200", "--json")
+    assert code == 0, err
+    r = json.loads(out)[0]
+    assert r["rungs"][0]["scale"] == 1.0 and r["rungs"][0]["pass"]
+    first = r["first_failure"]
+    assert first is not None and not [x for x in r["rungs"] if x["scale"] == first][0]["pass"]
+    assert all(x["pass"] for x in r["rungs"] if x["scale"] > first)
+    code, out, _ = run(capsys, "--sweep", "noise", "--n", "16", "--addresses", "quadratic", "--samples", "100")
+    assert code == 0 and "first failure at sigma" in out

@@ -1,0 +1,191 @@
+"""``verify precision``: the smallest precision at which each construction stays exact, against n.
+
+    verify precision [--task T] [--arch A] [--ns 16,32,...] [--alphabet-size S]
+                     [--addresses random,quadratic,rs] [--samples K] [--seed S] [--plot PATH] [--json]
+    verify precision --sweep noise|beta|length [--task T] [--n N] [...]
+
+For every construction (index lookup: one row per address scheme) and every n it builds the model,
+forms the check set (every input at small n, else K seeded samples plus adversarial inputs) and
+searches the fewest fixed-point bits ``I + F + 1`` and float significand bits at which the model is
+exact on it, plus the float32 / bfloat16 / float16 pass-fail matrix; then fits
+``bits = a·log2 n + c`` (least squares, R²) per construction. ``--plot`` draws bits per number and
+bits per position (width × bits) against n. ``--sweep`` runs a robustness sweep
+(verify/_robustness.py) instead. Exit status 0; 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import constructions
+import tasks
+
+from ._precision_search import fit_log, search
+from ._robustness import SWEEPS, sweep
+
+__all__ = ["main", "run", "fits", "plot"]
+
+DEFAULT_NS = {"index_lookup": [2**k for k in range(4, 15)]}
+PAIR_NS = [2**k for k in range(4, 13)]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise ValueError(message)
+
+
+def _parser():
+    p = _Parser(prog="verify precision", description="Smallest exact precision per construction and n.")
+    p.add_argument("--task", default="index_lookup")
+    p.add_argument("--arch", default=None, help="default: the registered architecture (tf1 for index lookup)")
+    p.add_argument("--ns", default=None, help="comma-separated n values (default 2^4..2^14; 2^4..2^12 for others)")
+    p.add_argument("--n", type=int, default=64, help="n for --sweep")
+    p.add_argument("--alphabet-size", type=int, default=2)
+    p.add_argument("--addresses", default=None,
+                   help="comma-separated address schemes (index lookup default: random,quadratic,rs)")
+    p.add_argument("--samples", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model-seed", type=int, default=0)
+    p.add_argument("--plot", default=None, metavar="PATH")
+    p.add_argument("--sweep", choices=SWEEPS, default=None)
+    p.add_argument("--json", action="store_true")
+    return p
+
+
+def _variants(args):
+    """``[(label, build kwargs)]`` for the task."""
+    if args.task not in tasks.available():
+        raise ValueError(f"unknown task {args.task!r}; tasks are {', '.join(tasks.available())}")
+    arch = args.arch or next((a for t, a in constructions.available() if t == args.task and a != "rnn"), None)
+    if arch is None:
+        raise ValueError(f"no Transformer construction registered for task {args.task!r}")
+    base = {"arch": arch, "seed": args.model_seed}
+    if args.task == "index_lookup":
+        base["alphabet_size"] = args.alphabet_size
+    schemes = (args.addresses or ("random,quadratic,rs" if args.task == "index_lookup" else "random")).split(",")
+    return [(f"{args.task}/{arch} ({a})", {**base, "addresses": a}) for a in schemes]
+
+
+def run(args) -> tuple[list[dict], dict]:
+    """Rows (one per construction and n) and fits per construction label."""
+    ns = [int(v) for v in args.ns.split(",")] if args.ns else DEFAULT_NS.get(args.task, PAIR_NS)
+    rows = []
+    for label, kw in _variants(args):
+        for n in ns:
+            model = constructions.build(args.task, n=n, **kw)
+            task = tasks.get(args.task, **model.task_params)
+            row = search(model, task, samples=args.samples, seed=args.seed)
+            row["construction"] = label
+            row["state_bits"] = None if row["fixed_bits"] is None else row["width"] * row["fixed_bits"]
+            rows.append(row)
+    return rows, fits(rows)
+
+
+def fits(rows) -> dict:
+    out = {}
+    for label in dict.fromkeys(r["construction"] for r in rows):
+        rs = [r for r in rows if r["construction"] == label]
+        ns = [r["n"] for r in rs]
+        out[label] = {
+            "fixed_bits": fit_log(ns, [r["fixed_bits"] for r in rs]),
+            "mantissa_bits": fit_log(ns, [None if r["mantissa"] is None else r["mantissa"]["mantissa_bits"] for r in rs]),
+            "width": fit_log(ns, [r["width"] for r in rs]),
+            "state_bits": fit_log(ns, [r["state_bits"] for r in rs]),
+        }
+    return out
+
+
+def _table(rows, fitted) -> str:
+    head = ["construction", "n", "width", "fixed", "bits", "mantissa", "float32", "bfloat16", "float16", "width*bits",
+            "check set"]
+    body = []
+    for r in rows:
+        f, m = r["fixed"], r["mantissa"]
+        body.append([r["construction"], str(r["n"]), str(r["width"]), "-" if f is None else f["precision"],
+                     "-" if f is None else str(f["bits"]), "-" if m is None else str(m["mantissa_bits"]),
+                     *("pass" if r["floats"][k] else "FAIL" for k in ("float32", "bfloat16", "float16")),
+                     "-" if r["state_bits"] is None else str(r["state_bits"]), r["check_set"]])
+    table = [head] + body
+    w = [max(len(x[i]) for x in table) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w[i]) for i, c in enumerate(x)).rstrip() for x in table]
+    lines.append("")
+    lines.append("fit bits = a·log2(n) + c (least squares over the rows with a result):")
+    for label, fit in fitted.items():
+        for what in ("fixed_bits", "mantissa_bits", "width", "state_bits"):
+            g = fit[what]
+            if g is not None:
+                lines.append(f"  {label:38s} {what:14s} a = {g['a']:6.3f}  c = {g['c']:7.2f}  R² = {g['r2']:.3f}"
+                             f"  ({g['points']} points)")
+    return "\n".join(lines)
+
+
+def plot(rows, path: str) -> list[str]:
+    """Write ``PATH.png`` and ``PATH.svg`` (a ``.png``/``.svg`` suffix on PATH is dropped first);
+    return the two paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for label in dict.fromkeys(r["construction"] for r in rows):
+        rs = [r for r in rows if r["construction"] == label]
+        n = [r["n"] for r in rs if r["fixed_bits"] is not None]
+        ax1.plot(n, [r["fixed_bits"] for r in rs if r["fixed_bits"] is not None], "o-", label=f"{label} fixed I+F+1")
+        nm = [r["n"] for r in rs if r["mantissa"] is not None]
+        ax1.plot(nm, [r["mantissa"]["mantissa_bits"] for r in rs if r["mantissa"] is not None], "s--",
+                 label=f"{label} float significand")
+        ax2.plot(n, [r["state_bits"] for r in rs if r["state_bits"] is not None], "o-", label=label)
+    for ax in (ax1, ax2):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("n")
+        ax.grid(alpha=0.3)
+    ax1.set_ylabel("bits per number (smallest exact)")
+    ax2.set_ylabel("bits per position = width × fixed bits")
+    ax1.legend(fontsize=7)
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    base = path[:-4] if path.lower().endswith((".png", ".svg")) else path
+    out = [base + ".png", base + ".svg"]
+    for p in out:
+        fig.savefig(p, dpi=120 if p.endswith(".png") else None, metadata={"Date": None} if p.endswith(".svg") else None)
+    plt.close(fig)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        if args.sweep:
+            out = []
+            for label, kw in _variants(args):
+                model = constructions.build(args.task, n=args.n, **kw)
+                row = sweep(model, args.sweep, samples=args.samples, seed=args.seed)
+                row["construction"] = label
+                out.append(row)
+            if args.json:
+                print(json.dumps(out, indent=1))
+            else:
+                for r in out:
+                    key = {"noise": "sigma", "beta": "scale", "length": "n"}[r["sweep"]]
+                    if not r["applicable"]:
+                        print(f"{r['construction']} n={r['n']} {r['sweep']}: not applicable (builder takes no beta)")
+                        continue
+                    ladder = " ".join(f"{x[key]}:{'ok' if x['pass'] else 'FAIL'}" for x in r["rungs"])
+                    print(f"{r['construction']} n={r['n']} {r['sweep']} sweep ({key}): {ladder}; "
+                          f"first failure at {key} = {r['first_failure']}")
+            return 0
+        rows, fitted = run(args)
+        if args.plot:
+            plot(rows, args.plot)
+        if args.json:
+            print(json.dumps({"rows": rows, "fits": fitted}, indent=1))
+        else:
+            print(_table(rows, fitted))
+    except (ValueError, KeyError, TypeError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"verify precision: error: {msg}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,299 @@
+"""The smallest precision at which a construction stays exact (DESIGN §5; paper App. B.2).
+
+For one model and one *check set* (every input when there are at most ``EXHAUSTIVE_LIMIT``,
+otherwise a seeded sample plus adversarial inputs) we search
+
+* the fixed-point grid ``fixed:I.F`` with the fewest total bits ``I + F + 1``: I upward at the
+  largest F the exact int64 grid allows (``2(I+F) + log2 K <= 62``, ``I + F <= 30``), then F upward
+  from 0 for the three smallest workable I (a model that needs more than the grid allows gets None);
+* the fewest significand bits ``p`` of a binary float with unbounded exponent (every parameter and
+  every operation's result rounded to nearest-even at p bits; a dot product is formed exactly and
+  rounded once, like the fixed grid's wide accumulator);
+* a pass/fail matrix for the hardware formats float32, bfloat16, float16.
+
+"Exact" means the engine's rule: the right logit strictly above every other, on every input of
+the check set. The searched formats run the project's one forward pass
+(:mod:`constructions._transformer` / :mod:`constructions._rnn`) with an arithmetic whose I, F or p
+are traced values, so the search compiles once per model; ``GridArithmetic(I, F)`` computes
+exactly what ``precision="fixed:I.F"`` computes (tests/verify/test_precision_search.py checks it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from constructions import Model
+from constructions._precision import Arithmetic
+from constructions._rnn import rnn_logits
+from constructions._transformer import encode_weights, prepare, transformer_logits
+
+__all__ = ["GridArithmetic", "MantissaArithmetic", "check_set", "search", "smallest_fixed",
+           "smallest_mantissa", "float_matrix", "fit_log", "EXHAUSTIVE_LIMIT", "HARDWARE_FLOATS"]
+
+EXHAUSTIVE_LIMIT = 1 << 14
+HARDWARE_FLOATS = ("float32", "bfloat16", "float16")
+_BUDGET = 1 << 23
+
+
+def _pytree(cls):
+    cls = dataclasses.dataclass(frozen=True)(cls)
+    fields = [f.name for f in dataclasses.fields(cls)]
+    return jax.tree_util.register_dataclass(cls, data_fields=fields, meta_fields=[])
+
+
+@_pytree
+class GridArithmetic(Arithmetic):
+    """``fixed:I.F`` with I and F as traced int64 scalars (same rules as ``FixedArithmetic``)."""
+
+    scale: object  # 2^F
+    hi: object  # 2^(I+F)
+
+    @classmethod
+    def of(cls, int_bits: int, frac_bits: int):
+        return cls(jnp.int64(1 << frac_bits), jnp.int64(1 << (int_bits + frac_bits)))
+
+    def _clip(self, v):
+        return jnp.clip(v, -self.hi, self.hi)
+
+    def encode(self, x):
+        return self._clip(jnp.floor(jnp.asarray(x, jnp.float64) * self.scale)).astype(jnp.int64)
+
+    def decode(self, v):
+        return v.astype(jnp.float64) / self.scale
+
+    def einsum(self, spec, a, b):
+        exact = jnp.einsum(spec, a, b, preferred_element_type=jnp.int64)
+        return self._clip(jnp.floor_divide(exact, self.scale))
+
+    def add(self, a, b):
+        return self._clip(a + b)
+
+    def relu(self, a):
+        return jnp.maximum(a, 0)
+
+    def softmax(self, scores, mask):
+        lo = jnp.iinfo(jnp.int64).min
+        s = jnp.where(mask, scores, lo)
+        m = jnp.max(s, axis=-1, keepdims=True)
+        d = self._clip(jnp.where(mask, scores - m, 0))
+        e = jnp.floor(jnp.exp(d.astype(jnp.float64) / self.scale) * self.scale).astype(jnp.int64)
+        e = jnp.where(mask, e, 0)
+        z = self._clip(jnp.sum(e, axis=-1, keepdims=True))
+        return jnp.floor_divide(e * self.scale, jnp.maximum(z, 1))
+
+
+@_pytree
+class MantissaArithmetic(Arithmetic):
+    """Binary floats with ``p`` significand bits (traced) and float64's exponent range."""
+
+    p: object
+
+    @classmethod
+    def of(cls, bits: int):
+        return cls(jnp.float64(bits))
+
+    def _round(self, x):
+        # x = m·2^e with 0.5 <= |m| < 1; round m·2^p to an integer (ties to even), scale back.
+        # Powers of two are built from their bit patterns: XLA's exp2/ldexp are not exact.
+        m, e = jnp.frexp(x)
+        p = self.p.astype(jnp.int64)
+        r = jnp.round(m * _pow2(p))
+        return r * _pow2(jnp.clip(e - p, -1022, 1023)) * _pow2(jnp.clip(e - p - jnp.clip(e - p, -1022, 1023), -1022, 1023))
+
+    def encode(self, x):
+        return self._round(jnp.asarray(x, jnp.float64))
+
+    def decode(self, v):
+        return v
+
+    def einsum(self, spec, a, b):
+        return self._round(jnp.einsum(spec, a, b))
+
+    def add(self, a, b):
+        return self._round(a + b)
+
+    def relu(self, a):
+        return jnp.maximum(a, 0.0)
+
+    def softmax(self, scores, mask):
+        s = jnp.where(mask, scores, -jnp.inf)
+        m = jnp.max(s, axis=-1, keepdims=True)
+        e = jnp.where(mask, self._round(jnp.exp(self._round(jnp.where(mask, s - m, 0.0)))), 0.0)
+        return self._round(e / self._round(jnp.sum(e, axis=-1, keepdims=True)))
+
+
+def _pow2(k):
+    """Exactly ``2.0**k`` for int64 ``k`` in [-1022, 1023] (a float64 with exponent field k + 1023)."""
+    return jax.lax.bitcast_convert_type((k + 1023) << 52, jnp.float64)
+
+
+@functools.lru_cache(maxsize=None)
+def _runner(arch: str, embed_kind: str, causal: bool):
+    if arch == "transformer":
+        def run(ar, w, x):
+            return transformer_logits(ar, prepare(ar, w, embed_kind=embed_kind), x, embed_kind=embed_kind, causal=causal)
+    else:
+        def run(ar, w, x):
+            return rnn_logits(ar, encode_weights(ar, w), x)
+    return jax.jit(run)
+
+
+def logits(model: Model, ar: Arithmetic, inputs) -> np.ndarray:
+    """float64 ``[B, C]`` logits of ``model`` evaluated in the traced arithmetic ``ar``."""
+    x = model.encode_inputs(inputs)
+    run = _runner(model.arch, model.meta.get("embed", "token"), bool(model.meta.get("causal", True)))
+    width = model.weights.position.shape[1] if model.arch == "transformer" else model.weights.wh.shape[0]
+    chunk = max(1, _BUDGET // max(1, x.shape[1] * width))
+    chunk = 1 << (chunk.bit_length() - 1)
+    out = []
+    for start in range(0, x.shape[0], chunk):
+        part = x[start:start + chunk]
+        short = chunk - part.shape[0] if x.shape[0] > chunk else 0
+        if short:
+            part = np.concatenate([part, np.repeat(part[:1], short, axis=0)])
+        res = np.asarray(run(ar, model.weights, jnp.asarray(part)))
+        out.append(res[: res.shape[0] - short])
+    return np.concatenate(out)
+
+
+def exact_on(model: Model, ar, inputs, expected) -> bool:
+    lg = logits(model, ar, inputs)
+    rows = np.arange(len(expected))
+    right = lg[rows, expected]
+    lg[rows, expected] = -np.inf
+    return bool(np.all(right > lg.max(axis=1)))
+
+
+# --- the check set ----------------------------------------------------------------------------
+
+
+def _adversarial(task, rng) -> np.ndarray | None:
+    """Inputs that push hardest on one construction's weak point (index lookup: every other
+    symbol is the code complement of the answer, at the first, last and 16 random indices)."""
+    if task.name != "index_lookup":
+        return None
+    n, s = task.n, task.alphabet_size
+    ts = sorted({0, 1, n // 2, max(0, n - 2), n - 1} | set(rng.integers(0, n, 16).tolist()))
+    full = (1 << max(1, math.ceil(math.log2(s)))) - 1
+    rows = []
+    for t in ts:
+        for c in sorted({0, s - 1, int(rng.integers(0, s))}):
+            for fill in {full - c if full - c < s else s - 1 - c, (c + 1) % s}:
+                x = np.full(n + 1, fill, dtype=np.int64)
+                x[t], x[n] = c, s + t
+                rows.append(x)
+    return np.stack(rows)
+
+
+def check_set(task, *, samples: int = 2000, seed: int = 0, exhaustive_limit: int = EXHAUSTIVE_LIMIT):
+    """``(inputs, expected, description)``: every input, or a seeded sample plus adversarial inputs."""
+    total = task.num_inputs
+    if total is not None and total <= exhaustive_limit:
+        x = np.concatenate(list(task.enumerate(4096)))
+        return x, task.solve(x), f"all {total} inputs"
+    rng = np.random.default_rng(seed)
+    x = task.sample(rng, samples)
+    adv = _adversarial(task, rng)
+    what = f"{samples} sampled (seed {seed})"
+    if adv is not None:
+        x = np.concatenate([x, adv])
+        what += f" + {len(adv)} adversarial"
+    return x, task.solve(x), what
+
+
+# --- the searches -----------------------------------------------------------------------------
+
+
+def _max_terms(model: Model) -> int:
+    """Longest contraction of the forward pass (the int64 grid needs 2(I+F) + log2 K <= 62)."""
+    arrays = model.arrays()
+    L = model.meta.get("seq_len") or model.task_params.get("n", 1)
+    return max([int(L)] + [int(a.shape[-1]) for a in arrays.values() if a.ndim >= 2] +
+               [int(a.shape[0]) for a in arrays.values() if a.ndim >= 2])
+
+
+def _grid_ok(model, I, F) -> bool:
+    return I + F <= 30 and 2 * (I + F) + max(1, math.ceil(math.log2(max(_max_terms(model), 2)))) <= 62
+
+
+def smallest_fixed(model: Model, inputs, expected, max_bits: int = 31) -> dict | None:
+    """Fewest bits ``I + F + 1`` at which the model is exact on the check set, or None."""
+    ok = functools.lru_cache(maxsize=None)(
+        lambda I, F: _grid_ok(model, I, F) and exact_on(model, GridArithmetic.of(I, F), inputs, expected))
+    fmax = lambda I: max(F for F in range(0, 31) if I + F <= 30 and (_grid_ok(model, I, F) or F == 0))  # noqa: E731
+    workable = []
+    for I in range(0, 30):  # the three smallest I at which the largest allowed F works
+        if len(workable) == 3 or not _grid_ok(model, I, 0):
+            break
+        if ok(I, fmax(I)):
+            workable.append(I)
+    best = None
+    for I in workable:
+        for F in range(0, fmax(I) + 1):
+            if best is not None and I + F + 1 >= best["bits"]:
+                break
+            if ok(I, F):
+                best = {"int_bits": I, "frac_bits": F, "bits": I + F + 1}
+                break
+    if best is None or best["bits"] > max_bits:
+        return None
+    I, F = best["int_bits"], best["frac_bits"]
+    best["precision"] = f"fixed:{I}.{F}"
+    best["stable"] = all(ok(i, f) for i, f in [(I, F + 1), (I, F + 2), (I + 1, F)] if _grid_ok(model, i, f))
+    return best
+
+
+def smallest_mantissa(model: Model, inputs, expected, max_bits: int = 53) -> dict | None:
+    """Fewest significand bits p (float64 exponent range) exact on the check set, or None."""
+    ok = functools.lru_cache(maxsize=None)(lambda p: exact_on(model, MantissaArithmetic.of(p), inputs, expected))
+    for p in range(1, max_bits + 1):
+        if ok(p):
+            return {"mantissa_bits": p, "stable": all(ok(q) for q in (p + 1, p + 2) if q <= 53)}
+    return None
+
+
+def float_matrix(model: Model, inputs, expected) -> dict:
+    """``{format: bool}`` for float32, bfloat16, float16 (the model's own ``predict`` formats)."""
+    out = {}
+    for name in HARDWARE_FLOATS:
+        lg = model.logits(inputs, precision=name)
+        rows = np.arange(len(expected))
+        right = lg[rows, expected].copy()
+        lg[rows, expected] = -np.inf
+        out[name] = bool(np.all(right > lg.max(axis=1)))
+    return out
+
+
+def search(model: Model, task, *, samples: int = 2000, seed: int = 0) -> dict:
+    """One row: the smallest fixed and float precisions and the hardware-float matrix."""
+    x, y, what = check_set(task, samples=samples, seed=seed)
+    fixed = smallest_fixed(model, x, y)
+    return {
+        "task": model.task, "arch": model.variant, "n": model.task_params.get("n"),
+        "task_params": model.task_params, "build": model.meta.get("build"),
+        "width": model.size()["width"], "params": model.size()["params"],
+        "check_set": what, "inputs_checked": int(len(x)),
+        "fixed": fixed, "fixed_bits": None if fixed is None else fixed["bits"],
+        "mantissa": smallest_mantissa(model, x, y),
+        "floats": float_matrix(model, x, y),
+    }
+
+
+def fit_log(ns, bits) -> dict | None:
+    """Least-squares ``bits = a·log2 n + c`` with R² (None with fewer than two points)."""
+    pts = [(math.log2(n), b) for n, b in zip(ns, bits) if b is not None]
+    if len(pts) < 2:
+        return None
+    X = np.array([p[0] for p in pts])
+    Y = np.array([p[1] for p in pts], dtype=np.float64)
+    a, c = np.polyfit(X, Y, 1)
+    resid = Y - (a * X + c)
+    ss = float(((Y - Y.mean()) ** 2).sum())
+    r2 = 1.0 - float((resid**2).sum()) / ss if ss > 0 else 1.0
+    return {"a": float(a), "c": float(c), "r2": r2, "points": len(pts)}
