@@ -1,0 +1,301 @@
+"""Trainable sequence classifiers in JAX/flax (linen): the architectures of the paper's experiments
+(§6, App. H; paper-notes §5.1).
+
+Every model maps ``tokens int [B, L]`` (right-padded) and ``lengths int [B]`` to ``logits [B, C]``
+read at position ``lengths - 1``.  All models are **causal**: the output at position ``i`` depends
+on tokens ``0..i`` only, so right padding never changes a prediction (tested).
+
+=================  ==========================================================================
+name               model
+=================  ==========================================================================
+``tf``             causal Transformer, GPT-2 style: pre-LayerNorm, learned absolute positions,
+                   multi-head softmax attention (flax ``MultiHeadDotProductAttention``), GELU MLP
+                   of width 4w.  ``layers`` = 1 gives the paper's one-layer Transformer.
+``lstm``           stacked LSTM (flax ``OptimizedLSTMCell`` under ``nn.RNN``), hidden size w.
+``dss``            diagonal linear state-space model (S4D-Lin: complex diagonal A, ZOH
+                   discretisation, time-invariant, computed as a causal convolution),
+                   pre-LayerNorm residual blocks with a GELU and a position-wise output map.
+``mamba``          selective state-space model (Mamba, simplified): per block an input map to
+                   2·expand·w (x and gate z), causal depthwise conv (kernel 4) + SiLU,
+                   input-dependent Δ (low rank, softplus), B and C, diagonal A = -exp(A_log),
+                   ZOH ``h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t x_t``, ``y_t = C_t h_t + D x_t``,
+                   gated by SiLU(z), output map; pre-RMSNorm residual blocks.  The recurrence
+                   is computed by a parallel prefix scan (no fused kernel).
+``retnet``         linear attention with per-head exponential decay (RetNet retention, parallel
+                   form ``((Q Kᵀ) ⊙ Γ) V`` with ``Γ[t,s] = γ_h^(t-s)`` for ``s <= t``), learned
+                   absolute positions instead of xPos, SiLU output gate; recurrent state per head
+                   ``d_k × d_v``.
+=================  ==========================================================================
+
+Sizes (:func:`size`), counted the way ``constructions.Model.size()`` counts them: ``params`` is
+the number of entries of all parameter arrays (embeddings included), ``params_no_embed`` leaves the
+token/position embeddings out, and ``state_size`` is the number of real numbers carried from one
+time step to the next when the model runs left to right: for recurrent models their whole state
+(LSTM: h and c per layer; DSS: the complex diagonal state, 2 reals per mode; Mamba: the SSM state
+plus the convolution's last 3 inputs; RetNet: the d_k×d_v matrix per head), for a Transformer the
+residual width per position (``width``, as in ``Model.size()``; its key/value cache grows with
+the length, ``kv_cache_per_position`` = 2·w·layers reals per position).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+MODELS = ("tf", "lstm", "dss", "mamba", "retnet")
+
+
+def _last(x, lengths):
+    """``x [B, L, D]`` -> ``[B, D]`` at position ``lengths - 1``."""
+    return x[jnp.arange(x.shape[0]), lengths - 1]
+
+
+class Transformer(nn.Module):
+    vocab: int
+    max_len: int
+    width: int
+    layers: int
+    classes: int
+    heads: int = 4
+
+    @nn.compact
+    def __call__(self, tokens, lengths):
+        L = tokens.shape[1]
+        x = nn.Embed(self.vocab, self.width, name="embed_token")(tokens)
+        x = x + nn.Embed(self.max_len, self.width, name="embed_position")(jnp.arange(L))[None]
+        mask = nn.make_causal_mask(tokens)
+        for i in range(self.layers):
+            h = nn.LayerNorm(name=f"ln_attn{i}")(x)
+            attn = nn.MultiHeadDotProductAttention(num_heads=self.heads, name=f"attn{i}")
+            if i < self.layers - 1:
+                x = x + attn(h, h, mask=mask)
+            else:
+                # The read-out needs the last layer at position lengths-1 only: one query there,
+                # attending causally to positions 0..lengths-1 (exactly the causal model's value
+                # at that position; it saves the unused queries and MLP rows).
+                x = _last(x, lengths)[:, None]
+                keep = jnp.arange(L)[None, :] < lengths[:, None]  # [B, L]
+                x = x + attn(_last(h, lengths)[:, None], h, mask=keep[:, None, None, :])
+            h = nn.LayerNorm(name=f"ln_mlp{i}")(x)
+            h = nn.Dense(4 * self.width, name=f"mlp_in{i}")(h)
+            x = x + nn.Dense(self.width, name=f"mlp_out{i}")(nn.gelu(h))
+        x = nn.LayerNorm(name="ln_final")(x)
+        return nn.Dense(self.classes, name="readout")(x[:, 0])
+
+
+class LSTM(nn.Module):
+    vocab: int
+    max_len: int
+    width: int
+    layers: int
+    classes: int
+
+    @nn.compact
+    def __call__(self, tokens, lengths):
+        x = nn.Embed(self.vocab, self.width, name="embed_token")(tokens)
+        for i in range(self.layers):
+            x = nn.RNN(nn.OptimizedLSTMCell(self.width), name=f"lstm{i}")(x)
+        return nn.Dense(self.classes, name="readout")(_last(x, lengths))
+
+
+class S4DKernel(nn.Module):
+    """S4D-Lin diagonal SSM per channel: ``h_t = exp(Δ A) h_{t-1} + B u_t``, ``y_t = 2 Re(C h_t)``
+    with complex diagonal ``A_n = -1/2 + iπn`` (n < N/2), ZOH; applied as a causal convolution."""
+
+    width: int
+    state: int = 16  # real numbers per channel (N/2 complex modes)
+
+    @nn.compact
+    def __call__(self, u):  # u [B, L, H]
+        H, N2 = self.width, self.state // 2
+        L = u.shape[1]
+        log_dt = self.param(
+            "log_dt", lambda k, s: jax.random.uniform(k, s, minval=math.log(1e-3), maxval=math.log(1e-1)), (H,)
+        )
+        a_re = self.param("log_a_re", lambda k, s: jnp.full(s, math.log(0.5)), (H, N2))
+        a_im = self.param("a_im", lambda k, s: jnp.broadcast_to(math.pi * jnp.arange(s[1]), s), (H, N2))
+        c = self.param("c", nn.initializers.normal(0.5), (H, N2, 2))
+        d = self.param("d", nn.initializers.ones, (H,))
+        A = -jnp.exp(a_re) + 1j * a_im
+        dtA = jnp.exp(log_dt)[:, None] * A  # [H, N2]
+        C = (c[..., 0] + 1j * c[..., 1]) * (jnp.exp(dtA) - 1.0) / A  # ZOH with B = 1
+        K = 2 * jnp.einsum("hn,hnl->hl", C, jnp.exp(dtA[:, :, None] * jnp.arange(L))).real  # [H, L]
+        # causal convolution y_t = sum_{s<=t} K[t-s] u_s as a Toeplitz product (faster than an FFT
+        # on a CPU at these lengths)
+        t = jnp.arange(L)
+        toeplitz = jnp.where(t[:, None] >= t[None, :], K[:, jnp.maximum(t[:, None] - t[None, :], 0)], 0.0)  # [H, L, L]
+        y = jnp.einsum("hts,bsh->bth", toeplitz, u)
+        return y.astype(u.dtype) + u * d
+
+
+class DSS(nn.Module):
+    vocab: int
+    max_len: int
+    width: int
+    layers: int
+    classes: int
+    state: int = 16
+
+    @nn.compact
+    def __call__(self, tokens, lengths):
+        x = nn.Embed(self.vocab, self.width, name="embed_token")(tokens)
+        for i in range(self.layers):
+            h = nn.LayerNorm(name=f"ln{i}")(x)
+            h = nn.gelu(S4DKernel(self.width, self.state, name=f"ssm{i}")(h))
+            x = x + nn.Dense(self.width, name=f"out{i}")(h)
+        x = nn.LayerNorm(name="ln_final")(x)
+        return nn.Dense(self.classes, name="readout")(_last(x, lengths))
+
+
+def selective_scan(x, dt, A, B, C):
+    """Mamba's recurrence. x, dt [b, L, d]; A [d, N]; B, C [b, L, N] -> y [b, L, d] with
+    ``h_t = exp(dt_t A) ⊙ h_{t-1} + (dt_t x_t) ⊗ B_t``, ``y_t = h_t C_t``, ``h_0 = 0``."""
+
+    # The recurrence h_t = a_t h_{t-1} + b_t is associative in (a, b):
+    # (a1, b1) then (a2, b2) = (a1 a2, a2 b1 + b2); a parallel prefix scan over time computes every
+    # h_t exactly (same values as the sequential loop, up to float rounding order).
+    a = jnp.exp(dt[..., None] * A)  # [b, L, d, N]
+    b = (dt * x)[..., None] * B[:, :, None, :]
+
+    def combine(p, q):
+        return p[0] * q[0], q[0] * p[1] + q[1]
+
+    _, h = jax.lax.associative_scan(combine, (a, b), axis=1)
+    return jnp.einsum("bldn,bln->bld", h, C)
+
+
+class MambaBlock(nn.Module):
+    width: int
+    state: int = 16
+    expand: int = 2
+    conv: int = 4
+
+    @nn.compact
+    def __call__(self, u):  # [B, L, w]
+        d_in, N = self.expand * self.width, self.state
+        rank = math.ceil(self.width / 16)
+        xz = nn.Dense(2 * d_in, use_bias=False, name="in_proj")(u)
+        x, z = xz[..., :d_in], xz[..., d_in:]
+        x = nn.Conv(d_in, (self.conv,), padding=[(self.conv - 1, 0)], feature_group_count=d_in, name="conv")(x)
+        x = nn.silu(x)
+        dbc = nn.Dense(rank + 2 * N, use_bias=False, name="x_proj")(x)
+
+        def dt_bias(key, shape, dtype=jnp.float32):  # softplus^{-1} of dt ~ logUniform[1e-3, 1e-1], as in Mamba
+            dt = jnp.exp(jax.random.uniform(key, shape, minval=math.log(1e-3), maxval=math.log(1e-1)))
+            return dt + jnp.log(-jnp.expm1(-dt))
+
+        dt = nn.softplus(nn.Dense(d_in, bias_init=dt_bias, name="dt_proj")(dbc[..., :rank]))
+        Bm, Cm = dbc[..., rank : rank + N], dbc[..., rank + N :]
+        a_log = self.param("A_log", lambda k, s: jnp.log(jnp.broadcast_to(jnp.arange(1, s[1] + 1.0), s)), (d_in, N))
+        D = self.param("D", nn.initializers.ones, (d_in,))
+        y = selective_scan(x, dt, -jnp.exp(a_log), Bm, Cm) + x * D
+        return nn.Dense(self.width, use_bias=False, name="out_proj")(y * nn.silu(z))
+
+
+class Mamba(nn.Module):
+    vocab: int
+    max_len: int
+    width: int
+    layers: int
+    classes: int
+    state: int = 16
+    expand: int = 2
+
+    @nn.compact
+    def __call__(self, tokens, lengths):
+        x = nn.Embed(self.vocab, self.width, name="embed_token")(tokens)
+        for i in range(self.layers):
+            x = x + MambaBlock(self.width, self.state, self.expand, name=f"mamba{i}")(nn.RMSNorm(name=f"norm{i}")(x))
+        x = nn.RMSNorm(name="norm_final")(x)
+        return nn.Dense(self.classes, name="readout")(_last(x, lengths))
+
+
+class RetNet(nn.Module):
+    vocab: int
+    max_len: int
+    width: int
+    layers: int
+    classes: int
+    heads: int = 4
+
+    @nn.compact
+    def __call__(self, tokens, lengths):
+        L = tokens.shape[1]
+        H, dh = self.heads, self.width // self.heads
+        x = nn.Embed(self.vocab, self.width, name="embed_token")(tokens)
+        x = x + nn.Embed(self.max_len, self.width, name="embed_position")(jnp.arange(L))[None]
+        gamma = 1.0 - 2.0 ** (-5.0 - jnp.arange(H))  # RetNet's fixed per-head decays
+        t = jnp.arange(L)
+        diff = t[:, None] - t[None, :]
+        decay = jnp.where(diff >= 0, gamma[:, None, None] ** jnp.maximum(diff, 0), 0.0)  # [H, L, L]
+        for i in range(self.layers):
+            h = nn.LayerNorm(name=f"ln_ret{i}")(x)
+            q, k, v, g = (nn.Dense(self.width, use_bias=False, name=f"{p}{i}")(h).reshape(*h.shape[:2], H, dh) for p in "qkvg")
+            s = jnp.einsum("bthd,bshd->bhts", q, k) / math.sqrt(dh) * decay[None]
+            o = jnp.einsum("bhts,bshd->bthd", s, v)
+            # per-head normalisation at each position (RetNet's GroupNorm over heads; flax's
+            # GroupNorm would also reduce over time, which breaks causality)
+            o = nn.LayerNorm(name=f"gn{i}")(o).reshape(*h.shape[:2], self.width)
+            o = o * nn.silu(g.reshape(o.shape))
+            x = x + nn.Dense(self.width, use_bias=False, name=f"o{i}")(o)
+            h = nn.LayerNorm(name=f"ln_mlp{i}")(x)
+            x = x + nn.Dense(self.width, name=f"mlp_out{i}")(nn.gelu(nn.Dense(2 * self.width, name=f"mlp_in{i}")(h)))
+        x = nn.LayerNorm(name="ln_final")(x)
+        return nn.Dense(self.classes, name="readout")(_last(x, lengths))
+
+
+_CLASSES = {"tf": Transformer, "lstm": LSTM, "dss": DSS, "mamba": Mamba, "retnet": RetNet}
+
+
+class ModelError(ValueError):
+    """Bad model name or size."""
+
+
+def build(name: str, *, vocab: int, max_len: int, width: int, layers: int, classes: int) -> nn.Module:
+    """The flax module ``name`` (one of :data:`MODELS`) for the given vocabulary, maximum length,
+    width w (residual / hidden size), number of layers and number of classes."""
+    if name not in _CLASSES:
+        raise ModelError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    for key, val, low in (("width", width, 1), ("layers", layers, 1), ("vocab", vocab, 1), ("max_len", max_len, 1)):
+        if not isinstance(val, (int, np.integer)) or val < low:
+            raise ModelError(f"{key} must be an integer >= {low}, got {val!r}")
+    if name in ("tf", "retnet") and width % 4:
+        raise ModelError(f"{name} needs a width divisible by its 4 heads, got {width}")
+    return _CLASSES[name](vocab=vocab, max_len=max_len, width=width, layers=layers, classes=classes)
+
+
+def size(module: nn.Module, params: Any) -> dict:
+    """Sizes from the actual parameter arrays (see the module docstring)."""
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    total = sum(int(np.size(a)) for _, a in flat)
+    embed = sum(int(np.size(a)) for p, a in flat if any("embed_" in str(k) for k in p))
+    w, layers = module.width, module.layers
+    if isinstance(module, Transformer):
+        state, kind = w, "residual per position"
+    elif isinstance(module, LSTM):
+        state, kind = 2 * w * layers, "h, c"
+    elif isinstance(module, DSS):
+        state, kind = w * (module.state // 2) * 2 * layers, "complex diagonal state"
+    elif isinstance(module, Mamba):
+        d_in = module.expand * w
+        state, kind = layers * (d_in * module.state + d_in * 3), "ssm state + conv window"
+    else:
+        dh = w // module.heads
+        state, kind = layers * module.heads * dh * dh, "retention matrices"
+    out = {
+        "model": type(module).__name__,
+        "width": w,
+        "layers": layers,
+        "params": total,
+        "params_no_embed": total - embed,
+        "state_size": state,
+        "state_kind": kind,
+    }
+    if isinstance(module, Transformer):
+        out["kv_cache_per_position"] = 2 * w * layers
+    return out

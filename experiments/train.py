@@ -1,0 +1,135 @@
+"""One training run ("cell"): a task at one test length, one model, one width, depth, learning
+rate and seed (paper-notes §5.1).
+
+Protocol of a cell:
+  * Adam (optax) on the cross-entropy, a fresh batch from the training distribution every step;
+  * every ``eval_every`` steps, accuracy on a fixed validation set drawn at the test length (the
+    validation curve); training stops early once it reaches ``stop_at`` (near perfect), or after
+    ``steps`` steps;
+  * the final model is scored on ``test_size`` (5,000) fresh examples at the test length.
+
+Seeding: the parameters are initialised from ``jax.random.PRNGKey(seed)``; training, validation
+and test data come from ``np.random.default_rng([seed, stream])`` with streams 0, 1 and 2 (so the
+validation and test sets are the same for every model that shares a seed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import data, models
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    task: str
+    n: int
+    model: str
+    width: int
+    layers: int
+    lr: float
+    seed: int
+    steps: int
+    batch: int = 64
+    eval_every: int = 250
+    val_size: int = 1000
+    test_size: int = 5000
+    stop_at: float = 0.99
+
+    @property
+    def key(self) -> str:
+        """File-system name of the cell (unique within a protocol)."""
+        return (
+            f"{self.task}_n{self.n}_{self.model}{self.layers}_w{self.width}_lr{self.lr:g}_s{self.seed}"
+            f"_T{self.steps}_b{self.batch}"
+        )
+
+    @property
+    def label(self) -> str:
+        """The paper's figure label, e.g. ``TF-(1, 64)``, ``Mamba-(2, 256)``."""
+        name = {"tf": "TF", "lstm": "LSTM", "dss": "DSS", "mamba": "Mamba", "retnet": "RetNet"}[self.model]
+        return f"{name}-({self.layers}, {self.width})"
+
+
+def _accuracy(apply, params, tokens, lengths, labels, chunk=500):
+    correct = 0
+    for i in range(0, tokens.shape[0], chunk):
+        sl = slice(i, i + chunk)
+        correct += int(apply(params, tokens[sl], lengths[sl], labels[sl]))
+    return correct / tokens.shape[0]
+
+
+def run(cell: Cell, progress=None) -> dict:
+    """Train and test one cell; returns the JSON-ready result row (with the validation curve)."""
+    src = data.make(cell.task, cell.n)
+    module = models.build(
+        cell.model, vocab=src.vocab, max_len=src.max_len, width=cell.width, layers=cell.layers, classes=src.classes
+    )
+    rng_train, rng_val, rng_test = (np.random.default_rng([cell.seed, s]) for s in range(3))
+    val = src.test_batch(rng_val, cell.val_size)
+    tok0, len0, _ = src.train_batch(np.random.default_rng([cell.seed, 3]), 2)
+    params = module.init(jax.random.PRNGKey(cell.seed), jnp.asarray(tok0), jnp.asarray(len0))["params"]
+    opt = optax.adam(cell.lr)
+    opt_state = opt.init(params)
+
+    def loss_fn(p, tokens, lengths, labels):
+        logits = module.apply({"params": p}, tokens, lengths)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+    @jax.jit
+    def train_step(p, s, tokens, lengths, labels):
+        loss, grads = jax.value_and_grad(loss_fn)(p, tokens, lengths, labels)
+        updates, s = opt.update(grads, s, p)
+        return optax.apply_updates(p, updates), s, loss
+
+    @jax.jit
+    def n_correct(p, tokens, lengths, labels):
+        logits = module.apply({"params": p}, tokens, lengths)
+        return jnp.sum(jnp.argmax(logits, -1) == labels)
+
+    t0 = time.time()
+    curve, losses, step, stopped = [], [], 0, False
+    while step < cell.steps:
+        tokens, lengths, labels = src.train_batch(rng_train, cell.batch)
+        params, opt_state, loss = train_step(params, opt_state, tokens, lengths, labels)
+        losses.append(loss)
+        step += 1
+        if step % cell.eval_every == 0 or step == cell.steps:
+            acc = _accuracy(n_correct, params, *val)
+            mean_loss = float(np.mean(np.asarray(jax.device_get(losses))))
+            losses = []
+            curve.append({"step": step, "val_acc": acc, "train_loss": mean_loss})
+            if progress:
+                progress(f"  step {step:>6}  loss {mean_loss:.4f}  val {acc:.4f}  ({time.time() - t0:.0f}s)")
+            if acc >= cell.stop_at:
+                stopped = True
+                break
+    train_seconds = time.time() - t0
+    test = src.test_batch(rng_test, cell.test_size)
+    test_acc = _accuracy(n_correct, params, *test)
+    sizes = models.size(module, params)
+    row = dataclasses.asdict(cell)
+    row.update(
+        key=cell.key,
+        label=cell.label,
+        steps_run=step,
+        early_stopped=stopped,
+        best_val_acc=max(c["val_acc"] for c in curve),
+        final_val_acc=curve[-1]["val_acc"],
+        test_acc=test_acc,
+        params=sizes["params"],
+        params_no_embed=sizes["params_no_embed"],
+        state_size=sizes["state_size"],
+        state_kind=sizes["state_kind"],
+        train_seconds=round(train_seconds, 1),
+        curve=curve,
+    )
+    if cell.task == "dyck":
+        row["dyck_depth1_rule"] = data.DYCK_DEPTH1_RULE
+    return row

@@ -1,0 +1,97 @@
+"""The trainable models: causal (padding after the read-out cannot matter), Mamba's parallel scan
+equals the sequential recurrence, DSS's convolution equals its diagonal recurrence, sizes from the
+arrays, and bad names get a one-line error."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import models
+
+VOCAB, L = 7, 9
+
+
+@pytest.fixture(scope="module", params=models.MODELS)
+def built(request):
+    m = models.build(request.param, vocab=VOCAB, max_len=L, width=8, layers=2, classes=3)
+    tok = jnp.zeros((2, L), jnp.int32)
+    params = m.init(jax.random.PRNGKey(0), tok, jnp.full((2,), L, jnp.int32))["params"]
+    return request.param, m, params
+
+
+def test_padding_after_readout_does_not_change_logits(built):
+    name, m, params = built
+    rng = np.random.default_rng(1)
+    lengths = np.array([3, 5, 9, 1], dtype=np.int32)
+    a = rng.integers(0, VOCAB, size=(4, L)).astype(np.int32)
+    b = a.copy()
+    for i, ell in enumerate(lengths):
+        b[i, ell:] = rng.integers(0, VOCAB, size=L - ell)
+    la = m.apply({"params": params}, a, lengths)
+    lb = m.apply({"params": params}, b, lengths)
+    np.testing.assert_allclose(np.asarray(la), np.asarray(lb), rtol=1e-5, atol=1e-5)
+    # ...while the tokens before the read-out do matter (the check above can fail)
+    c = a.copy()
+    c[:, 0] = (c[:, 0] + 1) % VOCAB
+    assert not np.allclose(np.asarray(m.apply({"params": params}, c, lengths)), np.asarray(la))
+
+
+def test_size_counts_the_arrays(built):
+    name, m, params = built
+    s = models.size(m, params)
+    leaves = jax.tree_util.tree_leaves(params)
+    assert s["params"] == sum(int(np.prod(x.shape)) for x in leaves)
+    assert 0 < s["params_no_embed"] < s["params"]
+    flat = {"/".join(str(getattr(k, "key", k)) for k in p): x for p, x in jax.tree_util.tree_flatten_with_path(params)[0]}
+    if name == "lstm":  # the carry of flax's LSTM cell: (c, h), each [B, w], per layer
+        carry = nn.OptimizedLSTMCell(8).initialize_carry(jax.random.PRNGKey(0), (1, 8))
+        assert s["state_size"] == 2 * sum(int(np.prod(c.shape)) for c in carry)
+    if name == "mamba":  # SSM state d_in × N plus the conv window (kernel - 1) × d_in, per layer
+        expect = sum(
+            int(np.prod(flat[f"mamba{i}/A_log"].shape)) + (flat[f"mamba{i}/conv/kernel"].shape[0] - 1) * flat[f"mamba{i}/conv/kernel"].shape[2]
+            for i in range(2)
+        )
+        assert s["state_size"] == expect
+    if name == "dss":  # complex modes: 2 reals each
+        assert s["state_size"] == sum(2 * int(np.prod(flat[f"ssm{i}/a_im"].shape)) for i in range(2))
+
+
+def test_mamba_parallel_scan_equals_sequential_recurrence():
+    rng = np.random.default_rng(0)
+    b, length, d, N = 2, 11, 3, 4
+    x, dt = rng.normal(size=(b, length, d)), rng.uniform(0.01, 0.5, size=(b, length, d))
+    A = -rng.uniform(0.5, 2, size=(d, N))
+    B, C = rng.normal(size=(b, length, N)), rng.normal(size=(b, length, N))
+    y = np.asarray(models.selective_scan(*(jnp.asarray(v, jnp.float32) for v in (x, dt, A, B, C))))
+    h = np.zeros((b, d, N))
+    for t in range(length):
+        h = np.exp(dt[:, t, :, None] * A) * h + (dt[:, t] * x[:, t])[:, :, None] * B[:, t, None, :]
+        np.testing.assert_allclose(y[:, t], np.einsum("bdn,bn->bd", h, C[:, t]), rtol=1e-4, atol=1e-4)
+
+
+def test_dss_convolution_equals_diagonal_recurrence():
+    k = models.S4DKernel(width=3, state=4)
+    u = jnp.asarray(np.random.default_rng(0).normal(size=(2, 10, 3)), jnp.float32)
+    p = k.init(jax.random.PRNGKey(0), u)["params"]
+    y = np.asarray(k.apply({"params": p}, u))
+    A = -np.exp(np.asarray(p["log_a_re"], np.float64)) + 1j * np.asarray(p["a_im"], np.float64)
+    dtA = np.exp(np.asarray(p["log_dt"], np.float64))[:, None] * A
+    C = np.asarray(p["c"][..., 0], np.float64) + 1j * np.asarray(p["c"][..., 1], np.float64)
+    Bbar = (np.exp(dtA) - 1) / A
+    h = np.zeros((2, 3, 2), complex)
+    un = np.asarray(u, np.float64)
+    for t in range(10):
+        h = np.exp(dtA) * h + Bbar * un[:, t, :, None]
+        expect = 2 * np.einsum("hn,bhn->bh", C, h).real + un[:, t] * np.asarray(p["d"])
+        np.testing.assert_allclose(y[:, t], expect, rtol=1e-4, atol=1e-4)
+
+
+def test_bad_model_names_and_sizes():
+    with pytest.raises(models.ModelError, match="unknown model 'gru'"):
+        models.build("gru", vocab=4, max_len=4, width=8, layers=1, classes=2)
+    with pytest.raises(models.ModelError, match="width must be an integer >= 1"):
+        models.build("lstm", vocab=4, max_len=4, width=0, layers=1, classes=2)
+    with pytest.raises(models.ModelError, match="divisible by its 4 heads"):
+        models.build("tf", vocab=4, max_len=4, width=6, layers=1, classes=2)
