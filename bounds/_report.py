@@ -127,11 +127,14 @@ def report(task_params: dict, ns: list, sizes, registered, *, bits: int, heads: 
         if crossovers:
             probe_n = _valid(task, 2)
             lbs = lower_bounds(task, {**params, "n": probe_n}, bits, heads)
+            # the task's defaults that do not depend on n (e.g. alphabet_size), so the builders get them
+            small, large = (tasks.get(task, **params, n=_valid(task, m)).params for m in (probe_n, 4096))
+            fixed = {k: v for k, v in small.items() if k != "n" and large.get(k) == v}
             for arch in ARCHS:
                 if (task, arch) not in registered or arch in lbs:
                     continue
                 for bound_arch in lbs:
-                    cross.append(crossover(task, params, arch, bound_arch, sizes, bits=bits, heads=heads,
+                    cross.append(crossover(task, {**fixed, **params}, arch, bound_arch, sizes, bits=bits, heads=heads,
                                            max_n=crossover_max_n))
     return {"b": bits, "heads": heads, "task_options": task_params, "rows": rows, "crossovers": cross}
 

@@ -122,6 +122,14 @@ def test_crossover_index_lookup_transformer_against_any_rnn(capsys):
     assert ceil_div(n - 1, 2) <= max(before["width"], before["head_dim"])  # one shorter: not yet
 
 
+def test_crossover_fills_the_tasks_defaults(capsys):
+    # no --alphabet-size: the builder must still get the task's default alphabet (a regression)
+    code, out, err = run(capsys, "--task", "index_lookup", "--n", "16", "--bits", "2", "--crossover", "--json")
+    assert code == 0, err
+    (c,) = json.loads(out)["crossovers"]
+    assert c["n"] is not None and "note" not in c, c
+
+
 @pytest.mark.parametrize("argv,match", [
     (["--bits", "0"], "--bits must be positive"),
     (["--bits", "-4"], "--bits must be positive"),
