@@ -228,6 +228,14 @@ def plot_report(rep: dict, path: str) -> list[str]:
     for ax in list(axes.flat)[len(tasks_):]:
         ax.axis("off")
     fig.tight_layout()
+    return save_png_svg(fig, path)
+
+
+def save_png_svg(fig, path: str) -> list[str]:
+    """Write ``fig`` as ``PATH.png`` and ``PATH.svg`` (a ``.png``/``.svg`` suffix on PATH is dropped
+    first; the SVG carries no date, so reruns are byte-identical), close it, return the paths."""
+    import matplotlib.pyplot as plt
+
     base = path[:-4] if path.lower().endswith((".png", ".svg")) else path
     out = [base + ".png", base + ".svg"]
     for p in out:

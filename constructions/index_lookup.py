@@ -115,7 +115,6 @@ def build_index_lookup(n: int, alphabet_size: int, seed: int = 0, coherence: flo
 
     resid = Layout(symbol=B, query=r, address=r, bits=B)
     qk, val = Layout(address=r), Layout(symbol=B)
-    hidden = Layout(hi=B, lo=B)
 
     # embeddings: data tokens carry ρ(s); index token t carries a_t in the query block;
     # positions 0..n-1 carry their address, the last position (the index token's) nothing.
@@ -128,16 +127,7 @@ def build_index_lookup(n: int, alphabet_size: int, seed: int = 0, coherence: flo
         wv=linear(resid, val, {("symbol", "symbol"): 1.0})[None],
         wo=linear(val, resid, {("symbol", "symbol"): 1.0}).T[None],
     )
-    mlp = MLP(
-        w1=linear_in(resid, hidden, {("symbol", "hi"): 4.0, ("symbol", "lo"): 4.0}),
-        b1=hidden.vector(hi=-1.0, lo=-3.0),
-        w2=linear_in(hidden, resid, {("hi", "bits"): 0.5, ("lo", "bits"): -0.5}),
-        b2=np.zeros(resid.dim),
-    )
-    signs = 2 * rho - 1  # [s, B]
-    readout_w = np.zeros((resid.dim, s))
-    readout_w[resid["bits"]] = 2 * signs.T
-    readout_b = -signs.sum(axis=1)
+    mlp, readout_w, readout_b = bits_mlp_and_readout(resid, rho)
 
     weights = TransformerWeights(token, position, (Layer(attn, mlp),), readout_w, readout_b)
     meta = {
@@ -165,3 +155,28 @@ def build_index_lookup(n: int, alphabet_size: int, seed: int = 0, coherence: flo
         },
     }
     return Model(weights, meta)
+
+
+def bits_mlp_and_readout(resid: Layout, rho: np.ndarray):
+    """The FFN and readout shared by every index-lookup variant: ``(mlp, readout_w, readout_b)``.
+
+    Reads the attention output in block ``symbol`` (bit j of the fetched symbol's code is >= 4/5 or
+    <= 1/5 when the target holds >= 4/5 of the attention), writes clean bits into block ``bits`` with
+    the ramp ``(ReLU(4z − 1) − ReLU(4z − 3))/2`` per bit (exact 0/1 on those ranges), and scores
+    symbol c by ``Σ_j (2ρ_j(c) − 1)(2·bit_j − 1)`` (weights ``2·signs``, bias ``−Σ signs``): B for the
+    right symbol, at most B − 2 for any other (logit margin 2).
+    ``rho``: ``[s, B]`` binary codes of the symbols.
+    """
+    s, B = rho.shape
+    hidden = Layout(hi=B, lo=B)
+    mlp = MLP(
+        w1=linear_in(resid, hidden, {("symbol", "hi"): 4.0, ("symbol", "lo"): 4.0}),
+        b1=hidden.vector(hi=-1.0, lo=-3.0),
+        w2=linear_in(hidden, resid, {("hi", "bits"): 0.5, ("lo", "bits"): -0.5}),
+        b2=np.zeros(resid.dim),
+    )
+    signs = 2 * rho - 1  # [s, B]
+    readout_w = np.zeros((resid.dim, s))
+    readout_w[resid["bits"]] = 2 * signs.T
+    readout_b = -signs.sum(axis=1)
+    return mlp, readout_w, readout_b

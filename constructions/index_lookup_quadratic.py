@@ -35,9 +35,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._layout import Layout, linear, linear_in
+from ._layout import Layout, linear
 from ._model import Model
-from ._transformer import MLP, Attention, Layer, TransformerWeights
+from ._transformer import Attention, Layer, TransformerWeights
+from .index_lookup import bits_mlp_and_readout
 
 __all__ = ["build_quadratic", "QUADRATIC_BETA"]
 
@@ -63,7 +64,6 @@ def build_quadratic(n: int, alphabet_size: int, beta: float | None = None, build
 
     resid = Layout(symbol=B, qfeat=3, kfeat=3, bits=B)
     qk, val = Layout(feat=3), Layout(symbol=B)
-    hidden = Layout(hi=B, lo=B)
 
     token = np.stack([resid.vector(symbol=rho[a]) for a in range(s)]
                      + [resid.vector(qfeat=[-u[t] ** 2, 2 * u[t], -1.0]) for t in range(n)])
@@ -75,16 +75,7 @@ def build_quadratic(n: int, alphabet_size: int, beta: float | None = None, build
         wv=linear(resid, val, {("symbol", "symbol"): 1.0})[None],
         wo=linear(val, resid, {("symbol", "symbol"): 1.0}).T[None],
     )
-    mlp = MLP(
-        w1=linear_in(resid, hidden, {("symbol", "hi"): 4.0, ("symbol", "lo"): 4.0}),
-        b1=hidden.vector(hi=-1.0, lo=-3.0),
-        w2=linear_in(hidden, resid, {("hi", "bits"): 0.5, ("lo", "bits"): -0.5}),
-        b2=np.zeros(resid.dim),
-    )
-    signs = 2 * rho - 1
-    readout_w = np.zeros((resid.dim, s))
-    readout_w[resid["bits"]] = 2 * signs.T
-    readout_b = -signs.sum(axis=1)
+    mlp, readout_w, readout_b = bits_mlp_and_readout(resid, rho)  # Theorem 1's FFN and readout
 
     weights = TransformerWeights(token, position, (Layer(attn, mlp),), readout_w, readout_b)
     tail = 2 * sum(np.exp(-b * d) for d in range(1, 64))

@@ -151,12 +151,8 @@ def plot(rows, path: str) -> list[str]:
     ax1.legend(fontsize=7)
     ax2.legend(fontsize=7)
     fig.tight_layout()
-    base = path[:-4] if path.lower().endswith((".png", ".svg")) else path
-    out = [base + ".png", base + ".svg"]
-    for p in out:
-        fig.savefig(p, dpi=120 if p.endswith(".png") else None, metadata={"Date": None} if p.endswith(".svg") else None)
-    plt.close(fig)
-    return out
+    from bounds._report import save_png_svg
+    return save_png_svg(fig, path)
 
 
 def main(argv: list[str]) -> int:
