@@ -153,21 +153,8 @@ def build_equality(n: int, seed: int = 0, coherence: float = 0.5, addresses: str
         b2=np.zeros(resid.dim),
     )
 
-    # layer 2: Q = 0, uniform mean of xor, threshold
-    val2 = Layout(xor=1)
-    average = Attention(
-        wq=np.zeros((1, 1, resid.dim)),
-        wk=np.zeros((1, 1, resid.dim)),
-        wv=linear(resid, val2, {("xor", "xor"): 1.0})[None],
-        wo=linear(val2, resid, {("xor", "mean"): 1.0}).T[None],
-    )
-    step = Layout(hi=1, lo=1)
-    threshold = MLP(
-        w1=linear_in(resid, step, {("mean", "hi"): 2.0 * n, ("mean", "lo"): 2.0 * n}),
-        b1=step.vector(hi=-0.5, lo=-1.5),
-        w2=linear_in(step, resid, {("hi", "ineq"): 1.0, ("lo", "ineq"): -1.0}),
-        b2=np.zeros(resid.dim),
-    )
+    # layer 2: Q = 0, uniform mean of xor, threshold (count > 0)
+    average, threshold = mean_and_threshold(resid, n, src="xor", out="ineq", c=0)
     readout_w = np.zeros((resid.dim, 2))
     readout_w[resid["ineq"]] = [2.0, -2.0]
     readout_b = np.array([-1.0, 1.0])
@@ -199,3 +186,27 @@ def build_equality(n: int, seed: int = 0, coherence: float = 0.5, addresses: str
         },
     }
     return Model(weights, meta)
+
+
+def mean_and_threshold(resid: Layout, n: int, *, src: str, out: str, c: int):
+    """The second layer of equality and THRES: ``(attention, mlp)``.
+
+    Attention with Q = 0 averages the 0/1 block ``src`` uniformly over the n positions into block
+    ``mean`` (= count/n exactly at the last position); the MLP writes ``[count > c]`` into block
+    ``out`` by the step ``ReLU(2n·mean − 2c − 1/2) − ReLU(2n·mean − 2c − 3/2)``, which is 0 for
+    count <= c and 1 for count >= c + 1 (the count is an integer)."""
+    val = Layout(**{src: 1})
+    average = Attention(
+        wq=np.zeros((1, 1, resid.dim)),
+        wk=np.zeros((1, 1, resid.dim)),
+        wv=linear(resid, val, {(src, src): 1.0})[None],
+        wo=linear(val, resid, {(src, "mean"): 1.0}).T[None],
+    )
+    step = Layout(hi=1, lo=1)
+    threshold = MLP(
+        w1=linear_in(resid, step, {("mean", "hi"): 2.0 * n, ("mean", "lo"): 2.0 * n}),
+        b1=step.vector(hi=-2.0 * c - 0.5, lo=-2.0 * c - 1.5),
+        w2=linear_in(step, resid, {("hi", out): 1.0, ("lo", out): -1.0}),
+        b2=np.zeros(resid.dim),
+    )
+    return average, threshold

@@ -157,10 +157,11 @@ def build_index_lookup(n: int, alphabet_size: int, seed: int = 0, coherence: flo
     return Model(weights, meta)
 
 
-def bits_mlp_and_readout(resid: Layout, rho: np.ndarray):
-    """The FFN and readout shared by every index-lookup variant: ``(mlp, readout_w, readout_b)``.
+def bits_mlp_and_readout(resid: Layout, rho: np.ndarray, src: str = "symbol"):
+    """The FFN and readout of every construction that fetches a binary code by attention (index
+    lookup and its variants; nearest neighbour's label): ``(mlp, readout_w, readout_b)``.
 
-    Reads the attention output in block ``symbol`` (bit j of the fetched symbol's code is >= 4/5 or
+    Reads the attention output in block ``src`` (bit j of the fetched symbol's code is >= 4/5 or
     <= 1/5 when the target holds >= 4/5 of the attention), writes clean bits into block ``bits`` with
     the ramp ``(ReLU(4z − 1) − ReLU(4z − 3))/2`` per bit (exact 0/1 on those ranges), and scores
     symbol c by ``Σ_j (2ρ_j(c) − 1)(2·bit_j − 1)`` (weights ``2·signs``, bias ``−Σ signs``): B for the
@@ -170,7 +171,7 @@ def bits_mlp_and_readout(resid: Layout, rho: np.ndarray):
     s, B = rho.shape
     hidden = Layout(hi=B, lo=B)
     mlp = MLP(
-        w1=linear_in(resid, hidden, {("symbol", "hi"): 4.0, ("symbol", "lo"): 4.0}),
+        w1=linear_in(resid, hidden, {(src, "hi"): 4.0, (src, "lo"): 4.0}),
         b1=hidden.vector(hi=-1.0, lo=-3.0),
         w2=linear_in(hidden, resid, {("hi", "bits"): 0.5, ("lo", "bits"): -0.5}),
         b2=np.zeros(resid.dim),

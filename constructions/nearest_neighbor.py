@@ -82,7 +82,7 @@ from ._model import Model, ModelInputError, register_input_encoder
 from ._registry import ConstructionError, register
 from ._transformer import MLP, Attention, Layer, TransformerWeights
 from .equality import attention_lower_bound, softmax_scale
-from .index_lookup import binary_code, make_addresses
+from .index_lookup import binary_code, bits_mlp_and_readout, make_addresses
 
 __all__ = ["build_nearest_neighbor", "core", "Core", "required_coherence", "SELF_PENALTY"]
 
@@ -198,17 +198,7 @@ def core(n: int, dim: int, num_labels: int, margin: float, seed: int = 0, cohere
         wv=linear(resid, val2, {("label", "label"): 1.0})[None],
         wo=linear(val2, resid, {("label", "ans"): 1.0}).T[None],
     )
-    hidden = Layout(hi=B, lo=B)
-    clean = MLP(
-        w1=linear_in(resid, hidden, {("ans", "hi"): 4.0, ("ans", "lo"): 4.0}),
-        b1=hidden.vector(hi=-1.0, lo=-3.0),
-        w2=linear_in(hidden, resid, {("hi", "bits"): 0.5, ("lo", "bits"): -0.5}),
-        b2=np.zeros(resid.dim),
-    )
-    sgn = 2 * rho - 1
-    readout_w = np.zeros((resid.dim, num_labels))
-    readout_w[resid["bits"]] = 2 * sgn.T
-    readout_b = -sgn.sum(axis=1)
+    clean, readout_w, readout_b = bits_mlp_and_readout(resid, rho, src="ans")  # Theorem 1's FFN and readout
 
     info = {
         "theorem": "Theorem 7",

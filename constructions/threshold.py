@@ -69,7 +69,7 @@ from ._layout import Layout, linear, linear_in
 from ._model import Model
 from ._registry import ConstructionError, register
 from ._transformer import MLP, Attention, Layer, TransformerWeights
-from .equality import attention_lower_bound, softmax_scale
+from .equality import attention_lower_bound, mean_and_threshold, softmax_scale
 from .index_lookup import make_addresses
 
 __all__ = ["build_threshold", "build_disjointness", "disjointness_instance", "schedule", "expand_table"]
@@ -192,20 +192,7 @@ def build_threshold(n: int, index_sets, truth_tables, c: int, seed: int = 0, coh
                     w2=linear_in(hidden, resid, w2), b2=np.zeros(resid.dim))
 
     # layer 2: Q = 0, uniform mean of g; threshold G > c
-    val2 = Layout(g=1)
-    average = Attention(
-        wq=np.zeros((1, 1, resid.dim)),
-        wk=np.zeros((1, 1, resid.dim)),
-        wv=linear(resid, val2, {("g", "g"): 1.0})[None],
-        wo=linear(val2, resid, {("g", "mean"): 1.0}).T[None],
-    )
-    step = Layout(hi=1, lo=1)
-    threshold = MLP(
-        w1=linear_in(resid, step, {("mean", "hi"): 2.0 * n, ("mean", "lo"): 2.0 * n}),
-        b1=step.vector(hi=-2.0 * c - 0.5, lo=-2.0 * c - 1.5),
-        w2=linear_in(step, resid, {("hi", "out"): 1.0, ("lo", "out"): -1.0}),
-        b2=np.zeros(resid.dim),
-    )
+    average, threshold = mean_and_threshold(resid, n, src="g", out="out", c=c)
     readout_w = np.zeros((resid.dim, 2))
     readout_w[resid["out"]] = [-2.0, 2.0]
     readout_b = np.array([1.0, -1.0])
