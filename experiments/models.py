@@ -20,7 +20,7 @@ name               model
                    input-dependent Δ (low rank, softplus), B and C, diagonal A = -exp(A_log),
                    ZOH ``h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t x_t``, ``y_t = C_t h_t + D x_t``,
                    gated by SiLU(z), output map; pre-RMSNorm residual blocks.  The recurrence
-                   is computed by a parallel prefix scan (no fused kernel).
+                   is a sequential ``lax.scan`` (no fused kernel).
 ``retnet``         linear attention with per-head exponential decay (RetNet retention, parallel
                    form ``((Q Kᵀ) ⊙ Γ) V`` with ``Γ[t,s] = γ_h^(t-s)`` for ``s <= t``), learned
                    absolute positions instead of xPos, SiLU output gate; recurrent state per head
@@ -115,12 +115,14 @@ class S4DKernel(nn.Module):
         H, N2 = self.width, self.state // 2
         L = u.shape[1]
         log_dt = self.param(
-            "log_dt", lambda k, s: jax.random.uniform(k, s, minval=math.log(1e-3), maxval=math.log(1e-1)), (H,)
-        )
-        a_re = self.param("log_a_re", lambda k, s: jnp.full(s, math.log(0.5)), (H, N2))
-        a_im = self.param("a_im", lambda k, s: jnp.broadcast_to(math.pi * jnp.arange(s[1]), s), (H, N2))
-        c = self.param("c", nn.initializers.normal(0.5), (H, N2, 2))
-        d = self.param("d", nn.initializers.ones, (H,))
+            "log_dt", lambda k, s, t: jax.random.uniform(k, s, t, minval=math.log(1e-3), maxval=math.log(1e-1)),
+            (H,), jnp.float32,
+        )  # float32 parameters (as flax's layers), also where jax_enable_x64 is on
+        a_re = self.param("log_a_re", lambda k, s, t: jnp.full(s, math.log(0.5), t), (H, N2), jnp.float32)
+        a_im = self.param("a_im", lambda k, s, t: jnp.broadcast_to(math.pi * jnp.arange(s[1], dtype=t), s), (H, N2),
+                          jnp.float32)
+        c = self.param("c", nn.initializers.normal(0.5), (H, N2, 2), jnp.float32)
+        d = self.param("d", nn.initializers.ones, (H,), jnp.float32)
         A = -jnp.exp(a_re) + 1j * a_im
         dtA = jnp.exp(log_dt)[:, None] * A  # [H, N2]
         C = (c[..., 0] + 1j * c[..., 1]) * (jnp.exp(dtA) - 1.0) / A  # ZOH with B = 1
@@ -154,19 +156,42 @@ class DSS(nn.Module):
 
 def selective_scan(x, dt, A, B, C):
     """Mamba's recurrence. x, dt [b, L, d]; A [d, N]; B, C [b, L, N] -> y [b, L, d] with
-    ``h_t = exp(dt_t A) ⊙ h_{t-1} + (dt_t x_t) ⊗ B_t``, ``y_t = h_t C_t``, ``h_0 = 0``."""
+    ``h_t = exp(dt_t A) ⊙ h_{t-1} + (dt_t x_t) ⊗ B_t``, ``y_t = h_t C_t``, ``h_0 = 0``.
 
-    # The recurrence h_t = a_t h_{t-1} + b_t is associative in (a, b):
-    # (a1, b1) then (a2, b2) = (a1 a2, a2 b1 + b2); a parallel prefix scan over time computes every
-    # h_t exactly (same values as the sequential loop, up to float rounding order).
-    a = jnp.exp(dt[..., None] * A)  # [b, L, d, N]
-    b = (dt * x)[..., None] * B[:, :, None, :]
+    Computed left to right with ``lax.scan``, forming ``exp(dt_t A)`` inside the step, so no
+    ``[b, L, d, N]`` tensor is ever materialised.  On CPU this is 2x faster than a parallel prefix
+    scan over time (``lax.associative_scan``: O(log L) passes over ``[b, L, d, N]`` arrays), which
+    pays off only on an accelerator (measured: 0.49 vs 0.97 s per training step of Mamba-(2,64) at
+    n = 100 on 2 cores)."""
 
-    def combine(p, q):
-        return p[0] * q[0], q[0] * p[1] + q[1]
+    def step(h, inputs):
+        x_t, dt_t, B_t, C_t = inputs  # [b, d], [b, d], [b, N], [b, N]
+        h = jnp.exp(dt_t[..., None] * A) * h + (dt_t * x_t)[..., None] * B_t[:, None, :]
+        return h, jnp.einsum("bdn,bn->bd", h, C_t)
 
-    _, h = jax.lax.associative_scan(combine, (a, b), axis=1)
-    return jnp.einsum("bldn,bln->bld", h, C)
+    h0 = jnp.zeros((x.shape[0], x.shape[2], A.shape[1]), jnp.result_type(x, dt, A, B))
+    _, y = jax.lax.scan(step, h0, tuple(v.swapaxes(0, 1) for v in (x, dt, B, C)))
+    return y.swapaxes(0, 1)
+
+
+class CausalDepthwiseConv(nn.Module):
+    """Causal depthwise 1-D convolution, ``y_t = bias + sum_j kernel[j] ⊙ x_{t-k+1+j}`` (zero
+    padding on the left): the same function, parameter names, shapes and initialisation as
+    ``nn.Conv(d, (k,), padding=[(k-1, 0)], feature_group_count=d)``, written as k shifted
+    products because XLA's grouped convolution is slow on CPU (0.26 vs 0.10 s per training step of
+    Mamba-(2,64) at n = 100 with the recurrence removed)."""
+
+    features: int
+    kernel_size: int
+
+    @nn.compact
+    def __call__(self, x):  # [B, L, d]
+        k, length = self.kernel_size, x.shape[1]
+        # float32 parameters as flax's layers (param_dtype), also where jax_enable_x64 is on
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, 1, self.features), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+        xp = jnp.pad(x, ((0, 0), (k - 1, 0), (0, 0)))
+        return sum(xp[:, j : j + length] * kernel[j, 0] for j in range(k)) + bias
 
 
 class MambaBlock(nn.Module):
@@ -181,18 +206,19 @@ class MambaBlock(nn.Module):
         rank = math.ceil(self.width / 16)
         xz = nn.Dense(2 * d_in, use_bias=False, name="in_proj")(u)
         x, z = xz[..., :d_in], xz[..., d_in:]
-        x = nn.Conv(d_in, (self.conv,), padding=[(self.conv - 1, 0)], feature_group_count=d_in, name="conv")(x)
+        x = CausalDepthwiseConv(d_in, self.conv, name="conv")(x)
         x = nn.silu(x)
         dbc = nn.Dense(rank + 2 * N, use_bias=False, name="x_proj")(x)
 
         def dt_bias(key, shape, dtype=jnp.float32):  # softplus^{-1} of dt ~ logUniform[1e-3, 1e-1], as in Mamba
-            dt = jnp.exp(jax.random.uniform(key, shape, minval=math.log(1e-3), maxval=math.log(1e-1)))
+            dt = jnp.exp(jax.random.uniform(key, shape, dtype, minval=math.log(1e-3), maxval=math.log(1e-1)))
             return dt + jnp.log(-jnp.expm1(-dt))
 
         dt = nn.softplus(nn.Dense(d_in, bias_init=dt_bias, name="dt_proj")(dbc[..., :rank]))
         Bm, Cm = dbc[..., rank : rank + N], dbc[..., rank + N :]
-        a_log = self.param("A_log", lambda k, s: jnp.log(jnp.broadcast_to(jnp.arange(1, s[1] + 1.0), s)), (d_in, N))
-        D = self.param("D", nn.initializers.ones, (d_in,))
+        a_log = self.param("A_log", lambda k, s, t: jnp.log(jnp.broadcast_to(jnp.arange(1, s[1] + 1, dtype=t), s)),
+                           (d_in, N), jnp.float32)  # float32 (as flax's layers), also under jax_enable_x64
+        D = self.param("D", nn.initializers.ones, (d_in,), jnp.float32)
         y = selective_scan(x, dt, -jnp.exp(a_log), Bm, Cm) + x * D
         return nn.Dense(self.width, use_bias=False, name="out_proj")(y * nn.silu(z))
 

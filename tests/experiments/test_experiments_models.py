@@ -58,7 +58,7 @@ def test_size_counts_the_arrays(built):
         assert s["state_size"] == sum(2 * int(np.prod(flat[f"ssm{i}/a_im"].shape)) for i in range(2))
 
 
-def test_mamba_parallel_scan_equals_sequential_recurrence():
+def test_mamba_scan_equals_numpy_recurrence():
     rng = np.random.default_rng(0)
     b, length, d, N = 2, 11, 3, 4
     x, dt = rng.normal(size=(b, length, d)), rng.uniform(0.01, 0.5, size=(b, length, d))
@@ -69,6 +69,26 @@ def test_mamba_parallel_scan_equals_sequential_recurrence():
     for t in range(length):
         h = np.exp(dt[:, t, :, None] * A) * h + (dt[:, t] * x[:, t])[:, :, None] * B[:, t, None, :]
         np.testing.assert_allclose(y[:, t], np.einsum("bdn,bn->bd", h, C[:, t]), rtol=1e-4, atol=1e-4)
+
+
+def test_causal_depthwise_conv_is_flax_grouped_conv():
+    """Same parameters (names, shapes, initial values) and the same function as the flax grouped
+    convolution it replaces; and causal: x_t for t > s never reaches y_s."""
+    import flax.linen as nn
+
+    d, k = 5, 4
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 9, d)), jnp.float32)
+    ours = models.CausalDepthwiseConv(d, k)
+    ref = nn.Conv(d, (k,), padding=[(k - 1, 0)], feature_group_count=d)
+    p = ours.init(jax.random.PRNGKey(3), x)
+    p_ref = ref.init(jax.random.PRNGKey(3), x)
+    assert jax.tree_util.tree_structure(p) == jax.tree_util.tree_structure(p_ref)
+    np.testing.assert_array_equal(p["params"]["kernel"], p_ref["params"]["kernel"])
+    p = {"params": {"kernel": p["params"]["kernel"], "bias": jnp.arange(d, dtype=jnp.float32)}}
+    np.testing.assert_allclose(ours.apply(p, x), ref.apply(p, x), rtol=1e-5, atol=1e-5)
+    y = ours.apply(p, x)
+    y2 = ours.apply(p, x.at[:, 6:].set(100.0))
+    np.testing.assert_array_equal(y[:, :6], y2[:, :6])
 
 
 def test_dss_convolution_equals_diagonal_recurrence():
