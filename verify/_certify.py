@@ -1052,14 +1052,16 @@ def _pair_witnesses(plan, cells, rng, budget: int = 4096):
     return np.stack(out[:budget])  # the first unproved cells first
 
 
-def certify(model: Model, precision: str = "float64", *, task=None, chunk_cells: int = _CELLS_PER_CHUNK) -> dict:
+def certify(model: Model, precision: str = "float64", *, task=None, chunk_cells: int = _CELLS_PER_CHUNK,
+            witnesses: bool = True) -> dict:
     """Prove ``model`` right on every input of its task; one report row (mode ``"certified"``).
 
     ``status`` is ``"pass"`` only if every cell is proved; ``failures`` counts the cells that were
     not. ``inputs_checked`` is the number of inputs proved (a Python int while below 2^60, else
     the exact count as a formula string); ``min_margin`` is a rigorous lower bound on the logit
     margin over all of them. ``certificate`` says what was proved, how, under which assumptions;
-    ``counterexample`` is a concrete failing input found in an unproved cell, if any.
+    ``counterexample`` is a concrete failing input found in an unproved cell, if any
+    (``witnesses=False`` skips that search: ``counterexample`` is then None even when cells fail).
     """
     ar = parse_precision(precision)
     task = task or task_of(model)
@@ -1092,7 +1094,7 @@ def certify(model: Model, precision: str = "float64", *, task=None, chunk_cells:
         log2 = math.log2(proved) + (n - 1) * math.log2(s) if proved else float("-inf")
         covered_int = proved * s ** (n - 1) if log2 < 60 else None
         formula = f"{proved}·{s}^{n - 1}"
-        witnesses = (lambda: _index_witnesses(task, unproved, rng))
+        find_witnesses = (lambda: _index_witnesses(task, unproved, rng))
         details = {"cell": "index t and symbol s_t fixed, the other n-1 symbols free (s^(n-1) inputs each)",
                    "attention": "weights bounded once per query position from the arrays "
                                 "(n^2 Gram, float32 + error bound)"}
@@ -1121,15 +1123,15 @@ def certify(model: Model, precision: str = "float64", *, task=None, chunk_cells:
             formula = f"2^{covered.bit_length() - 1}"
         else:
             formula = str(covered) if covered < 10**18 else f"≈2^{log2:.6f}"
-        witnesses = (lambda: _pair_witnesses(plan, unproved, rng))
+        find_witnesses = (lambda: _pair_witnesses(plan, unproved, rng))
         details = {"cell": "no pair (x_i, x_{i+n/2}) hits, or pair i is the first that hits (earlier pairs miss, "
                            "later pairs free)",
                    "attention": "layer 1: one target key per head and position, derived from the arrays; "
                                 "layer 2: per-key weight bounds at the last position"}
         num_log2 = float(n)
     counterexample = None
-    if unproved:
-        x = witnesses()
+    if unproved and witnesses:
+        x = find_witnesses()
         counterexample = _first_failure(model, x, task.solve(x), str(precision))
     size = model.size()
     row = {

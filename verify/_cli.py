@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--samples", type=int, default=None, help="check K sampled inputs (default 10000)")
     mode.add_argument("--exhaustive", action="store_true", help="check every input")
     mode.add_argument("--certify", action="store_true",
-                      help="prove every input correct (index lookup; float64 or fixed:I.F), mode 'certified'")
+                      help="prove every input correct (index lookup, equality, disjointness; float64 or fixed:I.F), mode 'certified'")
     p.add_argument("--precision", default="float64", help="float64, float32, bfloat16, float16 or fixed:I.F")
     p.add_argument("--seed", type=int, default=0, help="seed of the input sampler (default 0)")
     p.add_argument("--model-seed", type=int, default=0, help="seed of the construction (default 0)")

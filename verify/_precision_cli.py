@@ -8,10 +8,13 @@
 For every construction (index lookup: one row per address scheme) and every n it builds the model,
 forms the check set (every input at small n, else K seeded samples plus adversarial inputs) and
 searches the fewest fixed-point bits ``I + F + 1`` and float significand bits at which the model is
-exact on it, plus the float32 / bfloat16 / float16 pass-fail matrix; then fits
-``bits = a·log2 n + c`` (least squares, R²) per construction. ``--plot`` draws bits per number and
-bits per position (width × bits) against n. ``--sweep`` runs a robustness sweep
-(verify/_robustness.py) instead. Exit status 0; 2 for bad input.
+exact on it, plus the float32 / bfloat16 / float16 pass-fail matrix.  Where the task has a
+certificate (index lookup, equality, disjointness) it also searches the fewest fixed-point bits at
+which ``certify`` proves the model right on *every* input ("certified"); formats so proved are not
+re-run on the check set.  It then fits ``bits = a·log2 n + c`` (least squares, R²) per
+construction; ``width*bits`` (bits per position) uses the certified bits where there are some.
+``--plot`` draws bits per number and bits per position against n. ``--sweep`` runs a robustness
+sweep (verify/_robustness.py) instead. Exit status 0; 2 for bad input.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 import constructions
 import tasks
@@ -48,6 +52,7 @@ def _parser():
     p.add_argument("--addresses", default=None,
                    help="comma-separated address schemes (index lookup default: random,quadratic,rs)")
     p.add_argument("--samples", type=int, default=1000)
+    p.add_argument("--no-certify", action="store_true", help="skip the certified search (sampled only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model-seed", type=int, default=0)
     p.add_argument("--plot", default=None, metavar="PATH")
@@ -72,18 +77,27 @@ def _variants(args):
     return [(f"{args.task}/{arch} ({a})", {**base, "addresses": a}) for a in schemes]
 
 
-def run(args) -> tuple[list[dict], dict]:
-    """Rows (one per construction and n) and fits per construction label."""
+def run(args, progress: bool = False) -> tuple[list[dict], dict]:
+    """Rows (one per construction and n) and fits per construction label; ``progress`` prints a
+    line per finished row on stderr."""
     ns = [int(v) for v in args.ns.split(",")] if args.ns else DEFAULT_NS.get(args.task, PAIR_NS)
     rows = []
     for label, kw in _variants(args):
         for n in ns:
+            start = time.perf_counter()
             model = constructions.build(args.task, n=n, **kw)
             task = tasks.get(args.task, **model.task_params)
-            row = search(model, task, samples=args.samples, seed=args.seed)
+            built = time.perf_counter()
+            row = search(model, task, samples=args.samples, seed=args.seed, certified=not args.no_certify)
             row["construction"] = label
-            row["state_bits"] = None if row["fixed_bits"] is None else row["width"] * row["fixed_bits"]
+            bits = row["certified_bits"] if row["certified_bits"] is not None else row["fixed_bits"]
+            row["state_bits"] = None if bits is None else row["width"] * bits
+            row["seconds"] = {"build": round(built - start, 2), "search": round(time.perf_counter() - built, 2)}
             rows.append(row)
+            if progress:  # one line per finished row: a sweep to 2^14 runs for many minutes
+                print(f"verify precision: {label} n={n}: certified {row['certified_bits']} bits, sampled "
+                      f"{row['fixed_bits']} bits (build {row['seconds']['build']} s, search "
+                      f"{row['seconds']['search']} s)", file=sys.stderr, flush=True)
     return rows, fits(rows)
 
 
@@ -93,6 +107,7 @@ def fits(rows) -> dict:
         rs = [r for r in rows if r["construction"] == label]
         ns = [r["n"] for r in rs]
         out[label] = {
+            "certified_bits": fit_log(ns, [r["certified_bits"] for r in rs]),
             "fixed_bits": fit_log(ns, [r["fixed_bits"] for r in rs]),
             "mantissa_bits": fit_log(ns, [None if r["mantissa"] is None else r["mantissa"]["mantissa_bits"] for r in rs]),
             "width": fit_log(ns, [r["width"] for r in rs]),
@@ -102,12 +117,14 @@ def fits(rows) -> dict:
 
 
 def _table(rows, fitted) -> str:
-    head = ["construction", "n", "width", "fixed", "bits", "mantissa", "float32", "bfloat16", "float16", "width*bits",
-            "check set"]
+    head = ["construction", "n", "width", "certified", "bits", "sampled", "bits", "mantissa", "float32", "bfloat16",
+            "float16", "width*bits", "check set"]
     body = []
     for r in rows:
-        f, m = r["fixed"], r["mantissa"]
-        body.append([r["construction"], str(r["n"]), str(r["width"]), "-" if f is None else f["precision"],
+        f, m, c = r["fixed"], r["mantissa"], r.get("certified")
+        body.append([r["construction"], str(r["n"]), str(r["width"]),
+                     "-" if c is None else c["precision"], "-" if c is None else str(c["bits"]),
+                     "-" if f is None else f["precision"],
                      "-" if f is None else str(f["bits"]), "-" if m is None else str(m["mantissa_bits"]),
                      *("pass" if r["floats"][k] else "FAIL" for k in ("float32", "bfloat16", "float16")),
                      "-" if r["state_bits"] is None else str(r["state_bits"]), r["check_set"]])
@@ -115,9 +132,11 @@ def _table(rows, fitted) -> str:
     w = [max(len(x[i]) for x in table) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w[i]) for i, c in enumerate(x)).rstrip() for x in table]
     lines.append("")
+    lines.append("certified: smallest fixed:I.F proved right on every input (verify --certify); sampled: smallest")
+    lines.append("exact on the check set; mantissa: float significand bits on the check set; bits = I + F + 1.")
     lines.append("fit bits = a·log2(n) + c (least squares over the rows with a result):")
     for label, fit in fitted.items():
-        for what in ("fixed_bits", "mantissa_bits", "width", "state_bits"):
+        for what in ("certified_bits", "fixed_bits", "mantissa_bits", "width", "state_bits"):
             g = fit[what]
             if g is not None:
                 lines.append(f"  {label:38s} {what:14s} a = {g['a']:6.3f}  c = {g['c']:7.2f}  R² = {g['r2']:.3f}"
@@ -136,18 +155,25 @@ def plot(rows, path: str) -> list[str]:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for label in dict.fromkeys(r["construction"] for r in rows):
         rs = [r for r in rows if r["construction"] == label]
+        line = None
+        nc = [r["n"] for r in rs if r.get("certified_bits") is not None]
+        if nc:
+            (line,) = ax1.plot(nc, [r["certified_bits"] for r in rs if r.get("certified_bits") is not None], "o-",
+                               label=f"{label} fixed, certified")
         n = [r["n"] for r in rs if r["fixed_bits"] is not None]
-        ax1.plot(n, [r["fixed_bits"] for r in rs if r["fixed_bits"] is not None], "o-", label=f"{label} fixed I+F+1")
+        ax1.plot(n, [r["fixed_bits"] for r in rs if r["fixed_bits"] is not None], "^:",
+                 color=None if line is None else line.get_color(), label=f"{label} fixed, sampled")
         nm = [r["n"] for r in rs if r["mantissa"] is not None]
         ax1.plot(nm, [r["mantissa"]["mantissa_bits"] for r in rs if r["mantissa"] is not None], "s--",
-                 label=f"{label} float significand")
-        ax2.plot(n, [r["state_bits"] for r in rs if r["state_bits"] is not None], "o-", label=label)
+                 color=None if line is None else line.get_color(), label=f"{label} float significand")
+        ax2.plot([r["n"] for r in rs if r["state_bits"] is not None],
+                 [r["state_bits"] for r in rs if r["state_bits"] is not None], "o-", label=label)
     for ax in (ax1, ax2):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("n")
         ax.grid(alpha=0.3)
     ax1.set_ylabel("bits per number (smallest exact)")
-    ax2.set_ylabel("bits per position = width × fixed bits")
+    ax2.set_ylabel("bits per position = width × fixed bits\n(certified where available)")
     ax1.legend(fontsize=7)
     ax2.legend(fontsize=7)
     fig.tight_layout()
@@ -181,7 +207,7 @@ def main(argv: list[str]) -> int:
             text = open(args.readme, encoding="utf-8").read()
             if README_START not in text or README_END not in text:
                 raise ValueError(f"{args.readme} has no {README_START} ... {README_END} block")
-        rows, fitted = run(args)
+        rows, fitted = run(args, progress=not args.json)
         if args.plot:
             plot(rows, args.plot)
         if args.readme:

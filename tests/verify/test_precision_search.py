@@ -10,8 +10,9 @@ import pytest
 import constructions
 import tasks
 from verify import main
-from verify._precision_search import (GridArithmetic, MantissaArithmetic, check_set, exact_on, fit_log, logits,
-                                      smallest_fixed, smallest_mantissa)
+from verify._certify import certify
+from verify._precision_search import (Certified, GridArithmetic, MantissaArithmetic, _grid_ok, check_set, exact_on,
+                                      fit_log, logits, smallest_fixed, smallest_mantissa)
 
 
 @functools.lru_cache(maxsize=None)
@@ -35,6 +36,18 @@ def test_mantissa_rounding_matches_ml_dtypes(p, dtype):
     assert np.array_equal(ours, x.astype(dtype).astype(np.float64))
 
 
+def test_mantissa_rounding_every_p_against_numpy_frexp():
+    """Round to nearest even at p bits, p = 1..53, against numpy's exact frexp/ldexp, ties included."""
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.normal(0, 1, 3000) * 10.0 ** rng.integers(-30, 30, 3000),
+                        np.array([0.0, -0.0, 1.5, 2.5, -3.5, 0.75, 1.0 + 2.0**-52, 1.0 - 2.0**-53])])
+    for p in range(1, 54):
+        m, e = np.frexp(x)
+        want = np.ldexp(np.round(np.ldexp(m, p)), e - p)  # np.round: ties to even
+        got = np.asarray(MantissaArithmetic.of(p).encode(x))
+        assert np.array_equal(got, want), p
+
+
 def test_smallest_fixed_is_minimal_and_exact():
     m = model(6, 2)
     x, y, what = check_set(tasks.get("index_lookup", n=6, alphabet_size=2))
@@ -48,6 +61,46 @@ def test_smallest_fixed_is_minimal_and_exact():
     p = smallest_mantissa(m, x, y)["mantissa_bits"]
     assert exact_on(m, MantissaArithmetic.of(p), x, y)
     assert p == 1 or not exact_on(m, MantissaArithmetic.of(p - 1), x, y)
+
+
+@pytest.mark.parametrize("task_name,kw", [("index_lookup", dict(arch="tf1", alphabet_size=2, seed=0)),
+                                          ("equality", dict(arch="tf2"))])
+def test_certified_search_is_minimal_sound_and_above_sampled(task_name, kw):
+    """The certified format is proved by ``certify``, no format with fewer bits is, it is exact on
+    every input (checked exhaustively), and the sampled minimum is never above it."""
+    m = constructions.build(task_name, n=8, **kw)
+    task = tasks.get(task_name, **m.task_params)
+    cert = Certified(m, task)
+    best = cert.smallest()
+    assert certify(m, best["precision"])["status"] == "pass"
+    # Brute force over the family the search covers (the three smallest I at which the widest
+    # allowed F is proved, every F at those I): nothing there has fewer bits.
+    proved = lambda I, F: _grid_ok(m, I, F) and certify(m, f"fixed:{I}.{F}", witnesses=False)["status"] == "pass"  # noqa: E731
+    fmax = lambda I: max(F for F in range(31) if I + F <= 30 and _grid_ok(m, I, F))  # noqa: E731
+    family = [I for I in range(30) if _grid_ok(m, I, 0) and proved(I, fmax(I))][:3]
+    assert best["int_bits"] in family
+    assert best["bits"] == min(I + F + 1 for I in family for F in range(fmax(I) + 1) if proved(I, F))
+    x, y, what = check_set(task)
+    assert what.startswith("all ")
+    assert exact_on(m, GridArithmetic.of(best["int_bits"], best["frac_bits"]), x, y)
+    assert smallest_fixed(m, x, y)["bits"] <= best["bits"]
+    assert smallest_fixed(m, x, y, proved=cert.proves) == smallest_fixed(m, x, y)
+
+
+def test_certified_search_not_applicable_and_tamper():
+    """No certificate for nearest neighbour (None, not a guess); a tampered index-lookup model is
+    never certified at any format, although its sampled search still finds one."""
+    nn = constructions.build("nearest_neighbor", arch="tf2", n=8)
+    assert Certified(nn, tasks.get("nearest_neighbor", **nn.task_params)).smallest() is None
+    n, s = 64, 2
+    task = tasks.get("index_lookup", n=n, alphabet_size=s)
+    x, y, _ = check_set(task, samples=50, seed=1)
+    far = max(set(range(n)) - set((x[:, n] - s).tolist()))  # an index the check set never asks for
+    E = model(n, s).arrays()["embed/token"].copy()
+    E[s + far] = E[s + (far + n // 2) % n]  # its query now addresses another position
+    bad = model(n, s).with_arrays(**{"embed/token": E})
+    assert Certified(bad, task).smallest() is None
+    assert smallest_fixed(bad, x, y) is not None
 
 
 def test_quadratic_addresses_need_log_n_bits():
@@ -69,7 +122,7 @@ def test_check_set_adversarial_and_seeded():
     x2, _, _ = check_set(t, samples=50, seed=3)
     assert np.array_equal(x1, x2) and "adversarial" in what and len(x1) > 50
     assert np.array_equal(y1, t.solve(x1))
-    adv = x1[50:, :100]
+    adv = x1[: len(x1) - 50, :100]  # adversarial inputs come first (the search stops early on them)
     fill = np.array([np.bincount(r, minlength=4).argmax() for r in adv])
     assert np.all((adv == fill[:, None]).sum(1) == 99)  # every symbol but the target is one other symbol
 
