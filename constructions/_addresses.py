@@ -8,7 +8,8 @@ from. Two schemes:
     Entries are i.i.d. uniform signs drawn from ``numpy.random.default_rng(seed)``. The Gram
     matrix of the sign vectors is computed **exactly** (integer dot products, evaluated in blocks
     with float32 BLAS, exact below 2^24), and every vector that violates the target coherence
-    against an earlier one is redrawn, until none does. Lemma 2 needs ``r = (8/ε²) ln(2M)`` for a
+    against an earlier one is redrawn, until none does (after the first full pass, a round forms
+    only the products of the rows it redrew: the other pairs did not change). Lemma 2 needs ``r = (8/ε²) ln(2M)`` for a
     single draw to succeed with probability 1/2; redrawing only the offending vectors succeeds
     with far smaller r. We start from ``r = ⌈2 ln(4M)/ε²⌉`` (where the expected number of
     violations per vector is about 1/2) and grow r by 1/8 if 64 redraw rounds do not converge.
@@ -83,35 +84,55 @@ class AddressCode:
 def max_cross_products(signs: np.ndarray) -> np.ndarray:
     """For each row i, ``max_{j≠i} |ā_i · ā_j|`` as exact integers ``[M]`` (0 when M = 1).
 
-    Dot products of ±1 vectors are integers of size at most r; float32 BLAS computes them
-    exactly while r < 2^24, which we check.
+    Dot products of ±1 vectors are integers of size at most r, and so is every partial sum, so
+    float32 BLAS computes them exactly, in any summation order, while r < 2^24 (checked). The
+    Gram matrix is symmetric: each block of rows is multiplied by the rows up to its own end
+    (the lower triangle, and the block's own square), and its largest |entries| update the maxima
+    of both its rows and its columns.
     """
     m, r = signs.shape
     if r >= 1 << 24:
         raise ValueError("address dimension too large for exact float32 Gram blocks")
     f = signs.astype(np.float32)
-    out = np.zeros(m, dtype=np.int64)
-    for start in range(0, m, _BLOCK):
-        g = f[start : start + _BLOCK] @ f.T
-        g = np.abs(np.rint(g)).astype(np.int64)
-        rows = np.arange(start, min(start + _BLOCK, m))
-        g[rows - start, rows] = 0
-        out[rows] = g.max(axis=1) if m > 1 else 0
-    return out
-
-
-def _violators(signs: np.ndarray, limit: int) -> np.ndarray:
-    """Rows i with ``|ā_i · ā_j| > limit`` for some earlier row j < i (exact)."""
-    m = signs.shape[0]
-    f = signs.astype(np.float32)
-    bad = []
+    out = np.zeros(m, dtype=np.float32)
     for start in range(0, m, _BLOCK):
         stop = min(start + _BLOCK, m)
-        g = np.abs(np.rint(f[start:stop] @ f[:stop].T))
-        rows = np.arange(start, stop)
-        g[rows[:, None] <= np.arange(stop)[None, :]] = 0  # keep j < i only
-        bad.append(rows[(g > limit).any(axis=1)])
-    return np.concatenate(bad)
+        g = f[start:stop] @ f[:stop].T  # [b, stop], exact integers
+        np.abs(g, out=g)
+        g[np.arange(stop - start), np.arange(start, stop)] = 0  # the diagonal r
+        out[start:stop] = np.maximum(out[start:stop], g.max(axis=1))
+        np.maximum(out[:stop], g.max(axis=0), out=out[:stop])
+    return out.astype(np.int64)
+
+
+def _violators(signs: np.ndarray, limit: int, redrawn: np.ndarray | None = None) -> np.ndarray:
+    """Rows i (ascending) with ``|ā_i · ā_j| > limit`` for some earlier row j < i (exact).
+
+    With ``redrawn``: the rows (ascending) that the last call returned and that were redrawn since,
+    the signs being otherwise unchanged. A pair changed only if
+    one of its rows was redrawn, and every other pair was clean, so only the products of the
+    redrawn rows with all rows are formed: a redrawn row i violates against some j < i, or a kept
+    row i against some redrawn j < i. Same answer as the full check, in |redrawn|·M products
+    instead of M²/2.
+    """
+    m = signs.shape[0]
+    f = signs.astype(np.float32)
+    if redrawn is None:
+        bad = []
+        for start in range(0, m, _BLOCK):
+            stop = min(start + _BLOCK, m)
+            g = np.abs(f[start:stop] @ f[:stop].T)
+            g[:, start:stop] = np.tril(g[:, start:stop], k=-1)  # keep j < i only
+            bad.append(np.arange(start, stop)[(g > limit).any(axis=1)])
+        return np.concatenate(bad)
+    hits = np.abs(f[redrawn] @ f.T) > limit  # [|R|, M]: pairs (R_k, j)
+    cols = np.arange(m)
+    as_later = (hits & (cols[None, :] < redrawn[:, None])).any(axis=1)  # R_k violates vs j < R_k
+    as_earlier = (hits & (cols[None, :] > redrawn[:, None])).any(axis=0)  # row j vs some R_k < j
+    flagged = np.zeros(m, dtype=bool)
+    flagged[redrawn[as_later]] = True
+    flagged |= as_earlier
+    return np.flatnonzero(flagged)
 
 
 def random_addresses(num: int, coherence: float = 0.5, seed: int = 0, dim: int | None = None) -> AddressCode:
@@ -133,13 +154,16 @@ def random_addresses(num: int, coherence: float = 0.5, seed: int = 0, dim: int |
         limit = math.floor(coherence * r)
         signs = rng.integers(0, 2, size=(num, r), dtype=np.int8) * 2 - 1
         redraws = 0
-        for _ in range(64):
-            bad = _violators(signs, limit)
+        bad = _violators(signs, limit)
+        for round_ in range(64):
             if bad.size == 0:
                 break
-            # Row 0 is never redrawn, so the rounds make progress; each round re-checks all.
+            # Row 0 is never redrawn, so the rounds make progress; each round re-checks every pair
+            # that the redraw changed (the others were clean and stay so).
             signs[bad] = rng.integers(0, 2, size=(bad.size, r), dtype=np.int8) * 2 - 1
             redraws += int(bad.size)
+            if round_ < 63:  # 64 checks and at most 64 redraws, then a larger r
+                bad = _violators(signs, limit, redrawn=bad)
         if bad.size == 0:
             worst = int(max_cross_products(signs).max()) if num > 1 else 0
             assert worst <= limit  # the certificate, recomputed independently of the loop

@@ -45,7 +45,11 @@ def cells(protocol: str) -> list[Cell]:
         out += [Cell(n=n, model="dss", width=64, layers=2, **il) for n in lengths]
         out += [Cell(n=n, model="mamba", width=64, layers=2, **il) for n in lengths]
         out += [Cell(n=n, model="tf", width=64, layers=2, **dy) for n in lengths]
-        out += [Cell(n=n, model=m, width=256, layers=l, **il) for m, l in (("mamba", 2), ("dss", 2), ("lstm", 1)) for n in lengths]
+        # width 256: Mamba at n = 20, 50 first (Fig. 3's comparison point), then the cheaper DSS and
+        # LSTM cells, the two longest Mamba cells (an hour or more each on 2 cores) last
+        wide = [("mamba", 2, n) for n in lengths[:2]] + [(m, l, n) for m, l in (("dss", 2), ("lstm", 1)) for n in lengths]
+        wide += [("mamba", 2, n) for n in lengths[2:]]
+        out += [Cell(n=n, model=m, width=256, layers=l, **il) for m, l, n in wide]
         return out
     if protocol == "full":
         lengths = (20, 50, 100, 200, 400)

@@ -61,6 +61,37 @@ def test_random_addresses_certified(num, eps):
     assert set(np.unique(code.signs)) <= {-1, 1}
 
 
+@pytest.mark.parametrize("m,r", [(1, 7), (5, 3), (2048, 9), (4500, 16)])
+def test_max_cross_products_is_the_exact_gram_maximum(m, r):
+    """Blocked, lower-triangle float32 evaluation against the full int64 Gram matrix (several
+    blocks of 2048 rows, a ragged last block)."""
+    from constructions._addresses import max_cross_products
+
+    signs = np.random.default_rng(m).integers(0, 2, size=(m, r), dtype=np.int8) * 2 - 1
+    G = np.abs(signs.astype(np.int64) @ signs.T.astype(np.int64))
+    np.fill_diagonal(G, 0)
+    assert np.array_equal(max_cross_products(signs), G.max(axis=1))
+
+
+def test_incremental_violator_check_equals_full_check():
+    """After redrawing the violators, re-checking only the redrawn rows' products finds exactly the
+    rows the full lower-triangle check finds."""
+    from constructions._addresses import _violators
+
+    rng = np.random.default_rng(5)
+    m, r, limit = 2600, 12, 6
+    signs = rng.integers(0, 2, size=(m, r), dtype=np.int8) * 2 - 1
+    bad = _violators(signs, limit)
+    G = np.abs(signs.astype(np.int64) @ signs.T.astype(np.int64))
+    assert np.array_equal(bad, np.flatnonzero(np.tril(G > limit, k=-1).any(axis=1)))  # j < i
+    for _ in range(3):
+        assert bad.size
+        signs[bad] = rng.integers(0, 2, size=(bad.size, r), dtype=np.int8) * 2 - 1
+        incremental = _violators(signs, limit, redrawn=bad)
+        bad = _violators(signs, limit)
+        assert np.array_equal(incremental, bad)
+
+
 def test_random_addresses_seeded():
     a, b = random_addresses(100, 0.5, seed=1), random_addresses(100, 0.5, seed=1)
     c = random_addresses(100, 0.5, seed=2)
