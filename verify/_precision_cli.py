@@ -95,9 +95,9 @@ def run(args, progress: bool = False) -> tuple[list[dict], dict]:
             row["seconds"] = {"build": round(built - start, 2), "search": round(time.perf_counter() - built, 2)}
             rows.append(row)
             if progress:  # one line per finished row: a sweep to 2^14 runs for many minutes
-                print(f"verify precision: {label} n={n}: certified {row['certified_bits']} bits, sampled "
-                      f"{row['fixed_bits']} bits (build {row['seconds']['build']} s, search "
-                      f"{row['seconds']['search']} s)", file=sys.stderr, flush=True)
+                c, f = (("-" if b is None else b) for b in (row["certified_bits"], row["fixed_bits"]))
+                print(f"verify precision: {label} n={n}: certified {c} bits, sampled {f} bits (build "
+                      f"{row['seconds']['build']} s, search {row['seconds']['search']} s)", file=sys.stderr, flush=True)
     return rows, fits(rows)
 
 
@@ -134,6 +134,10 @@ def _table(rows, fitted) -> str:
     lines.append("")
     lines.append("certified: smallest fixed:I.F proved right on every input (verify --certify); sampled: smallest")
     lines.append("exact on the check set; mantissa: float significand bits on the check set; bits = I + F + 1.")
+    for r in rows:
+        if r["fixed"] is None:
+            lines.append(f"- {r['construction']} n={r['n']}: no fixed format up to {r['grid_max_bits']} bits is exact: the "
+                         f"widest the exact int64 emulation holds (2(I+F) + ⌈log2 {r['grid_terms']}⌉ ≤ 62)")
     lines.append("fit bits = a·log2(n) + c (least squares over the rows with a result):")
     for label, fit in fitted.items():
         for what in ("certified_bits", "fixed_bits", "mantissa_bits", "width", "state_bits"):

@@ -342,6 +342,10 @@ def search(model: Model, task, *, samples: int = 2000, seed: int = 0, certified:
         "certified": proved_fixed, "certified_bits": None if proved_fixed is None else proved_fixed["bits"],
         "mantissa": smallest_mantissa(model, x, y),
         "floats": float_matrix(model, x, y),
+        # the widest fixed format the exact int64 emulation holds for this model: a "-" above
+        # means no format up to this many bits is exact, not that none exists
+        "grid_max_bits": max(I + F + 1 for I in range(31) for F in range(31) if _grid_ok(model, I, F)),
+        "grid_terms": _max_terms(model),
     }
 
 

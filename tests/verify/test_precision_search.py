@@ -2,6 +2,7 @@
 
 import functools
 import json
+import math
 
 import ml_dtypes
 import numpy as np
@@ -150,6 +151,20 @@ def test_precision_cli_json_and_plot(capsys, tmp_path):
     assert (tmp_path / "p.png").stat().st_size > 1000 and (tmp_path / "p.svg").stat().st_size > 1000
     code, out, _ = run(capsys, "--ns", "8", "--addresses", "quadratic", "--samples", "50")
     assert code == 0 and "fixed:" in out and "R²" not in out  # one point: no fit
+
+
+def test_precision_cli_says_why_a_row_has_no_fixed_format(capsys):
+    """The quadratic scheme at n = 8192 needs ~2·log2(n) + 1 = 27 bits, more than the exact int64
+    emulation holds for a model with n + 2 keys; the row says so instead of a bare '-'."""
+    code, out, err = run(capsys, "--ns", "8192", "--addresses", "quadratic", "--samples", "20", "--no-certify",
+                         "--json")
+    assert code == 0, err
+    r = json.loads(out)["rows"][0]
+    assert r["fixed"] is None and r["certified"] is None
+    assert r["grid_max_bits"] == 1 + min(30, (62 - math.ceil(math.log2(r["grid_terms"]))) // 2) < 27
+    code, out, err = run(capsys, "--ns", "8192", "--addresses", "quadratic", "--samples", "20", "--no-certify")
+    assert code == 0 and f"no fixed format up to {r['grid_max_bits']} bits is exact" in out
+    assert "n=8192: certified - bits, sampled - bits" in err  # the progress line
 
 
 def test_precision_cli_equality_and_errors(capsys):
