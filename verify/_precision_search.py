@@ -135,11 +135,6 @@ class MantissaArithmetic(Arithmetic):
         return self._round(e / self._round(jnp.sum(e, axis=-1, keepdims=True)))
 
 
-def _pow2(k):
-    """Exactly ``2.0**k`` for int64 ``k`` in [-1022, 1023] (a float64 with exponent field k + 1023)."""
-    return jax.lax.bitcast_convert_type((k + 1023) << 52, jnp.float64)
-
-
 @functools.lru_cache(maxsize=None)
 def _runner(arch: str, embed_kind: str, causal: bool):
     if arch == "transformer":
@@ -243,10 +238,10 @@ def _grid_ok(model, I, F) -> bool:
 
 
 def _smallest_grid(model: Model, passes, max_bits: int) -> dict | None:
-    """Fewest bits ``I + F + 1`` with ``ok(I, F)``: I upward at the largest F the grid allows (the
-    three smallest I that work), then F upward from 0 for each (``passes(I, F)`` is asked at most
-    once per format); ``stable`` says whether one more
-    fractional bit (two) and one more integer bit still pass."""
+    """Fewest bits ``I + F + 1`` with ``passes(I, F)``: I upward at the largest F the grid allows
+    (the three smallest I that work), then F upward from 0 for each (``passes`` is asked at most
+    once per format); ``stable`` says whether one and two more fractional bits and one more
+    integer bit still pass."""
     ok = functools.lru_cache(maxsize=None)(lambda I, F: _grid_ok(model, I, F) and passes(I, F))
     fmax = lambda I: max(F for F in range(0, 31) if I + F <= 30 and (_grid_ok(model, I, F) or F == 0))  # noqa: E731
     workable = []
