@@ -66,8 +66,10 @@ def render(folder: str, protocol: str, command: str | None = None) -> str:
         f"{folder} --protocol {protocol} --write experiments/RESULTS.md` from the per-cell files in "
         f"`{folder}/cells/` (table: `{folder}/results.csv`, `results.json`).",
         "",
-        f"* Machine: 2-core CPU sandbox shared with other jobs (load average 5-11 during the run; the run "
-        f"was `nice -n 19`, one XLA thread), {platform.machine()}, Python {platform.python_version()}, JAX on CPU.",
+        f"* Machine: 2-core CPU sandbox shared with other jobs (the cells ran in three sessions, each time beside "
+        f"other work such as test suites and precision sweeps; load averages seen 4-11; the run was "
+        f"`nice -n 19`, one XLA thread), {platform.machine()}, Python {platform.python_version()}, JAX on CPU. "
+        f"`train_seconds` are wall-clock under that load.",
         f"* Command: `{cmd}`",
         f"* Protocol `{protocol}`: {len(grid)} cells; {len(grid) - len(missing)} finished, {len(missing)} missing. "
         f"Training time of the finished cells: {secs / 60:.0f} min.",
