@@ -9,9 +9,9 @@ from. Two schemes:
     matrix of the sign vectors is computed **exactly** (integer dot products, evaluated in blocks
     with float32 BLAS, exact below 2^24), and every vector that violates the target coherence
     against an earlier one is redrawn, until none does (after the first full pass, a round forms
-    only the products of the rows it redrew: the other pairs did not change). Lemma 2 needs ``r = (8/ε²) ln(2M)`` for a
-    single draw to succeed with probability 1/2; redrawing only the offending vectors succeeds
-    with far smaller r. We start from ``r = ⌈2 ln(4M)/ε²⌉`` (where the expected number of
+    only the products of the rows it redrew: the other pairs did not change). Lemma 2 needs
+    ``r = (8/ε²) ln(2M)`` for a single draw to succeed with probability 1/2; redrawing only the
+    offending vectors succeeds with far smaller r. We start from ``r = ⌈2 ln(4M)/ε²⌉`` (where the expected number of
     violations per vector is about 1/2) and grow r by 1/8 if 64 redraw rounds do not converge.
     r stays O(log M / ε²), as the lemma says.
 
@@ -109,11 +109,10 @@ def _violators(signs: np.ndarray, limit: int, redrawn: np.ndarray | None = None)
     """Rows i (ascending) with ``|ā_i · ā_j| > limit`` for some earlier row j < i (exact).
 
     With ``redrawn``: the rows (ascending) that the last call returned and that were redrawn since,
-    the signs being otherwise unchanged. A pair changed only if
-    one of its rows was redrawn, and every other pair was clean, so only the products of the
-    redrawn rows with all rows are formed: a redrawn row i violates against some j < i, or a kept
-    row i against some redrawn j < i. Same answer as the full check, in |redrawn|·M products
-    instead of M²/2.
+    the signs being otherwise unchanged. A pair changed only if one of its rows was redrawn, and
+    every other pair was clean, so only the products of the redrawn rows with all rows are formed:
+    a redrawn row i violates against some j < i, or a kept row i against some redrawn j < i. Same
+    answer as the full check, in |redrawn|·M products instead of M²/2.
     """
     m = signs.shape[0]
     f = signs.astype(np.float32)
