@@ -58,6 +58,23 @@ def test_size_counts_the_arrays(built):
         assert s["state_size"] == sum(2 * int(np.prod(flat[f"ssm{i}/a_im"].shape)) for i in range(2))
 
 
+@pytest.mark.parametrize("name", models.MODELS)
+def test_parameters_are_float32_and_the_same_with_x64_on(name):
+    """Importing ``constructions`` switches on jax_enable_x64 for the whole process (notebooks, test
+    workers); the trained models must not change with it: same float32 initial parameters, bit for
+    bit, and a forward pass that runs."""
+    m = models.build(name, vocab=VOCAB, max_len=L, width=8, layers=2, classes=3)
+    tok, lengths = jnp.zeros((2, L), jnp.int32), jnp.full((2,), L, jnp.int32)
+    leaves = {}
+    for x64 in (False, True):
+        with jax.enable_x64(x64):
+            params = m.init(jax.random.PRNGKey(0), tok, lengths)
+            leaves[x64] = jax.tree_util.tree_leaves(params)
+            assert np.all(np.isfinite(np.asarray(m.apply(params, tok, lengths))))
+    assert all(a.dtype == jnp.float32 for a in leaves[True])
+    assert all(np.array_equal(a, b) for a, b in zip(leaves[False], leaves[True]))
+
+
 def test_mamba_scan_equals_numpy_recurrence():
     rng = np.random.default_rng(0)
     b, length, d, N = 2, 11, 3, 4
