@@ -188,6 +188,8 @@ def plot(rows, path: str) -> list[str]:
 def main(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
+        if args.samples < 1:  # an empty check set would pass every format
+            raise ValueError(f"--samples must be at least 1, got {args.samples}")
         if args.sweep:
             out = []
             for label, kw in _variants(args):

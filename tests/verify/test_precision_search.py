@@ -172,7 +172,9 @@ def test_precision_cli_equality_and_errors(capsys):
     assert code == 0, err
     assert json.loads(out)["rows"][0]["check_set"] == "all 256 inputs"
     for argv, match in [(["--task", "nope"], "unknown task"), (["--ns", "x"], "invalid literal"),
-                        (["--sweep", "wind"], "invalid choice"), (["--addresses", "bogus", "--ns", "8"], "addresses")]:
+                        (["--sweep", "wind"], "invalid choice"), (["--addresses", "bogus", "--ns", "8"], "addresses"),
+                        (["--task", "equality", "--ns", "64", "--samples", "0"], "--samples must be at least 1"),
+                        (["--sweep", "noise", "--samples", "-3"], "--samples must be at least 1")]:
         code, _, err = run(capsys, *argv)
         assert code == 2 and err.count("\n") == 1 and match in err, (argv, err)
 
