@@ -7,9 +7,9 @@ headline comparisons before the extras.
   60 steps) for the test suite.
 * ``cpu``: the CPU-sized grid.  It does not fit in an hour on the shared 2-core sandbox: its 40
   cells took 298 minutes of training there (wall clock, beside other work), the eight Mamba cells
-  151 of them (Mamba-(2, 256) at n = 200: 32 minutes); the cells are ordered so that the headline comparisons come first and
-  a resumed run finishes the rest.  Cut relative to the paper: lengths
-  20, 50, 100, 200 (not 400); widths 64 and 256 (not 128, 512); one learning rate (1e-3, not the
+  151 of them (Mamba-(2, 256) at n = 200: 32 minutes); the cells are ordered so that the
+  headline comparisons come first and a resumed run finishes the rest.  Cut relative to the
+  paper: lengths 20, 50, 100, 200 (not 400); widths 64 and 256 (not 128, 512); one learning rate (1e-3, not the
   seven-value grid), one seed, one depth per model (Transformer 1 (and 2 for Dyck), LSTM 1,
   DSS 2, Mamba 2, as in Fig. 3), a step budget of 1,000 steps (index lookup and Dyck)
   instead of up to 250k, validation on 500 examples every 100 steps.  Test on 5,000 as in the paper.
