@@ -86,6 +86,7 @@ def test_certified_search_is_minimal_sound_and_above_sampled(task_name, kw):
     assert exact_on(m, GridArithmetic.of(best["int_bits"], best["frac_bits"]), x, y)
     assert smallest_fixed(m, x, y)["bits"] <= best["bits"]
     assert smallest_fixed(m, x, y, proved=cert.proves) == smallest_fixed(m, x, y)
+    assert smallest_fixed(m, x, y, proved=cert.known) == smallest_fixed(m, x, y)
 
 
 def test_certified_search_not_applicable_and_tamper():
