@@ -19,6 +19,7 @@ def main(argv=None) -> int:
     r = sub.add_parser("run", help="run a protocol (resumes: finished cells are skipped)")
     r.add_argument("--protocol", required=True)
     r.add_argument("--out", default=None, help="results folder (default experiments/results/<protocol>)")
+    r.add_argument("--jobs", type=int, default=1, help="cells trained at once, one process each (default 1)")
     rep = sub.add_parser("report", help="write RESULTS.md from a results folder")
     rep.add_argument("--results", default="experiments/results/cpu")
     rep.add_argument("--protocol", default="cpu")
@@ -33,7 +34,13 @@ def main(argv=None) -> int:
         if args.cmd == "run":
             protocols.cells(args.protocol)  # validates the name
             out = args.out or os.path.join("experiments", "results", args.protocol)
-            runner.run_protocol(args.protocol, out, log=runner.stderr_log)
+            if args.jobs < 1:
+                raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+            import signal
+
+            # `kill` (SIGTERM) unwinds like Ctrl-C, so the runner stops its worker processes
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+            runner.run_protocol(args.protocol, out, log=runner.stderr_log, jobs=args.jobs)
         elif args.cmd == "report":
             from . import report
 

@@ -20,7 +20,8 @@ name               model
                    input-dependent Δ (low rank, softplus), B and C, diagonal A = -exp(A_log),
                    ZOH ``h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t x_t``, ``y_t = C_t h_t + D x_t``,
                    gated by SiLU(z), output map; pre-RMSNorm residual blocks.  The recurrence
-                   is a sequential ``lax.scan`` (no fused kernel).
+                   is a sequential scan in segments of 16 positions with a
+                   hand-written backward pass (:func:`selective_scan`; no fused kernel).
 ``retnet``         linear attention with per-head exponential decay (RetNet retention, parallel
                    form ``((Q Kᵀ) ⊙ Γ) V`` with ``Γ[t,s] = γ_h^(t-s)`` for ``s <= t``), learned
                    absolute positions instead of xPos, SiLU output gate; recurrent state per head
@@ -154,15 +155,11 @@ class DSS(nn.Module):
         return nn.Dense(self.classes, name="readout")(_last(x, lengths))
 
 
-def selective_scan(x, dt, A, B, C):
-    """Mamba's recurrence. x, dt [b, L, d]; A [d, N]; B, C [b, L, N] -> y [b, L, d] with
-    ``h_t = exp(dt_t A) ⊙ h_{t-1} + (dt_t x_t) ⊗ B_t``, ``y_t = h_t C_t``, ``h_0 = 0``.
-
-    Computed left to right with ``lax.scan``, forming ``exp(dt_t A)`` inside the step, so no
-    ``[b, L, d, N]`` tensor is ever materialised.  On CPU this is 2x faster than a parallel prefix
-    scan over time (``lax.associative_scan``: O(log L) passes over ``[b, L, d, N]`` arrays), which
-    pays off only on an accelerator (measured: 0.49 vs 0.97 s per training step of Mamba-(2,64) at
-    n = 100 on 2 cores)."""
+def selective_scan_reference(x, dt, A, B, C):
+    """Mamba's recurrence, plainly. x, dt [b, L, d]; A [d, N]; B, C [b, L, N] -> y [b, L, d] with
+    ``h_t = exp(dt_t A) ⊙ h_{t-1} + (dt_t x_t) ⊗ B_t``, ``y_t = h_t C_t``, ``h_0 = 0``: one
+    ``lax.scan`` step per position, differentiated by JAX.  :func:`selective_scan` computes the same
+    function with a hand-written gradient; this one is kept as its test oracle."""
 
     def step(h, inputs):
         x_t, dt_t, B_t, C_t = inputs  # [b, d], [b, d], [b, N], [b, N]
@@ -172,6 +169,101 @@ def selective_scan(x, dt, A, B, C):
     h0 = jnp.zeros((x.shape[0], x.shape[2], A.shape[1]), jnp.result_type(x, dt, A, B))
     _, y = jax.lax.scan(step, h0, tuple(v.swapaxes(0, 1) for v in (x, dt, B, C)))
     return y.swapaxes(0, 1)
+
+
+SCAN_SEGMENT = 16  # positions per segment of :func:`selective_scan` (see there)
+
+
+def _segments(v, K):
+    """``[b, L, ...]`` -> ``[S, K, b, ...]`` (S = ceil(L/K) segments of K positions), zero-padded at
+    the end.  A zero-padded position has dt = 0, so ``exp(dt A) = 1`` and the input is 0: the state
+    passes through it unchanged, and its outputs are cut off by :func:`_unsegment`."""
+    b, L = v.shape[:2]
+    S = -(-L // K)
+    v = jnp.pad(v, ((0, 0), (0, S * K - L)) + ((0, 0),) * (v.ndim - 2))
+    return jnp.moveaxis(v.reshape(b, S, K, *v.shape[2:]), 0, 2)
+
+
+def _unsegment(v, L):
+    S, K, b = v.shape[:3]
+    return jnp.moveaxis(v, 2, 0).reshape(b, S * K, *v.shape[3:])[:, :L]
+
+
+def _scan_segments(x, dt, A, B, C, K):
+    """Forward pass: y [b, L, d] and the state entering each segment, h_in [S, b, d, N]."""
+
+    def segment(h, inputs):
+        xk, dtk, Bk, Ck = inputs  # [K, b, d], [K, b, d], [K, b, N], [K, b, N]
+        h_in, ys = h, []
+        for j in range(K):  # unrolled: one fused loop body per segment
+            h = jnp.exp(dtk[j][..., None] * A) * h + (dtk[j] * xk[j])[..., None] * Bk[j][:, None, :]
+            ys.append((h * Ck[j][:, None, :]).sum(-1))
+        return h, (jnp.stack(ys), h_in)
+
+    h0 = jnp.zeros((x.shape[0], x.shape[2], A.shape[1]), jnp.result_type(x, dt, A, B))
+    _, (y, h_in) = jax.lax.scan(segment, h0, tuple(_segments(v, K) for v in (x, dt, B, C)))
+    return _unsegment(y, x.shape[1]), h_in
+
+
+@jax.custom_vjp
+def selective_scan(x, dt, A, B, C):
+    """Mamba's recurrence (the same function as :func:`selective_scan_reference`), left to right in
+    segments of ``SCAN_SEGMENT`` positions, with a hand-written backward pass.
+
+    Forward: a ``lax.scan`` over segments, each segment's K steps unrolled; it keeps only the state
+    entering each segment ([S, b, d, N], S = L/K), never the ``[b, L, d, N]`` tensor of all states.
+    Backward (reverse-mode, exact up to float rounding): per segment, last to first, recompute the
+    segment's K states from its entry state, then run the adjoint recurrence backwards,
+    ``ḡ_t = ȳ_t ⊗ C_t + exp(dt_{t+1} A) ⊙ ḡ_{t+1}`` (ḡ_t = ∂loss/∂h_t), and read off
+    ``∂x_t = dt_t Σ_n ḡ_t B_t``, ``∂B_t = Σ_d ḡ_t dt_t x_t``, ``∂C_t = Σ_d h_t ȳ_t``,
+    ``∂dt_t = x_t Σ_n ḡ_t B_t + Σ_n (ḡ_t ⊙ h_{t-1} ⊙ exp(dt_t A)) A`` and
+    ``∂A = Σ_{b,t} (ḡ_t ⊙ h_{t-1} ⊙ exp(dt_t A)) dt_t``.
+
+    Why: on a CPU, JAX's own gradient of the one-step-per-position scan costs about 13x its forward
+    pass (it stores and re-reads every step's residuals); this one, 1.3-1.9x faster for the whole
+    forward + backward (measured on the 2-core sandbox, b = 64: 90 -> 69 ms at L = 101, d = 128;
+    711 -> 374 ms at L = 201, d = 512).  A parallel prefix scan or a chunked closed form, which
+    materialise ``[b, L, d, N]`` tensors, were 2-6x slower still on this CPU.  Tested against
+    :func:`selective_scan_reference`'s values and JAX gradients."""
+    return _scan_segments(x, dt, A, B, C, SCAN_SEGMENT)[0]
+
+
+def _selective_scan_fwd(x, dt, A, B, C):
+    y, h_in = _scan_segments(x, dt, A, B, C, SCAN_SEGMENT)
+    return y, (x, dt, A, B, C, h_in)
+
+
+def _selective_scan_bwd(res, gy):
+    x, dt, A, B, C, h_in = res
+    K, L = SCAN_SEGMENT, x.shape[1]
+
+    def segment(carry, inputs):
+        g, gA = carry  # ∂loss/∂(state leaving this segment) [b, d, N]; ∂A so far [d, N]
+        xk, dtk, Bk, Ck, gyk, h0 = inputs
+        hs, decay = [h0], []
+        for j in range(K):  # recompute the segment's states
+            decay.append(jnp.exp(dtk[j][..., None] * A))
+            hs.append(decay[j] * hs[j] + (dtk[j] * xk[j])[..., None] * Bk[j][:, None, :])
+        gx, gdt, gB, gC = ([None] * K for _ in range(4))
+        for j in reversed(range(K)):  # hs[j + 1] = h_t, hs[j] = h_{t-1}
+            gC[j] = (hs[j + 1] * gyk[j][..., None]).sum(1)
+            g = g + gyk[j][..., None] * Ck[j][:, None, :]
+            g_sum_B = (g * Bk[j][:, None, :]).sum(-1)
+            gx[j] = g_sum_B * dtk[j]
+            gB[j] = (g * (dtk[j] * xk[j])[..., None]).sum(1)
+            g_log_decay = g * hs[j] * decay[j]  # ∂loss/∂(dt_t A)
+            gdt[j] = g_sum_B * xk[j] + (g_log_decay * A).sum(-1)
+            gA = gA + (g_log_decay * dtk[j][..., None]).sum(0)
+            g = g * decay[j]
+        return (g, gA), tuple(jnp.stack(v) for v in (gx, gdt, gB, gC))
+
+    inputs = tuple(_segments(v, K) for v in (x, dt, B, C, gy)) + (h_in,)
+    init = (jnp.zeros_like(h_in[0]), jnp.zeros_like(A))
+    (_, gA), (gx, gdt, gB, gC) = jax.lax.scan(segment, init, inputs, reverse=True)
+    return _unsegment(gx, L), _unsegment(gdt, L), gA.astype(A.dtype), _unsegment(gB, L), _unsegment(gC, L)
+
+
+selective_scan.defvjp(_selective_scan_fwd, _selective_scan_bwd)
 
 
 class CausalDepthwiseConv(nn.Module):

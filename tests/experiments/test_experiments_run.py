@@ -32,6 +32,36 @@ def test_same_seed_same_numbers(smoke_rows):
     assert {k: v for k, v in a.items() if k not in VOLATILE} == {k: v for k, v in b.items() if k not in VOLATILE}
 
 
+def test_x64_elsewhere_does_not_change_the_numbers(smoke_rows):
+    """Importing ``constructions`` switches jax_enable_x64 on for the process; training must not
+    notice (it once did: float64 intermediates changed the losses from the 7th digit on)."""
+    import jax
+
+    cell, row, _ = smoke_rows
+    strip = lambda r: {k: v for k, v in r.items() if k not in VOLATILE}  # noqa: E731
+    for x64 in (True, False):
+        with jax.enable_x64(x64):
+            assert strip(train.run(cell)) == strip(row), f"jax_enable_x64={x64}"
+
+
+def test_parallel_jobs_give_the_same_numbers(smoke_rows, tmp_path):
+    """Two worker processes (spawned) train the two smoke cells; each row equals the one trained in
+    this process, and the run is recorded in runs.json with its wall clock."""
+    cell, row, _ = smoke_rows
+    rows = runner.run_protocol("smoke", str(tmp_path), log=lambda m: None, jobs=2)
+    assert [r["key"] for r in rows] == [c.key for c in protocols.cells("smoke")]
+    strip = lambda r: {k: v for k, v in r.items() if k not in VOLATILE | {"protocol"}}  # noqa: E731
+    assert strip(rows[0]) == strip(row)
+    runs = json.loads((tmp_path / "runs.json").read_text())
+    assert len(runs) == 1 and runs[0]["jobs"] == 2 and runs[0]["wall_seconds"] > 0
+    assert runs[0]["cells_trained"] == [r["key"] for r in rows]
+    text = report.render(str(tmp_path), "smoke")
+    assert f"* Wall clock: **{runs[0]['wall_seconds'] / 60:.1f} min** for the cells trained, over 1 run(s)" in text
+    assert f"--out {tmp_path} --jobs 2`" in text
+    with pytest.raises(ValueError, match="jobs must be an integer >= 1, got 0"):
+        runner.run_protocol("smoke", str(tmp_path), jobs=0)
+
+
 def _fake_row(cell, acc=0.5):
     row = dataclasses.asdict(cell)
     row.update(key=cell.key, label=cell.label, steps_run=cell.steps, early_stopped=False, best_val_acc=acc,
@@ -67,8 +97,47 @@ def test_report_lists_missing_cells(tmp_path):
 
 
 def test_cli_bad_input(capsys):
+    assert cli.main(["run", "--protocol", "smoke", "--jobs", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --jobs must be at least 1, got 0"
     assert cli.main(["run", "--protocol", "huge"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "error: unknown protocol 'huge'; choose one of smoke, cpu, full"
     assert cli.main(["report", "--results", "/nonexistent/x"]) == 2
     assert "no results under '/nonexistent/x'" in capsys.readouterr().err
+
+
+def test_sigterm_stops_the_worker_processes(tmp_path):
+    """`kill` on a parallel run unwinds it: the parent exits with 143 and takes its workers with it
+    (none is left training on as an orphan).  Linux only: children read from /proc."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    children_file = "/proc/{0}/task/{0}/children"
+    if not os.path.exists(children_file.format(os.getpid())):
+        pytest.skip("needs /proc/<pid>/task/<pid>/children")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "experiments", "run", "--protocol", "smoke", "--out", str(tmp_path), "--jobs", "2"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert "cells queued on 2 worker processes" in proc.stderr.readline()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with open(children_file.format(proc.pid)) as fh:
+                kids = [int(p) for p in fh.read().split()]
+            if len(kids) >= 2:
+                break
+            time.sleep(0.2)
+        assert len(kids) >= 2, kids
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+        deadline = time.time() + 30
+        while time.time() < deadline and any(os.path.exists(f"/proc/{k}") and open(f"/proc/{k}/stat").read().split()[2] != "Z" for k in kids):
+            time.sleep(0.2)
+        alive = [k for k in kids if os.path.exists(f"/proc/{k}") and open(f"/proc/{k}/stat").read().split()[2] != "Z"]
+        assert alive == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
