@@ -62,7 +62,8 @@ def _pack(seqs_by_len, max_len):
 
 def _bucketed_lengths(rng, lengths, buckets, batch):
     """``batch`` lengths drawn uniformly from ``lengths`` (sorted), grouped as described in the
-    module docstring: returns (the lengths, the largest length of the chosen range)."""
+    module docstring: returns (the lengths, the largest length of the chosen range).  One bucket:
+    one independent draw per example, padded to the longest training length."""
     if buckets == 1:
         return rng.choice(lengths, size=batch), int(lengths[-1])
     ranges = np.array_split(lengths, min(buckets, lengths.size))
@@ -220,8 +221,6 @@ class EqualityData:
         return tokens, lengths, labels
 
     def train_batch(self, rng, batch):
-        if self.length_buckets == 1:
-            return self._at(rng, rng.choice(self.train_lengths, size=batch))
         ells, longest = _bucketed_lengths(rng, self.train_lengths, self.length_buckets, batch)
         return self._at(rng, ells, width=longest + 1)  # u [SEP] v
 

@@ -189,6 +189,12 @@ def _unsegment(v, L):
     return jnp.moveaxis(v, 2, 0).reshape(b, S * K, *v.shape[3:])[:, :L]
 
 
+def _step(h, x_t, dt_t, A, B_t):
+    """One position of the recurrence: (the decay ``exp(dt_t A)``, the next state ``h_t``)."""
+    decay = jnp.exp(dt_t[..., None] * A)
+    return decay, decay * h + (dt_t * x_t)[..., None] * B_t[:, None, :]
+
+
 def _scan_segments(x, dt, A, B, C, K):
     """Forward pass: y [b, L, d] and the state entering each segment, h_in [S, b, d, N]."""
 
@@ -196,7 +202,7 @@ def _scan_segments(x, dt, A, B, C, K):
         xk, dtk, Bk, Ck = inputs  # [K, b, d], [K, b, d], [K, b, N], [K, b, N]
         h_in, ys = h, []
         for j in range(K):  # unrolled: one fused loop body per segment
-            h = jnp.exp(dtk[j][..., None] * A) * h + (dtk[j] * xk[j])[..., None] * Bk[j][:, None, :]
+            h = _step(h, xk[j], dtk[j], A, Bk[j])[1]
             ys.append((h * Ck[j][:, None, :]).sum(-1))
         return h, (jnp.stack(ys), h_in)
 
@@ -241,9 +247,10 @@ def _selective_scan_bwd(res, gy):
         g, gA = carry  # ∂loss/∂(state leaving this segment) [b, d, N]; ∂A so far [d, N]
         xk, dtk, Bk, Ck, gyk, h0 = inputs
         hs, decay = [h0], []
-        for j in range(K):  # recompute the segment's states
-            decay.append(jnp.exp(dtk[j][..., None] * A))
-            hs.append(decay[j] * hs[j] + (dtk[j] * xk[j])[..., None] * Bk[j][:, None, :])
+        for j in range(K):  # recompute the segment's states, exactly as the forward pass did
+            a, h = _step(hs[j], xk[j], dtk[j], A, Bk[j])
+            decay.append(a)
+            hs.append(h)
         gx, gdt, gB, gC = ([None] * K for _ in range(4))
         for j in reversed(range(K)):  # hs[j + 1] = h_t, hs[j] = h_{t-1}
             gC[j] = (hs[j + 1] * gyk[j][..., None]).sum(1)

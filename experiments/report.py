@@ -62,9 +62,8 @@ def _runs(folder: str) -> list[dict]:
         return json.load(fh)
 
 
-def _machine(runs: list[dict], protocol: str) -> list[str]:
-    """The machine and wall clock, from the runs the runner recorded (``runs.json``)."""
-    runs = [r for r in runs if r["protocol"] == protocol]
+def _machine(runs: list[dict]) -> list[str]:
+    """The machine and wall clock, from the protocol's runs the runner recorded (``runs.json``)."""
     if not runs:
         return [
             f"* Machine: not recorded (no runs.json); this report was written on {platform.machine()}, "
@@ -89,8 +88,8 @@ def render(folder: str, protocol: str, command: str | None = None) -> str:
     rows = plots.best_runs(runner.collect(folder, protocol))
     missing = runner.missing(folder, protocol)
     grid = protocols.cells(protocol)
-    runs = _runs(folder)
-    jobs = max((r["jobs"] for r in runs if r["protocol"] == protocol), default=1)
+    runs = [r for r in _runs(folder) if r["protocol"] == protocol]
+    jobs = max((r["jobs"] for r in runs), default=1)
     cmd = command or (
         f"python -m experiments run --protocol {protocol} --out {folder}" + (f" --jobs {jobs}" if jobs > 1 else "")
     )
@@ -102,7 +101,7 @@ def render(folder: str, protocol: str, command: str | None = None) -> str:
         f"{folder} --protocol {protocol} --write experiments/RESULTS.md` from the per-cell files in "
         f"`{folder}/cells/` (table: `{folder}/results.csv`, `results.json`; runs: `{folder}/runs.json`).",
         "",
-        *_machine(runs, protocol),
+        *_machine(runs),
         f"* Command: `{cmd}`",
         f"* Protocol `{protocol}`: {len(grid)} cells; {len(grid) - len(missing)} finished, {len(missing)} missing. "
         f"Sum of the finished cells' training times: {secs / 60:.0f} min.",

@@ -112,7 +112,10 @@ def _record_run(out, protocol, jobs, started, load_at_start, keys) -> None:
     import jax
 
     path = os.path.join(out, "runs.json")
-    runs = json.load(open(path)) if os.path.exists(path) else []
+    runs = []
+    if os.path.exists(path):
+        with open(path) as fh:
+            runs = json.load(fh)
     runs.append(
         dict(
             protocol=protocol, jobs=jobs, cells_trained=keys,

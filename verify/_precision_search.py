@@ -233,8 +233,14 @@ def _max_terms(model: Model) -> int:
                [int(a.shape[0]) for a in arrays.values() if a.ndim >= 2])
 
 
+def _grid_max_sum(model) -> int:
+    """The largest I + F the exact int64 grid holds for this model: I + F <= 30 and
+    2(I + F) + ⌈log2 K⌉ <= 62 for its longest contraction K."""
+    return min(30, (62 - max(1, math.ceil(math.log2(max(_max_terms(model), 2))))) // 2)
+
+
 def _grid_ok(model, I, F) -> bool:
-    return I + F <= 30 and 2 * (I + F) + max(1, math.ceil(math.log2(max(_max_terms(model), 2)))) <= 62
+    return I + F <= _grid_max_sum(model)
 
 
 def _smallest_grid(model: Model, passes, max_bits: int) -> dict | None:
@@ -345,7 +351,7 @@ def search(model: Model, task, *, samples: int = 2000, seed: int = 0, certified:
         "floats": float_matrix(model, x, y),
         # the widest fixed format the exact int64 emulation holds for this model: a "-" above
         # means no format up to this many bits is exact, not that none exists
-        "grid_max_bits": max(I + F + 1 for I in range(31) for F in range(31) if _grid_ok(model, I, F)),
+        "grid_max_bits": _grid_max_sum(model) + 1,
         "grid_terms": _max_terms(model),
     }
 

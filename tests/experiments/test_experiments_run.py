@@ -133,11 +133,21 @@ def test_sigterm_stops_the_worker_processes(tmp_path):
         assert len(kids) >= 2, kids
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+
+        def running(pid):  # a zombie (state Z) has exited; a reaped child has no /proc entry
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    return fh.read().split()[2] != "Z"
+            except FileNotFoundError:
+                return False
+
+        def alive():
+            return [k for k in kids if running(k)]
+
         deadline = time.time() + 30
-        while time.time() < deadline and any(os.path.exists(f"/proc/{k}") and open(f"/proc/{k}/stat").read().split()[2] != "Z" for k in kids):
+        while time.time() < deadline and alive():
             time.sleep(0.2)
-        alive = [k for k in kids if os.path.exists(f"/proc/{k}") and open(f"/proc/{k}/stat").read().split()[2] != "Z"]
-        assert alive == []
+        assert alive() == []
     finally:
         if proc.poll() is None:
             proc.kill()
