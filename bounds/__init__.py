@@ -2,7 +2,7 @@
 
 Three kinds of object, each checkable on its own:
 
-* closed forms (sympy) for every row of paper-notes §4.11, evaluated to the smallest width they
+* closed forms (sympy) for every row of docs/PAPER.md §12, evaluated to the smallest width they
   allow — :func:`lower_bounds`, :func:`closed_form`, :data:`CLOSED_FORMS`;
 * exact certificates at small n, re-checked by independent checkers —
   :func:`one_way_certificate`, :func:`dyck_fooling_set`, :func:`rank_certificate`, :func:`check`;

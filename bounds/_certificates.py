@@ -1,4 +1,4 @@
-"""Exact small-n certificates for the communication lower bounds (paper-notes §1.4, §4).
+"""Exact small-n certificates for the communication lower bounds (docs/PAPER.md §4, §12).
 
 Each producer returns a frozen dataclass that says what it proves and carries everything needed
 to re-check it; :mod:`bounds._check` re-checks it by another route (it rebuilds the inputs from

@@ -1,4 +1,4 @@
-"""Closed-form lower bounds (paper-notes §4.11) as sympy inequalities, and the smallest width each allows.
+"""Closed-form lower bounds (docs/PAPER.md §12) as sympy inequalities, and the smallest width each allows.
 
 Every bound reads ``size(w, b, h, D, n) >= need(n, A)``: the left side is how many bits the model
 can push through the cut of a communication protocol (Theorem 2 for RNNs, Theorem 4 for one-layer
@@ -25,7 +25,7 @@ Theorem 4's cost ``T`` comes in two constants, and every number says which it us
 
 ``paper``     ``T = 3·w·(b + log2 n)·h`` — the theorem as stated;
 ``airtight``  ``T = D·b + h·(4·w·b + 4·b + 2·⌈log2 n⌉)`` — the sum of the protocol's steps as the
-              paper describes them (paper-notes §4.6). The stated constant does not follow from
+              paper describes them (docs/PAPER.md §4.4). The stated constant does not follow from
               the steps when w is small, so the width a bound *proves* uses this one.
 
 Nearest neighbour: our task's ``n`` counts the labelled points, the paper's ``n`` counts all points

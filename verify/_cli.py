@@ -1,4 +1,4 @@
-"""The ``verify`` command (DESIGN §4).
+"""The ``verify`` command (docs/DESIGN.md §6).
 
     verify                                   every registered construction at default sizes
     verify --task T --arch A --n N [task options] [--precision P] [--samples K | --exhaustive | --certify]

@@ -1,4 +1,4 @@
-"""The smallest precision at which a construction stays exact (DESIGN §5; paper App. B.2).
+"""The smallest precision at which a construction stays exact (docs/DESIGN.md §7; paper App. B.2).
 
 For one model and one *check set* (every input when there are at most ``EXHAUSTIVE_LIMIT``,
 otherwise a seeded sample plus adversarial inputs) we search

@@ -131,7 +131,7 @@ def test_tf1_protocol_index_lookup_every_split(precision):
     size = model.size()
     L, b, h, D = n + 1, grid.bits, size["heads"], size["width"]
     w = size["head_dim"]
-    airtight = D * b + h * (4 * w * b + 4 * b + 2 * (L - 1).bit_length())  # paper-notes §4.6 step sum
+    airtight = D * b + h * (4 * w * b + 4 * b + 2 * (L - 1).bit_length())  # docs/PAPER.md §4.4 step sum
     n_, b_, h_, w_, D_ = sp.symbols("n b h w D", positive=True)
     assert bounds.tf1_cost("airtight").subs({n_: L, b_: b, h_: h, w_: w, D_: D}) == airtight
     for k in range(L + 1):

@@ -183,7 +183,7 @@ def test_tampered_transition_fails_with_counterexample():
 
 
 def test_paper_notes_one_unit_per_state_recipe_is_wrong():
-    """paper-notes §3.5 [OWN]: h'_q' = ReLU(Σ_{δ(q,c)=q'} (h_q + x_c − 1)), width 8. As one Elman
+    """docs/PAPER.md §11.3: h'_q' = ReLU(Σ_{δ(q,c)=q'} (h_q + x_c − 1)), width 8. As one Elman
     step this is Wh[q,q'] = #{c: δ(q,c)=q'}, Win[c,q'] = #{q: δ(q,c)=q'}, b[q'] = −#{(q,c)}. It
     rejects "()": into the empty stack go ("(", ")") and ("[", "]"), and 1 + (−1) = 0."""
     dfa = dyck_dfa(2, 2)
