@@ -21,9 +21,9 @@ RNN, equality             ``w·b >= n/2``                          Thm 11 (Thm 2
 RNN, disjointness         ``w·b >= n/2``                          §4.2 (Thm 2 + Fact 1)
 RNN, nearest neighbour    ``w·b >= n·log2 A``                     Thm 8 (MQAR; see below)
 1-layer TF, Dyck-(K,d)    ``T(w,b,h,D,n) >= n - 1``               Thm 5 = Thm 10 (Thm 4 + Lemma 1);
-                          (K >= 2, d >= 2)                        K > 2 or d > 2 [OWN]
-1-layer TF, Dyck-(K,d)    ``T >= (n/2)·log2 K + n/2 - 1`` (d >= 2) Lemma 1's fooling set, counted for
-                          ``T >= (n/2)·log2 K`` (d = 1)           any K, d [OWN]; used where K = 1 or d = 1
+                                                                  K, d >= 2 (the paper: K = d = 2)
+1-layer TF, Dyck-(K,d)    ``T >= (n/2)·log2 K + n/2 - 1``         Lemma 1's set counted, d >= 2 [OWN]
+1-layer TF, Dyck-(K,1)    ``T >= (n/2)·log2 K``                   Lemma 1's set counted [OWN]
 1-layer TF, equality      ``T(w,b,h,D,n) >= n/2``                 Thm 12 (Thm 4 + Fact 2)
 1-layer TF, disjointness  ``T(w,b,h,D,n) >= n/2``                 §4.2 (Thm 4 + Fact 1)
 ========================  ======================================  ==================================

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["Domain", "Requirement", "RNN_PRECISION", "TF1_PRECISION"]
+__all__ = ["RNN_PRECISION", "TF1_PRECISION", "Domain", "Requirement"]
 
 RNN_PRECISION = ("an RNN whose state is w numbers of b bits each; the state after a prefix is all "
                  "that reaches the rest (Theorem 2)")

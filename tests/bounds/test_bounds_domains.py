@@ -248,7 +248,9 @@ def test_no_bound_is_null_with_a_reason(dyck_unproved, capsys):
 def test_crossover_stops_where_no_bound_is_known(dyck_unproved):
     from bounds._report import crossover
 
-    sizes = lambda task, arch, p: {"width": 3}  # noqa: E731
+    def sizes(task, arch, params):
+        return {"width": 3}
+
     c = crossover("dyck", {}, "rnn", "tf1", sizes, bits=8, heads=1, max_n=64)
     assert c["n"] is None and c["note"].startswith("no bound known at n=2 (")
 
