@@ -104,7 +104,7 @@ def format_table(rows: list[dict]) -> str:
     def cell(r, k):
         if k == "rnn_min_width":
             lb = r.get("lower_bounds", {}).get("rnn")
-            return "-" if lb is None else str(lb["min_width"])
+            return "-" if lb is None else "no bound known" if lb["min_width"] is None else str(lb["min_width"])
         v = r.get(k)
         if isinstance(v, float):
             return f"{v:.4g}"
