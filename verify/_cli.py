@@ -123,15 +123,15 @@ def format_table(rows: list[dict]) -> str:
 
 
 def _check(model, *, mode, progress=False, **kw) -> dict:
-    if mode == "certified":  # verify/_certify.py: a proof for every input
-        from ._certify import certify
+    if mode == "certified":  # verify/certify/: a proof for every input
+        from .certify import certify
         return certify(model, precision=kw["precision"])
     bar = terminal_progress(f"{model.task}/{model.variant} n={model.task_params.get('n')}", progress)
     return check(model, mode=mode, progress=bar, **kw)
 
 
 def _certifiable():
-    from ._certify import CERTIFIABLE
+    from .certify import CERTIFIABLE
     return CERTIFIABLE
 
 

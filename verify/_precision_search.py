@@ -287,7 +287,7 @@ class Certified:
     input is proved (the whole input space, not a check set); None for tasks without a certificate."""
 
     def __init__(self, model: Model, task):
-        from ._certify import CERTIFIABLE
+        from .certify import CERTIFIABLE
 
         self.model, self.task = model, task
         self.applies = model.task in CERTIFIABLE
@@ -297,7 +297,7 @@ class Certified:
         if not self.applies or not _grid_ok(self.model, I, F):
             return False
         if (I, F) not in self._done:
-            from ._certify import certify
+            from .certify import certify
 
             try:
                 row = certify(self.model, f"fixed:{I}.{F}", task=self.task, witnesses=False)

@@ -11,7 +11,7 @@ import pytest
 import constructions
 import tasks
 from verify import main
-from verify._certify import certify
+from verify.certify import certify
 from verify._precision_search import (Certified, GridArithmetic, MantissaArithmetic, _grid_ok, check_set, exact_on,
                                       fit_log, logits, smallest_fixed, smallest_mantissa)
 
