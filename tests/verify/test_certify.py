@@ -1,7 +1,6 @@
 """Certified mode (verify/certify/): sound enclosures, proofs that match the exhaustive check,
 and a tampered model that sampling misses but the certificate refuses."""
 
-import functools
 import json
 
 import numpy as np
@@ -9,13 +8,13 @@ import pytest
 
 import constructions
 import tasks
+from testkit import built
 from verify import check, main
 from verify.certify import VerifyError, certify, index_lookup_boxes
 
 
-@functools.lru_cache(maxsize=None)
 def model(n, s, addresses="random"):
-    return constructions.build("index_lookup", arch="tf1", n=n, alphabet_size=s, seed=0, addresses=addresses)
+    return built("index_lookup", "tf1", n=n, alphabet_size=s, seed=0, addresses=addresses)
 
 
 def _cells(x, n, s):
@@ -140,9 +139,8 @@ def test_certify_refuses_other_tasks_and_layers():
 # --- two layers: equality and disjointness --------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
 def pair_model(task, n):
-    return constructions.build(task, arch="tf2", n=n, seed=0)
+    return built(task, "tf2", n=n, seed=0)
 
 
 def _pair_cell(task, x):
