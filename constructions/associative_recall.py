@@ -12,7 +12,7 @@ Reduction to nearest neighbour
     matching key beats every other by the margin ``δ = 2/d'`` (``1/δ = O(log K)``, the MQAR
     case). Values are the labels. The token sequence has exactly the nearest-neighbour layout
     (key at ``2i``, value at ``2i + 1``, query at ``2n``), so the model is
-    :func:`constructions.nearest_neighbor.core` with a token table instead of ``W_in``:
+    :func:`constructions._nearest.core` (the nearest-neighbour layers) with a token table instead of ``W_in``:
 
         ``E[c] = point row of h(c)`` (c < K),    ``E[K + v] = label row of ρ(v)``.
 
@@ -32,8 +32,8 @@ import math
 import numpy as np
 
 from ._model import Model, ModelInputError, _INPUT_ENCODERS, register_input_encoder
+from ._nearest import core
 from ._registry import ConstructionError, register
-from .nearest_neighbor import core
 
 __all__ = ["build_associative_recall", "hypercube_keys"]
 

@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._codes import binary_code
+from ._gadgets import bits_mlp_and_readout
 from ._layout import Layout, linear
 from ._model import Model
 from ._transformer import Attention, Layer, TransformerWeights
-from .index_lookup import bits_mlp_and_readout
 
 __all__ = ["build_quadratic", "QUADRATIC_BETA"]
 
@@ -53,8 +54,6 @@ def build_quadratic(n: int, alphabet_size: int, beta: float | None = None, build
         beta: override the scale factor (robustness sweeps only).
         build: the ``build`` arguments to record in the metadata.
     """
-    from .index_lookup import binary_code  # deferred: index_lookup imports this module lazily
-
     n, s = int(n), int(alphabet_size)
     b = QUADRATIC_BETA if beta is None else float(beta)
     rho = binary_code(s)

@@ -69,11 +69,11 @@ import math
 
 import numpy as np
 
+from ._codes import binary_code
 from ._layout import Layout
 from ._model import Model
 from ._registry import ConstructionError, register
 from ._rnn import RNNWeights
-from .index_lookup import binary_code
 
 __all__ = ["build_associative_recall_rnn"]
 

@@ -5,7 +5,7 @@ Task: ``s_0 … s_{n-1} t`` with symbols ``s_i ∈ [0, s)`` and one index token 
 computing it has ``w·b ≥ n·log2 s`` state bits. This module meets the bound up to the factor
 ``(n+1)⌈log2 s⌉ / (n log2 s)`` (1 + 1/n for s a power of two, < 2 always).
 
-Code: ``ρ: [0, s) → {0,1}^B``, ``B = ⌈log2 s⌉`` (``constructions.index_lookup.binary_code``).
+Code: ``ρ: [0, s) → {0,1}^B``, ``B = ⌈log2 s⌉`` (``constructions._codes.binary_code``).
 
 Hidden state (one block ``register`` of ``(n+1)·B`` units, values in {0, 1})
     slot ``i`` (``i = 0 … n``) is the B units ``register[i·B : (i+1)·B]``; ``h0 = 0``.
@@ -40,11 +40,11 @@ import math
 
 import numpy as np
 
+from ._codes import binary_code
 from ._layout import Layout, linear_in
 from ._model import Model
 from ._registry import ConstructionError, register
 from ._rnn import RNNWeights
-from .index_lookup import binary_code
 
 __all__ = ["build_index_lookup_rnn"]
 
