@@ -31,6 +31,7 @@ import math
 
 import numpy as np
 
+from ._meta import model_meta
 from ._model import Model, ModelInputError, _INPUT_ENCODERS, register_input_encoder
 from ._nearest import core
 from ._registry import ConstructionError, register
@@ -88,20 +89,14 @@ def build_associative_recall(n: int, num_keys: int | None = None, num_values: in
     c = core(n, keys.shape[1], V, margin, seed, coherence, "flag", addresses)
     embed = np.vstack([c.point_rows(keys), c.label_rows()])  # [K + V, D]
     params = {"n": n, "num_keys": K, "num_values": V}
-    meta = {
-        "arch": "transformer",
-        "task": "associative_recall",
-        "task_params": params,
-        "causal": True,
-        "readout": "last",
-        "embed": "token",
-        "input_encoding": "associative_recall_tokens",
-        "seq_len": 2 * n + 1,
-        "vocab_size": K + V,
-        "precision_bits": None,
-        "build": {"task": "associative_recall", "arch": "tf2", **params, "seed": int(seed),
-                  "coherence": coherence, "addresses": addresses},
-        "construction": {**c.info, "key_embedding": "hypercube", "key_dim": int(keys.shape[1]),
-                         "key_margin": margin},
-    }
+    meta = model_meta(
+        "transformer", "associative_recall", params,
+        input_encoding="associative_recall_tokens",
+        seq_len=2 * n + 1,
+        vocab_size=K + V,
+        build={"task": "associative_recall", "arch": "tf2", **params, "seed": int(seed),
+               "coherence": coherence, "addresses": addresses},
+        construction={**c.info, "key_embedding": "hypercube", "key_dim": int(keys.shape[1]),
+                      "key_margin": margin},
+    )
     return Model(c.weights(embed), meta)

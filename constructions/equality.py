@@ -69,6 +69,7 @@ import numpy as np
 from ._codes import make_addresses
 from ._gadgets import attention_lower_bound, mean_and_threshold, mlp, ramp, softmax_scale
 from ._layout import Layout, linear
+from ._meta import model_meta
 from ._model import Model
 from ._registry import ConstructionError, register
 from ._transformer import Attention, Layer, TransformerWeights
@@ -139,20 +140,13 @@ def build_equality(n: int, seed: int = 0, coherence: float = 0.5, addresses: str
 
     weights = TransformerWeights(token, position, (Layer(fetch, xor), Layer(average, threshold)),
                                  readout_w, readout_b)
-    meta = {
-        "arch": "transformer",
-        "task": "equality",
-        "task_params": {"n": n},
-        "causal": True,
-        "readout": "last",
-        "embed": "token",
-        "input_encoding": "tokens",
-        "seq_len": n,
-        "vocab_size": 2,
-        "precision_bits": None,
-        "build": {"task": "equality", "arch": "tf2", "n": n, "seed": int(seed), "coherence": float(coherence),
-                  "addresses": addresses, "beta": beta},
-        "construction": {
+    meta = model_meta(
+        "transformer", "equality", {"n": n},
+        seq_len=n,
+        vocab_size=2,
+        build={"task": "equality", "arch": "tf2", "n": n, "seed": int(seed), "coherence": float(coherence),
+               "addresses": addresses, "beta": beta},
+        construction={
             "theorem": "Theorem 6",
             "beta": b,
             "beta_rule": "ln(4(n-1))/(1-mu)" if beta is None else "override",
@@ -162,6 +156,6 @@ def build_equality(n: int, seed: int = 0, coherence: float = 0.5, addresses: str
             "residual_layout": resid.describe(),
             "logit_margin": 2.0,
         },
-    }
+    )
     return Model(weights, meta)
 

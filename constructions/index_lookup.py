@@ -52,6 +52,7 @@ import numpy as np
 from ._codes import binary_code, make_addresses
 from ._gadgets import bits_mlp_and_readout
 from ._layout import Layout, linear
+from ._meta import model_meta
 from ._model import Model
 from ._registry import ConstructionError, register
 from ._transformer import Attention, Layer, TransformerWeights
@@ -112,20 +113,13 @@ def build_index_lookup(n: int, alphabet_size: int, seed: int = 0, coherence: flo
     mlp, readout_w, readout_b = bits_mlp_and_readout(resid, rho)
 
     weights = TransformerWeights(token, position, (Layer(attn, mlp),), readout_w, readout_b)
-    meta = {
-        "arch": "transformer",
-        "task": "index_lookup",
-        "task_params": {"n": n, "alphabet_size": s},
-        "causal": True,
-        "readout": "last",
-        "embed": "token",
-        "input_encoding": "tokens",
-        "seq_len": n + 1,
-        "vocab_size": s + n,
-        "precision_bits": None,
-        "build": {"task": "index_lookup", "arch": "tf1", "n": n, "alphabet_size": s, "seed": int(seed),
-                  "coherence": float(coherence), "addresses": addresses, "beta": beta},
-        "construction": {
+    meta = model_meta(
+        "transformer", "index_lookup", {"n": n, "alphabet_size": s},
+        seq_len=n + 1,
+        vocab_size=s + n,
+        build={"task": "index_lookup", "arch": "tf1", "n": n, "alphabet_size": s, "seed": int(seed),
+               "coherence": float(coherence), "addresses": addresses, "beta": beta},
+        construction={
             "theorem": "Theorem 1",
             "beta": b,
             "beta_rule": "ln(4n)/(1-mu)" if beta is None else "override",
@@ -135,6 +129,6 @@ def build_index_lookup(n: int, alphabet_size: int, seed: int = 0, coherence: flo
             "code_bits": B,
             "logit_margin": 2.0,
         },
-    }
+    )
     return Model(weights, meta)
 

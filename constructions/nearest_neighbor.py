@@ -75,6 +75,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._meta import model_meta
 from ._model import Model, ModelInputError, register_input_encoder
 from ._nearest import SELF_PENALTY, Core, core, required_coherence
 from ._registry import register
@@ -125,19 +126,14 @@ def build_nearest_neighbor(n: int, dim: int = 8, margin: float = 0.1, num_labels
     n, dim, num_labels = int(n), int(dim), int(num_labels)
     w_in = np.vstack([c.point_rows(np.eye(dim)), c.label_rows()])  # [d + V, D]
     params = {"n": n, "dim": dim, "margin": float(margin), "num_labels": num_labels}
-    meta = {
-        "arch": "transformer",
-        "task": "nearest_neighbor",
-        "task_params": params,
-        "causal": True,
-        "readout": "last",
-        "embed": "input",
-        "input_encoding": "nearest_neighbor_features",
-        "seq_len": 2 * n + 1,
-        "d_in": dim + num_labels,
-        "precision_bits": None,
-        "build": {"task": "nearest_neighbor", "arch": "tf2", **params, "seed": int(seed), "coherence": coherence,
-                  "self_suppression": self_suppression, "addresses": addresses},
-        "construction": c.info,
-    }
+    meta = model_meta(
+        "transformer", "nearest_neighbor", params,
+        embed="input",
+        input_encoding="nearest_neighbor_features",
+        seq_len=2 * n + 1,
+        d_in=dim + num_labels,
+        build={"task": "nearest_neighbor", "arch": "tf2", **params, "seed": int(seed), "coherence": coherence,
+               "self_suppression": self_suppression, "addresses": addresses},
+        construction=c.info,
+    )
     return Model(c.weights(w_in), meta)

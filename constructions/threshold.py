@@ -68,6 +68,7 @@ import numpy as np
 from ._codes import make_addresses
 from ._gadgets import attention_lower_bound, mean_and_threshold, mlp, ramp, softmax_scale
 from ._layout import Layout, linear
+from ._meta import model_meta
 from ._model import Model
 from ._registry import ConstructionError, register
 from ._transformer import Attention, Layer, TransformerWeights
@@ -194,21 +195,15 @@ def build_threshold(n: int, index_sets, truth_tables, c: int, seed: int = 0, coh
     weights = TransformerWeights(token, position, (Layer(fetch, compute_g), Layer(average, threshold)),
                                  readout_w, readout_b)
     params = {"n": n, "index_sets": index_sets, "truth_tables": truth_tables, "c": c}
-    meta = {
-        "arch": "transformer",
-        "task": task,
-        "task_params": params if task_params is None else dict(task_params),
-        "causal": bool(causal),
-        "readout": "last",
-        "embed": "token",
-        "input_encoding": "tokens",
-        "seq_len": n,
-        "vocab_size": 2,
-        "precision_bits": None,
-        "build": {"task": task, "arch": "tf2", **(params if task_params is None else dict(task_params)),
-                  "seed": int(seed), "coherence": float(coherence), "addresses": addresses,
-                  "causal": bool(causal), "beta": beta},
-        "construction": {
+    meta = model_meta(
+        "transformer", task, params if task_params is None else dict(task_params),
+        causal=bool(causal),
+        seq_len=n,
+        vocab_size=2,
+        build={"task": task, "arch": "tf2", **(params if task_params is None else dict(task_params)),
+               "seed": int(seed), "coherence": float(coherence), "addresses": addresses,
+               "causal": bool(causal), "beta": beta},
+        construction={
             "theorem": "Theorem 13",
             "k": k,
             "slots_per_position": s,
@@ -222,7 +217,7 @@ def build_threshold(n: int, index_sets, truth_tables, c: int, seed: int = 0, coh
             "residual_layout": resid.describe(),
             "logit_margin": 2.0,
         },
-    }
+    )
     return Model(weights, meta)
 
 
