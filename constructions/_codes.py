@@ -25,7 +25,7 @@ from ._addresses import AddressCode, hadamard_addresses, random_addresses
 from ._registry import ConstructionError
 from .explicit_addresses import rs_addresses
 
-__all__ = ["binary_code", "make_addresses", "ADDRESS_KINDS"]
+__all__ = ["ADDRESS_KINDS", "binary_code", "make_addresses"]
 
 ADDRESS_KINDS = ("random", "hadamard", "rs")
 

@@ -23,8 +23,17 @@ from ._layout import Layout, linear, linear_in
 from ._registry import ConstructionError
 from ._transformer import MLP, Attention
 
-__all__ = ["Units", "mlp", "ramp", "clean_bits", "code_readout", "bits_mlp_and_readout", "mean_and_threshold",
-           "softmax_scale", "attention_lower_bound"]
+__all__ = [
+    "Units",
+    "attention_lower_bound",
+    "bits_mlp_and_readout",
+    "clean_bits",
+    "code_readout",
+    "mean_and_threshold",
+    "mlp",
+    "ramp",
+    "softmax_scale",
+]
 
 
 @dataclasses.dataclass(frozen=True)

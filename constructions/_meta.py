@@ -17,7 +17,7 @@ import dataclasses
 import numbers
 from collections.abc import Mapping
 
-__all__ = ["ModelMeta", "ModelFormatError", "model_meta", "FORMAT", "FAMILIES", "EMBEDS", "READOUTS"]
+__all__ = ["EMBEDS", "FAMILIES", "FORMAT", "READOUTS", "ModelFormatError", "ModelMeta", "model_meta"]
 
 FORMAT = "separations-model/1"
 FAMILIES = ("transformer", "rnn")
@@ -116,7 +116,7 @@ class ModelMeta:
 
     # -- the JSON object
     @classmethod
-    def from_dict(cls, meta: Mapping, *, require_format: bool = False) -> "ModelMeta":
+    def from_dict(cls, meta: Mapping, *, require_format: bool = False) -> ModelMeta:
         """Read a ``meta`` object (validated). Missing optional keys take their defaults; with
         ``require_format`` (files) ``format`` must be present."""
         if isinstance(meta, ModelMeta):

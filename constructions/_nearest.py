@@ -26,7 +26,7 @@ from ._layout import Layout, linear
 from ._registry import ConstructionError
 from ._transformer import Attention, Layer, TransformerWeights
 
-__all__ = ["core", "Core", "required_coherence", "SELF_PENALTY", "MISS"]
+__all__ = ["MISS", "SELF_PENALTY", "Core", "core", "required_coherence"]
 
 SELF_PENALTY = 2.0  # C
 MISS = 1 / 5
