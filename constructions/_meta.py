@@ -79,11 +79,11 @@ class ModelMeta:
         if self.embed is not None:
             _check_one_of("embed", self.embed, EMBEDS)
         _check_type("input_encoding", self.input_encoding, str)
-        for name in ("seq_len", "vocab_size", "d_in", "precision_bits"):
+        for name, least in (("seq_len", 0), ("vocab_size", 1), ("d_in", 1), ("precision_bits", 1)):
             value = getattr(self, name)
             if value is not None:
-                if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                    raise ModelFormatError(f"meta.{name} must be a positive integer or null, got {value!r}")
+                if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+                    raise ModelFormatError(f"meta.{name} must be an integer >= {least} or null, got {value!r}")
                 object.__setattr__(self, name, int(value))
         _check_type("build", self.build, dict)
         _check_type("construction", self.construction, dict)

@@ -101,7 +101,7 @@ BAD = [
     ("readout", "first"),
     ("embed", "pixels"),
     ("input_encoding", None),
-    ("seq_len", 0),
+    ("seq_len", -1),
     ("seq_len", 2.5),
     ("vocab_size", True),
     ("precision_bits", -1),
