@@ -62,15 +62,24 @@ import jax.numpy as jnp
 import numpy as np
 
 import bounds
-import tasks
 from constructions import Model, parse_precision
 from constructions._rnn import rnn_logits, rnn_states
 from constructions._transformer import encode_weights
 
 from ._engine import VerifyError, task_of
+from ._reference_dfa import REFERENCES, ReferenceDFA, reference_dfa
 
-__all__ = ["certify_rnn", "rnn_automaton", "reference_dfa", "prove", "RNNAutomaton", "ReferenceDFA", "Proof",
-           "MAX_STATES", "REFERENCES"]
+__all__ = [
+    "MAX_STATES",
+    "REFERENCES",
+    "Proof",
+    "RNNAutomaton",
+    "ReferenceDFA",
+    "certify_rnn",
+    "prove",
+    "reference_dfa",
+    "rnn_automaton",
+]
 
 MAX_STATES = 1 << 16  # reachable hidden vectors explored before refusing
 _BATCH = 1024  # transitions per compiled call
@@ -99,7 +108,7 @@ class RNNAutomaton:
         return int(self.states.shape[0])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _kernels(precision: str):
     """``(step, readout)`` jitted: ``step(w, h [B, m], c [B]) -> [B, m]`` and ``readout(w, h [B, m])
     -> [B, C]``, both the model's own code with ``h0`` replaced by ``h`` (encode∘decode is the
@@ -112,7 +121,7 @@ def _kernels(precision: str):
     step = jax.vmap(lambda w, h, c: rnn_states(ar, with_h0(w, h), c[None])[1], in_axes=(None, 0, 0))
     readout = jax.vmap(lambda w, h: rnn_logits(ar, with_h0(w, h), jnp.zeros((1, 0), jnp.int32))[0],
                        in_axes=(None, 0))
-    start = lambda w: rnn_states(ar, encode_weights(ar, w), jnp.zeros((0,), jnp.int32))[0]  # noqa: E731
+    start = lambda w: rnn_states(ar, encode_weights(ar, w), jnp.zeros((0,), jnp.int32))[0]
     return jax.jit(step), jax.jit(readout), jax.jit(start)
 
 
@@ -192,112 +201,6 @@ def _replay(model: Model, auto: RNNAutomaton, budget: int = 1 << 22) -> int:
             raise VerifyError(f"the step evaluated alone differs from the forward pass after {list(a)} in "
                               f"{auto.precision}; the finite-state certificate does not apply")
     return count
-
-
-# ---------------------------------------------------------------------------------------------
-# reference automata, from the task definitions
-
-
-@dataclasses.dataclass(frozen=True)
-class ReferenceDFA:
-    """``delta [S, A]`` (int), ``start``, ``accepting`` (bool ``[S]``), ``label``: the state names."""
-
-    delta: np.ndarray
-    start: int
-    accepting: np.ndarray
-    label: tuple
-
-    @property
-    def num_states(self) -> int:
-        return int(self.delta.shape[0])
-
-    def accepts(self, x: np.ndarray) -> np.ndarray:
-        q = np.full(x.shape[0], self.start, dtype=np.int64)
-        for i in range(x.shape[1]):
-            q = self.delta[q, x[:, i]]
-        return self.accepting[q]
-
-
-def _minimise(delta: np.ndarray, start: int, accepting: np.ndarray, label: list) -> ReferenceDFA:
-    """Moore's partition refinement (all states assumed reachable); blocks numbered from ``start``."""
-    block = accepting.astype(np.int64)
-    while True:
-        sig = np.concatenate([block[:, None], block[delta]], axis=1)
-        _, new = np.unique(sig, axis=0, return_inverse=True)
-        new = new.reshape(-1)
-        if new.max() == block.max():
-            break
-        block = new
-    order = {int(block[start]): 0}
-    todo = deque([start])
-    rep = {}
-    while todo:  # breadth-first renumbering
-        q = todo.popleft()
-        rep.setdefault(order[int(block[q])], q)
-        for t in delta[q]:
-            if int(block[t]) not in order:
-                order[int(block[t])] = len(order)
-                todo.append(int(t))
-    S = len(order)
-    table = np.array([[order[int(block[t])] for t in delta[rep[b]]] for b in range(S)], dtype=np.int64)
-    acc = np.array([bool(accepting[rep[b]]) for b in range(S)])
-    return ReferenceDFA(table.reshape(S, delta.shape[1]), 0, acc, tuple(label[rep[b]] for b in range(S)))
-
-
-def _dyck_reference(types: int = 2, depth: int = 2, **_) -> ReferenceDFA:
-    """Dyck-(types, depth) from its definition: a configuration is the list of unclosed bracket
-    types (or "dead" once the string can no longer be in the language, a dead end for good);
-    token ``2j`` opens type ``j`` (dead beyond ``depth`` unclosed), ``2j+1`` closes the innermost
-    bracket if it has type ``j`` (dead otherwise). Accept iff nothing is left unclosed."""
-    A = 2 * types
-    dead = "dead"
-    label, index, delta = [()], {(): 0}, []
-    i = 0
-    while i < len(label):
-        conf = label[i]
-        row = []
-        for tok in range(A):
-            kind, opening = tok // 2, tok % 2 == 0
-            if conf == dead:
-                nxt = dead
-            elif opening:
-                nxt = conf + (kind,) if len(conf) < depth else dead
-            else:
-                nxt = conf[:-1] if conf and conf[-1] == kind else dead
-            if nxt not in index:
-                index[nxt] = len(label)
-                label.append(nxt)
-            row.append(index[nxt])
-        delta.append(row)
-        i += 1
-    return _minimise(np.array(delta, dtype=np.int64), 0, np.array([c == () for c in label]), label)
-
-
-REFERENCES = {"dyck": _dyck_reference}  # task name -> (task params -> ReferenceDFA)
-
-
-def reference_dfa(task) -> ReferenceDFA:
-    """The task's minimal DFA from its definition, checked against ``task.solve`` on every string of
-    length ≤ ℓ (``A^ℓ ≤ 4096`` per length) and on 2048 samples of the task's own length."""
-    if task.name not in REFERENCES:
-        raise VerifyError(f"no reference automaton for task {task.name!r} (finite-state certificates: "
-                          f"{', '.join(REFERENCES)})")
-    ref = REFERENCES[task.name](**task.params)
-    params = {k: v for k, v in task.params.items() if k != "n"}
-    A = ref.delta.shape[1]
-    for L in range(1, 64):
-        if A**L > 4096:
-            break
-        small = tasks.get(task.name, n=L, **params)
-        _agree(ref, small, np.concatenate(list(small.enumerate())))
-    rng = np.random.default_rng(0)
-    _agree(ref, task, np.concatenate([rng.integers(0, A, (1024, task.seq_len)), task.sample(rng, 1024)]))
-    return ref
-
-
-def _agree(ref, task, x):
-    if not np.array_equal(ref.accepts(x).astype(np.int64), np.asarray(task.solve(x)).astype(np.int64)):
-        raise VerifyError(f"the reference automaton of {task.name} disagrees with the task's solver")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,7 +343,11 @@ def _failure(model: Model, x, expected: int, precision: str) -> dict:
 
 def certify_rnn(model: Model, precision: str = "float64", *, task=None, max_states: int = MAX_STATES,
                 every_length: bool = False) -> dict:
-    """Prove a finite-state RNN right on every input of its task; one report row (mode ``"certified"``).
+    """Prove an RNN right on every input of its task; one report row (mode ``"certified"``).
+
+    Tasks with a reference automaton (:data:`REFERENCES`: Dyck) get the finite-state proof of the
+    module docstring; equality and disjointness the bit-level proof of
+    :mod:`verify._certify_rnn_bits` (``max_states``/``every_length`` do not apply there).
 
     ``status`` is ``"pass"`` iff every input of the task's length n is classified correctly with
     positive margin (part (b) of the theorem, an exact decision); with ``every_length=True`` it
@@ -456,7 +363,12 @@ def certify_rnn(model: Model, precision: str = "float64", *, task=None, max_stat
     precision = str(precision)
     task = task or task_of(model)
     if model.arch != "rnn":
-        raise VerifyError(f"finite-state certification applies to RNNs, not {model.variant}")
+        raise VerifyError(f"RNN certification applies to RNNs, not {model.variant}")
+    if task.name not in REFERENCES:
+        from ._certify_rnn_bits import WINDOWS, certify_bits
+
+        if task.name in WINDOWS:
+            return certify_bits(model, precision, task=task)
     ref = reference_dfa(task)
     auto = rnn_automaton(model, precision, max_states=max_states)
     replayed = _replay(model, auto)
@@ -504,7 +416,7 @@ def certify_rnn(model: Model, precision: str = "float64", *, task=None, max_stat
             "method": "finite-state induction: reachable hidden states × the task's minimal DFA",
             "reachable_states": auto.num_states,
             "reference_states": ref.num_states,
-            "product_pairs": int(len(proof.pairs)),
+            "product_pairs": len(proof.pairs),
             "pairs_at_length_n": int(at_n.sum()),
             "bad_pairs": int((~proof.good).sum()),
             "state_map": phi,
@@ -516,8 +428,8 @@ def certify_rnn(model: Model, precision: str = "float64", *, task=None, max_stat
             "num_inputs_log2": log2,
             "arithmetic": f"the model's own step and readout in {precision}; states compared bit for bit",
             "assumptions": ([] if ar.name.startswith("fixed:") else
-                            ["one step evaluates the same whatever the batch and position "
-                             "(replayed against the forward pass along every witness string)"]),
+                            [("one step evaluates the same whatever the batch and position "
+                              "(replayed against the forward pass along every witness string)")]),
         },
     }
     row["status"] = "pass" if row["certificate"]["proved"] else "fail"
