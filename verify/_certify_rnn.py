@@ -44,8 +44,8 @@ What is exact, what is assumed
     and states are compared bitwise: no rounding model is needed. ``fixed:I.F`` is integer arithmetic
     and needs no assumption. The float formats assume that XLA evaluates one step the same way
     whatever the batch and the position in the sequence (a fixed summation order); the certificate
-    re-runs the model's own ``hidden_states`` along the witness strings of the states and refuses
-    (``VerifyError``) if one differs by a single bit. An RNN whose states do not close within
+    re-runs the model's own ``hidden_states`` along a witness string of every transition and
+    refuses (``VerifyError``) if one state differs by a single bit. An RNN whose states do not close within
     ``max_states`` (a drifting unit) is refused, never passed.
 """
 
@@ -184,22 +184,26 @@ def rnn_automaton(model: Model, precision: str = "float64", *, max_states: int =
 
 
 def _replay(model: Model, auto: RNNAutomaton, budget: int = 1 << 22) -> int:
-    """Re-run the model's own ``hidden_states`` along the witness strings (padded to one length) and
-    require every state bit for bit; returns the number of states replayed."""
-    L = max(len(a) for a in auto.access)
-    if L == 0:
-        return auto.num_states
+    """Re-run the model's own ``hidden_states`` along ``access(h)·c`` for every transition
+    ``(h, c)`` (padded to one length) and require ``step(h, c)`` bit for bit at its position;
+    returns the number of transitions replayed (all of them unless ``k·|A|·L·m`` exceeds
+    ``budget``, then the first ones in breadth-first order)."""
+    k, A = auto.delta.shape
+    L = max(len(a) for a in auto.access) + 1
     per = (L + 1) * auto.states.shape[1]
-    count = max(1, min(auto.num_states, budget // max(per, 1)))
+    count = max(1, min(k * A, budget // max(per, 1)))
+    edges = [(i, c) for i in range(k) for c in range(A)][:count]
     x = np.zeros((count, L), dtype=np.int64)
-    for i, a in enumerate(auto.access[:count]):
-        x[i, :len(a)] = a
+    for r, (i, c) in enumerate(edges):
+        x[r, :len(auto.access[i]) + 1] = auto.access[i] + (c,)
     free = Model(model.weights, {**model.meta, "seq_len": None})
     hs = free.hidden_states(x, precision=auto.precision)
-    for i, a in enumerate(auto.access[:count]):
-        if _key(hs[i, len(a)]) != _key(auto.states[i]):
-            raise VerifyError(f"the step evaluated alone differs from the forward pass after {list(a)} in "
-                              f"{auto.precision}; the finite-state certificate does not apply")
+    for r, (i, c) in enumerate(edges):
+        t = len(auto.access[i]) + 1
+        if _key(hs[r, t]) != _key(auto.states[auto.delta[i, c]]) or _key(hs[r, t - 1]) != _key(auto.states[i]):
+            raise VerifyError(f"the step evaluated alone differs from the forward pass after "
+                              f"{list(auto.access[i]) + [c]} in {auto.precision}; the finite-state certificate "
+                              "does not apply")
     return count
 
 
@@ -423,13 +427,13 @@ def certify_rnn(model: Model, precision: str = "float64", *, task=None, max_stat
             "state_map_is_function": phi is not None,
             "min_margin_every_length": float(proof.margin.min()),
             "shortest_counterexample": shortest,
-            "states_replayed_by_forward": replayed,
+            "transitions_replayed_by_forward": replayed,
             "inputs_covered": f"{A}^{n}" + (" (and every other length)" if ok_all else ""),
             "num_inputs_log2": log2,
             "arithmetic": f"the model's own step and readout in {precision}; states compared bit for bit",
             "assumptions": ([] if ar.name.startswith("fixed:") else
                             [("one step evaluates the same whatever the batch and position "
-                              "(replayed against the forward pass along every witness string)")]),
+                              "(every transition replayed against the forward pass)")]),
         },
     }
     row["status"] = "pass" if row["certificate"]["proved"] else "fail"

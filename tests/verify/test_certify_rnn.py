@@ -202,3 +202,14 @@ def test_mutation_loop_soundness(precision):
             _check_counterexample(m, row, precision, misclassified=False)
             outcome["fail"] += 1
     assert outcome["fail"] and outcome["every length"], outcome  # the loop exercised both sides
+
+
+def test_a_step_that_disagrees_with_the_forward_pass_is_refused(monkeypatch):
+    """The replay guard: if the stepwise evaluation differed from the forward pass (here a step that
+    never moves), the certificate is refused rather than trusted."""
+    import verify._certify_rnn as cr
+
+    _, readout, start = cr._kernels("float64")
+    monkeypatch.setattr(cr, "_kernels", lambda precision: (lambda w, h, c: h, readout, start))
+    with pytest.raises(VerifyError, match="differs from the forward pass"):
+        certify_rnn(dyck(4), "float64")
