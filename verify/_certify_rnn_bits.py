@@ -131,19 +131,25 @@ def boolean_network(model: Model, precision: str = "float64") -> BitNetwork:
     if not np.isin(dec["h0"], (0.0, 1.0)).all():
         raise VerifyError("h0 is not a 0/1 vector in this format")
     A, m = dec["win"].shape
-    reads, tables = [], []
-    for k in range(m):
-        r = tuple(int(j) for j in np.flatnonzero(dec["wh"][:, k]))
-        if len(r) > MAX_FAN_IN:
-            raise VerifyError(f"unit {k} reads {len(r)} units (more than {MAX_FAN_IN})")
-        H = _assignments(len(r))
-        col = dec["wh"][list(r), k]
-        _exact_sums(ar.name, np.concatenate([np.tile(col, (A, 1)), dec["win"][:, k:k + 1],
-                                             np.full((A, 1), dec["b"][k])], 1), f"unit {k}")
-        hw = ar.einsum("ar,r->a", ar.encode(H), w.wh[np.asarray(r, dtype=np.int64), k]) if r else ar.encode(np.zeros(1))
-        out = np.stack([np.asarray(ar.decode(ar.relu(ar.add(ar.add(hw, w.win[c, k]), w.b[k])))) for c in range(A)])
-        reads.append(r)
-        tables.append(out)
+    reads = [tuple(int(j) for j in np.flatnonzero(dec["wh"][:, k])) for k in range(m)]
+    tables = [None] * m
+    for r in sorted({len(x) for x in reads}):  # units of one fan-in size at once
+        if r > MAX_FAN_IN:
+            raise VerifyError(f"a unit reads {r} units (more than {MAX_FAN_IN})")
+        units = np.array([k for k in range(m) if len(reads[k]) == r], dtype=np.int64)
+        rows = np.array([reads[k] for k in units], dtype=np.int64).reshape(len(units), r)
+        col = dec["wh"][rows, units[:, None]]  # [G, r]
+        for c in range(A):
+            _exact_sums(ar.name, np.concatenate([col, dec["win"][c, units][:, None], dec["b"][units][:, None]], 1),
+                        f"units of fan-in {r}")
+        if r:
+            hw = ar.einsum("ar,gr->ga", ar.encode(_assignments(r)), w.wh[rows, units[:, None]])
+        else:
+            hw = ar.encode(np.zeros((len(units), 1)))
+        out = np.stack([np.asarray(ar.decode(ar.relu(ar.add(ar.add(hw, w.win[c, units][:, None]),
+                                                            w.b[units][:, None])))) for c in range(A)], 1)
+        for g, k in enumerate(units):
+            tables[k] = out[g]  # [A, 2^r]
     used = tuple(int(j) for j in np.flatnonzero((dec["readout_w"] != 0).any(axis=1)))
     if len(used) > MAX_FAN_IN:
         raise VerifyError(f"the readout reads {len(used)} units (more than {MAX_FAN_IN})")
@@ -286,7 +292,8 @@ def certify_bits(model: Model, precision: str = "float64", *, task=None) -> dict
     n, A = int(task.seq_len), int(task.vocab_size)
     win = WINDOWS[task.name](**task.params)
     rng = np.random.default_rng(0)
-    _window_agrees(win, task, np.concatenate([rng.integers(0, A, (256, n)), task.sample(rng, 256)]))
+    count = max(8, min(256, (1 << 16) // n))
+    _window_agrees(win, task, np.concatenate([rng.integers(0, A, (count, n)), task.sample(rng, count)]))
     net = boolean_network(model, precision)
     result = prove_bits(net, win, n, A)
     counterexample = None

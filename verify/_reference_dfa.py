@@ -101,7 +101,8 @@ REFERENCES = {"dyck": _dyck_reference}  # task name -> (task params -> Reference
 
 def reference_dfa(task) -> ReferenceDFA:
     """The task's minimal DFA from its definition, checked against ``task.solve`` on every string of
-    length ≤ ℓ (``A^ℓ ≤ 4096`` per length) and on 2048 samples of the task's own length."""
+    length ≤ ℓ (``A^ℓ ≤ 4096`` per length) and on random strings and the task's own samples at its
+    length (1024 of each, fewer for n > 1024: about 2^20 symbols each)."""
     if task.name not in REFERENCES:
         raise VerifyError(f"no reference automaton for task {task.name!r} (finite-state certificates: "
                           f"{', '.join(REFERENCES)})")
@@ -114,7 +115,8 @@ def reference_dfa(task) -> ReferenceDFA:
         small = tasks.get(task.name, n=L, **params)
         _agree(ref, small, np.concatenate(list(small.enumerate())))
     rng = np.random.default_rng(0)
-    _agree(ref, task, np.concatenate([rng.integers(0, A, (1024, task.seq_len)), task.sample(rng, 1024)]))
+    count = max(16, min(1024, (1 << 20) // task.seq_len))  # about 2^21 symbols in all
+    _agree(ref, task, np.concatenate([rng.integers(0, A, (count, task.seq_len)), task.sample(rng, count)]))
     return ref
 
 
