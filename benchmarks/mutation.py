@@ -187,7 +187,8 @@ def mutants(model, rng, per_kind: int) -> list[tuple[str, str, dict]]:
 
 def boundary(model, truth: Truth, rng, tries: int = 6) -> list[tuple[str, str, dict]]:
     """Bisect one entry, moved in one direction, to where the truth changes: the last correct and
-    the first wrong mutant (relative gap 1e-6), or nothing if no change within 2^12 · max|array|."""
+    the first wrong mutant (relative gap 1e-6; the wrong one a gap further out when that is still
+    wrong, off an exact tie), or nothing if no change within 2^12 · max|array|."""
     base = model.arrays()
     weights = [k for k in base if np.any(base[k])]
     for _ in range(tries):
@@ -214,9 +215,11 @@ def boundary(model, truth: Truth, rng, tries: int = 6) -> list[tuple[str, str, d
             while hi - lo > 1e-6 * hi:
                 mid = (lo + hi) / 2
                 lo, hi = (lo, mid) if wrong(mid) else (mid, hi)
+            out = hi + (hi - lo)  # one gap further: off an exact tie (a dyadic boundary is hit exactly)
+            out = out if wrong(out) else hi
             where = f"{tuple(int(i) for i in at)} by t·{unit:+.3g}"
             return [("boundary-in", f"{where}, t={lo:.9g}", {k: moved(lo)}),
-                    ("boundary-out", f"{where}, t={hi:.9g}", {k: moved(hi)})]
+                    ("boundary-out", f"{where}, t={out:.9g}", {k: moved(out)})]
     return []
 
 
