@@ -197,12 +197,12 @@ def boundary(model, truth: Truth, rng, tries: int = 6) -> list[tuple[str, str, d
         at = _nonzero(base[k], rng)
         unit = float(rng.choice([-1, 1])) * float(np.max(np.abs(base[k])))
 
-        def moved(t):
+        def moved(t, k=k, at=at, unit=unit):
             a = base[k].copy()
             a[at] += t * unit
             return a
 
-        def wrong(t):
+        def wrong(t, k=k):
             return truth.judge({**base, k: moved(t)})[0]
 
         if wrong(0.0):
@@ -306,8 +306,9 @@ def report(records: list[dict], *, seed, per_kind, boundaries, samples, seconds,
     for r in records:
         groups.setdefault(f"{r['task']}/{r['arch']} n={r['n']}", []).append(r)
     kinds = {}
-    for r in records:
-        kinds.setdefault(r["kind"].split(" ")[0], []).append(r)
+    for r in sorted(records, key=lambda r: (r["kind"].split(" ")[0], float(r["kind"].split(" ")[1])
+                                            if " " in r["kind"] else 0.0)):
+        kinds.setdefault(r["kind"], []).append(r)
 
     def row(name, rs):
         t = tally(rs)
@@ -322,19 +323,19 @@ def report(records: list[dict], *, seed, per_kind, boundaries, samples, seconds,
     return "\n".join([
         "## Mutation campaign (`benchmarks/mutation.py`)", "",
         f"Machine: {where}.", "",
-        f"Seed {seed}; {per_kind} mutant(s) per kind and scale, {boundaries} boundary bisection(s) per subject; "
-        f"sampled mode draws {samples} inputs (seed {seed}); certified mode in float64. Truth: every input through "
-        "the independent numpy forward (tests/numpy_forward.py). *Behaviour-changing*: some input answered "
-        f"wrongly; *ambiguous*: some |margin| below {AMBIGUOUS:g} (relative), not asserted on. Checked in this run: "
-        "no certificate passed a behaviour-changing mutant, and exhaustive agreed with the truth on every "
-        "mutant that is not ambiguous.", "",
+        (f"Seed {seed}; {per_kind} mutant(s) per kind and scale, {boundaries} boundary bisection(s) per subject; "
+         f"sampled mode draws {samples} inputs (seed {seed}); certified mode in float64. Truth: every input "
+         "through the independent numpy forward (tests/numpy_forward.py). *Behaviour-changing*: some input "
+         f"answered wrongly; *ambiguous*: some |margin| below {AMBIGUOUS:g} (relative), not asserted on. "
+         "Checked in this run: no certificate passed a behaviour-changing mutant, and exhaustive agreed with the "
+         "truth on every mutant that is not ambiguous."), "",
         table(header, [row(k, v) for k, v in groups.items()] + [row("**all**", records)]), "",
-        "By kind of mutation:", "",
-        table(header, [row(k, v) for k, v in sorted(kinds.items())]), "",
-        f"Totals: {total['mutants']} mutants, {total['wrong']} behaviour-changing, {total['correct']} correct, "
-        f"{total['ambiguous']} ambiguous; {seconds:.0f} s.", "",
-        f"Command: `python -m benchmarks.mutation --seed {seed} --per-kind {per_kind} --boundaries {boundaries} "
-        f"--samples {samples}`.",
+        "By kind of mutation (and scale):", "",
+        table(["kind"] + header[1:], [row(k, v) for k, v in kinds.items()]), "",
+        (f"Totals: {total['mutants']} mutants, {total['wrong']} behaviour-changing, {total['correct']} correct, "
+         f"{total['ambiguous']} ambiguous; {seconds:.0f} s."), "",
+        (f"Command: `python -m benchmarks.mutation --seed {seed} --per-kind {per_kind} --boundaries {boundaries} "
+         f"--samples {samples}`."),
     ])
 
 

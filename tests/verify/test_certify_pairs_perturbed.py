@@ -4,8 +4,8 @@ passes too. The certificate may refuse a correct model, never accept a wrong one
 
 import numpy as np
 import pytest
-
 from testkit import built
+
 from verify import check
 from verify.certify import certify
 

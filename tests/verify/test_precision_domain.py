@@ -4,8 +4,8 @@ exact int64 emulation of the model's largest matrix product), with the same one-
 
 import numpy as np
 import pytest
-
 from testkit import built, task
+
 from verify import main
 from verify.certify import VerifyError, certify
 
@@ -34,12 +34,12 @@ def total_bits(p):
 def test_certify_refuses_exactly_what_predict_refuses(name, arch, params):
     m = built(name, arch, **params)
     x = task(name, **params).sample(np.random.default_rng(0), 2)
-    cert = {p: refusal(lambda: certify(m, p, witnesses=False)) for p in GRID}
+    cert = {p: refusal(lambda p=p: certify(m, p, witnesses=False)) for p in GRID}
     # every format certify refuses: predict refuses it too, with the same message (no compile is
     # needed to refuse, so the whole grid is checked)
     refused = [p for p in GRID if cert[p] is not None and DECLINE not in cert[p]]
     for p in refused:
-        assert refusal(lambda: m.predict(x, p)) == cert[p], p
+        assert refusal(lambda p=p: m.predict(x, p)) == cert[p], p
     assert {p for p in GRID if cert[p] and DECLINE in cert[p]} == {"float32", "float16", "bfloat16"}
     # every format certify accepts (or declines for want of a proof method): predict runs in it.
     # Each accepted format costs predict a compilation (~1 s), so predict runs on the floats and on
@@ -50,7 +50,7 @@ def test_certify_refuses_exactly_what_predict_refuses(name, arch, params):
     widest = max(total_bits(p) for p in accepted if p.startswith("fixed:"))
     edge = [p for p in accepted if total_bits(p) == widest]
     for p in FLOATS + [edge[0], edge[-1]]:
-        assert refusal(lambda: m.predict(x, p)) is None, p
+        assert refusal(lambda p=p: m.predict(x, p)) is None, p
     # and the refused formats are those just above the edge and beyond: the domain is I + F <= widest
     assert all((total_bits(p) or 0) <= widest for p in accepted)
     assert all(total_bits(p) > widest for p in refused)
