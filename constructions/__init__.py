@@ -18,7 +18,8 @@ jax.config.update("jax_enable_x64", True)
 from ._addresses import AddressCode, hadamard_addresses, random_addresses  # noqa: E402
 from ._layout import Layout, linear, linear_in  # noqa: E402
 from ._meta import ModelMeta, model_meta  # noqa: E402
-from ._model import FORMAT, Model, ModelFormatError, ModelInputError, load, register_input_encoder  # noqa: E402
+from ._model import (FORMAT, Model, ModelFormatError, ModelInputError, check_precision, load,  # noqa: E402
+                     product_terms, register_input_encoder)
 from ._precision import Arithmetic, FixedArithmetic, FloatArithmetic, parse_precision  # noqa: E402
 from ._registry import ConstructionError, available, build, register  # noqa: E402
 from ._rnn import RNNWeights  # noqa: E402
@@ -30,7 +31,7 @@ from . import dfa, dyck_rnn, rnn_associative_recall, rnn_halves, rnn_index_looku
 
 __all__ = [
     "AddressCode", "Arithmetic", "Attention", "ConstructionError", "FORMAT", "FixedArithmetic",
-    "FloatArithmetic", "Layer", "Layout", "MLP", "Model", "ModelFormatError", "ModelInputError", "ModelMeta",
+    "FloatArithmetic", "Layer", "Layout", "check_precision", "MLP", "Model", "ModelFormatError", "ModelInputError", "ModelMeta",
     "RNNWeights", "TransformerWeights", "available", "build", "hadamard_addresses", "linear",
-    "linear_in", "load", "model_meta", "parse_precision", "random_addresses", "register", "register_input_encoder",
+    "linear_in", "load", "model_meta", "parse_precision", "product_terms", "random_addresses", "register", "register_input_encoder",
 ]

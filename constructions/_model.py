@@ -32,7 +32,8 @@ from ._rnn import RNNWeights, rnn_logits, rnn_states
 from ._transformer import (MLP, Attention, Layer, TransformerWeights, encode_weights, example_elements, make_plan,
                            prepare, transformer_logits)
 
-__all__ = ["Model", "ModelMeta", "load", "ModelFormatError", "ModelInputError", "FORMAT", "register_input_encoder"]
+__all__ = ["Model", "ModelMeta", "load", "ModelFormatError", "ModelInputError", "FORMAT", "register_input_encoder",
+           "check_precision", "product_terms"]
 
 _ELEMENT_BUDGET = 1 << 24  # intermediate elements per compiled batch chunk
 
@@ -208,7 +209,7 @@ class Model:
         Inputs run in chunks of a fixed size (the last one padded), the batch axis split across
         all local devices."""
         x = self.encode_inputs(inputs)
-        parse_precision(precision)  # one-line error for a bad format
+        check_precision(self, precision)  # one-line error for a bad format, or one too wide for the model
         n = x.shape[0]
         if n == 0:
             return np.zeros((0, self.num_classes))
@@ -231,6 +232,7 @@ class Model:
         local device, and the :class:`~constructions._transformer.Plan` read off them; cached."""
         cache = self.__dict__.setdefault("_prepared_cache", {})
         if precision not in cache:
+            check_precision(self, precision)
             embed = self.meta.get("embed", "token")
             seq_len = self.meta.get("seq_len")
             prepared = _preparer(self.arch, precision, embed, int(seq_len) if seq_len else None,
@@ -266,6 +268,7 @@ class Model:
         if self.arch != "rnn":
             raise TypeError("hidden_states is defined for RNNs only")
         x = self.encode_inputs(inputs)
+        check_precision(self, precision)
         return np.asarray(_compiled_states(str(precision))(self.weights, jnp.asarray(x)))
 
     # -- sizes
@@ -411,6 +414,31 @@ class Model:
                 raise KeyError(f"no array {key!r}")
             arrays[key] = np.asarray(v, dtype=np.float64)
         return Model.from_arrays(arrays, self.metadata)
+
+
+def product_terms(model: Model) -> int:
+    """The most terms summed by any matrix product of ``model``'s forward pass (docs/MODEL.md): the
+    residual width ``D``, each head's query/key and value widths, each MLP width, the sequence length
+    (attention mixes over the keys) and the input features; an RNN sums over its state width ``m``.
+    (Skipping zero-weight coordinates only shortens the sums over ``D``, and only in formats that
+    hold a ``D``-term sum, so it never changes the answer.)"""
+    w = model.weights
+    if model.family == "rnn":
+        return int(w.wh.shape[0])
+    sizes = [int(w.position.shape[1]), int(model.metadata.seq_len or w.position.shape[0])]
+    if model.metadata.embed != "token":
+        sizes.append(int(w.embed.shape[0]))
+    for layer in w.layers:
+        sizes += [int(layer.attn.wq.shape[1]), int(layer.attn.wv.shape[1]), int(layer.mlp.w1.shape[1])]
+    return max(sizes)
+
+
+def check_precision(model: Model, precision) -> None:
+    """Refuse, with a one-line ``ValueError``, a format in which ``model``'s forward pass is not
+    defined: an unknown name, or a fixed-point format too wide for the exact int64 emulation of its
+    largest matrix product (:func:`product_terms`). ``predict``, ``logits``, the checking engine and
+    the certified mode all call it, so they refuse the same formats with the same message."""
+    parse_precision(precision).check_terms(product_terms(model))
 
 
 def _expect(cond: bool, what: str):

@@ -63,6 +63,10 @@ class Arithmetic:
         """Internal representation -> float64 array."""
         raise NotImplementedError
 
+    def check_terms(self, terms: int) -> None:
+        """Refuse (``ValueError``) a matrix product of ``terms`` terms per sum that this format cannot
+        form; every size is fine in floating point."""
+
 
 @dataclasses.dataclass(frozen=True)
 class FloatArithmetic(Arithmetic):
@@ -137,14 +141,19 @@ class FixedArithmetic(Arithmetic):
         terms = 1
         for ch in summed:
             terms *= a.shape[la.index(ch)] if ch in la else b.shape[lb.index(ch)]
+        self.check_terms(terms)
+        exact = jnp.einsum(spec, a, b, preferred_element_type=jnp.int64)
+        return self._clip(jnp.floor_divide(exact, self.scale))
+
+    def check_terms(self, terms: int) -> None:
+        """Refuse (one-line ``ValueError``) a matrix product of ``terms`` terms per sum that the exact
+        int64 accumulation cannot hold: it needs ``2(I+F) + ceil(log2 K) <= 62``."""
         need = 2 * (self.int_bits + self.frac_bits) + max(1, math.ceil(math.log2(max(terms, 2))))
         if need > 62:
             raise ValueError(
                 f"{self.name} is too wide for exact int64 accumulation over {terms} terms "
                 f"(needs 2(I+F)+log2 K <= 62)"
             )
-        exact = jnp.einsum(spec, a, b, preferred_element_type=jnp.int64)
-        return self._clip(jnp.floor_divide(exact, self.scale))
 
     def add(self, a, b):
         return self._clip(a + b)

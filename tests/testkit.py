@@ -41,3 +41,12 @@ def examples(ci: int) -> int:
     ratio as the profile's default under ``dev`` (at least 1)."""
     ratio = settings.default.max_examples / settings.get_profile("ci").max_examples
     return max(1, round(ci * ratio))
+
+
+def samples_to_catch(rate: float = 0.01, power: float = 0.99) -> int:
+    """Independent samples that catch a fault on a fraction ``rate`` of the inputs with probability
+    at least ``power``: the fault is missed with probability ``(1 - rate)^k``, at most
+    ``1 - power`` once ``k >= ln(1 - power) / ln(1 - rate)`` (459 for 1% at 99%)."""
+    import math
+
+    return math.ceil(math.log(1 - power) / math.log(1 - rate))

@@ -37,42 +37,62 @@ def test_exhaustive_hadamard_addresses(n, s):
 N_VALUES = [1, 3, 64, 1000, 4096]
 
 
+CLASSES = ("first", "last", "middle", "first half", "second half")
+KINDS = ("constant", "random", "one_different")
+
+
+def class_range(where, n):
+    """The positions of a class: ``range`` over which the queried position is drawn."""
+    half = max(1, n // 2)
+    return {"first": range(0, 1), "last": range(n - 1, n), "middle": range((n - 1) // 2, (n - 1) // 2 + 1),
+            "first half": range(0, half), "second half": range(n // 2, n)}[where]
+
+
 @st.composite
 def queries(draw, n, s):
-    """An input of length n over s symbols, queried at the first, the last or any position:
-    ``(where, t, inputs)`` with t the queried position."""
-    where = draw(st.sampled_from(["first", "last", "any"]))
-    t = {"first": 0, "last": n - 1}.get(where)
-    if t is None:
-        t = draw(st.integers(0, n - 1))
-    kind = draw(st.sampled_from(["constant", "random", "one_different"]))
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-    if kind == "constant":
-        x = np.full(n, draw(st.integers(0, s - 1)))
-    else:
-        x = rng.integers(0, s, size=n)
-        if kind == "one_different":  # everything equal except the queried symbol
-            x[:] = 0
-            x[t] = s - 1
-    return where, t, np.concatenate([x, [s + t]])[None]
+    """A batch of inputs of length n over s symbols that queries every position class (the first,
+    the last and the middle position, one in each half) with every kind of string (constant,
+    random, all equal but the queried symbol): ``(classes, t, inputs)``, t the queried positions."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    classes, ts, rows = [], [], []
+    for where in CLASSES:
+        r = class_range(where, n)
+        for kind in KINDS:
+            t = draw(st.integers(r.start, r.stop - 1))
+            if kind == "constant":
+                x = np.full(n, draw(st.integers(0, s - 1)))
+            elif kind == "random":
+                x = rng.integers(0, s, size=n)
+            else:  # everything equal except the queried symbol
+                x = np.zeros(n, dtype=np.int64)
+                x[t] = s - 1
+            classes.append(where)
+            ts.append(t)
+            rows.append(np.concatenate([x, [s + t]]))
+    return classes, np.array(ts), np.array(rows)
 
 
 @given(data=st.data(), n=st.sampled_from(N_VALUES), s=st.sampled_from([2, 3, 64]))
 def test_hypothesis_large_n(data, n, s):
     _, _, inputs = data.draw(queries(n, s))
-    assert model(n, s).predict(inputs)[0] == tasks.get("index_lookup", n=n, alphabet_size=s).solve(inputs)[0]
+    want = tasks.get("index_lookup", n=n, alphabet_size=s).solve(inputs)
+    assert np.array_equal(model(n, s).predict(inputs), want)
 
 
-@pytest.mark.parametrize("where", ["first", "last"])
-def test_queries_reach_the_first_and_the_last_position(where):
-    """The strategy above queries position 0 for "first" and n - 1 for "last", never another."""
-    n, s = 5, 2
-    t = {"first": 0, "last": n - 1}[where]
-    where_, t_, inputs = find(queries(n, s), lambda q: q[0] == where)
-    assert (where_, t_, inputs[0, -1]) == (where, t, s + t)
+@pytest.mark.parametrize("n", [1, 2, 5, 64])
+def test_queries_reach_every_position_class(n):
+    """Every batch of the strategy above queries each class inside its range: the first position
+    is 0, the last n - 1, the middle (n - 1) // 2, the halves [0, n/2) and [n/2, n)."""
+    classes, t, inputs = find(queries(n, 2), lambda q: True)
+    assert sorted(set(classes)) == sorted(CLASSES) and np.array_equal(inputs[:, -1], 2 + t)
     with pytest.raises(NoSuchExample):
-        find(queries(n, s), lambda q: q[0] == where and q[1] != t)
+        find(queries(n, 2), lambda q: any(ti not in class_range(c, n) for c, ti in zip(q[0], q[1])))
+    assert [t[classes.index(c)] for c in ("first", "last", "middle")] == [0, n - 1, (n - 1) // 2]
+    if n >= 2:  # the halves are disjoint and each is reached at its ends
+        for c, r in (("first half", range(0, n // 2)), ("second half", range(n // 2, n))):
+            assert class_range(c, n) == r
+            for end in (r.start, r.stop - 1):
+                find(queries(n, 2), lambda q, c=c, end=end: any(ci == c and ti == end for ci, ti in zip(q[0], q[1])))
 
 
 def test_numpy_forward_from_spec_agrees(tmp_path):

@@ -11,7 +11,7 @@ import constructions
 import numpy_forward
 import tasks
 from constructions.associative_recall import hypercube_keys
-from testkit import built, examples
+from testkit import built, examples, samples_to_catch
 from verify import check
 
 
@@ -106,7 +106,8 @@ def test_lower_precision(precision):
 
 
 def test_lower_precision_large():
-    assert check(model(256, 1024, 16), samples=24, precision="fixed:9.16")["status"] == "pass"
+    # samples_to_catch() = 459 samples: a format wrong on 1% of inputs fails with probability >= 99%
+    assert check(model(256, 1024, 16), samples=samples_to_catch(), precision="fixed:9.16")["status"] == "pass"
 
 
 def test_numpy_forward_from_spec_agrees(tmp_path):

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 import bounds
-from constructions import Model, parse_precision
+from constructions import Model, check_precision, parse_precision
 
 from .._engine import task_of
 from ._arithmetic import _arith
@@ -51,8 +51,11 @@ def certify(model: Model, precision: str = "float64", *, task=None, chunk_cells:
     ``counterexample`` is a concrete failing input found in an unproved cell, if any
     (``witnesses=False`` skips that search: ``counterexample`` is then None even when cells fail).
     The plan is the one registered for the model's task, family and depth (a task without one, an
-    unsupported precision or a model of another shape is refused with a :class:`VerifyError`).
+    unsupported precision or a model of another shape is refused with a :class:`VerifyError`). A
+    format in which the model's forward pass is not defined is refused first, exactly as ``predict``
+    refuses it (:func:`constructions.check_precision`: same formats, same message).
     """
+    check_precision(model, precision)  # the formats where the forward is defined, as for predict
     ar = parse_precision(precision)
     task = task or task_of(model)
     found = plans_for(model.task)
