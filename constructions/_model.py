@@ -24,12 +24,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._precision import parse_precision
+from ._precision import float64_scope, parse_precision
 from ._rnn import RNNWeights, rnn_logits, rnn_states
 from ._transformer import (MLP, Attention, Layer, TransformerWeights, encode_weights, example_elements, make_plan,
                            prepare, transformer_logits)
 
-__all__ = ["Model", "load", "ModelFormatError", "ModelInputError", "FORMAT", "register_input_encoder"]
+__all__ = ["Model", "load", "ModelFormatError", "ModelInputError", "FORMAT", "register_input_encoder", "batch_sharding"]
 
 FORMAT = "separations-model/1"
 _ELEMENT_BUDGET = 1 << 24  # intermediate elements per compiled batch chunk
@@ -93,7 +93,7 @@ def _preparer(arch: str, precision: str, embed_kind: str, seq_len: int | None = 
 
 
 @functools.lru_cache(maxsize=None)
-def forward_function(arch: str, precision: str, embed_kind: str, causal: bool, plan):
+def _forward_function(arch: str, precision: str, embed_kind: str, causal: bool, plan):
     """The pure batched forward ``f(prepared, inputs) -> logits [B, C]`` (traceable, not jitted):
     what :meth:`Model.logits` compiles, and what the checking engine composes with its tallies."""
     ar = parse_precision(precision)
@@ -104,7 +104,20 @@ def forward_function(arch: str, precision: str, embed_kind: str, causal: bool, p
 
 @functools.lru_cache(maxsize=None)
 def _compiled(arch: str, precision: str, embed_kind: str, causal: bool, plan):
-    return jax.jit(forward_function(arch, precision, embed_kind, causal, plan))
+    return jax.jit(_forward_function(arch, precision, embed_kind, causal, plan))
+
+
+@functools.lru_cache(maxsize=None)
+def _traced_forward(arch: str, embed_kind: str, causal: bool):
+    """``f(ar, weights, inputs) -> logits``, jitted with the arithmetic as an argument: encoding,
+    first-layer tables and the pass, without a plan (every shortcut that reads values is off)."""
+    if arch == "transformer":
+        def run(ar, w, x):
+            return transformer_logits(ar, prepare(ar, w, embed_kind=embed_kind), x, embed_kind=embed_kind, causal=causal)
+    else:
+        def run(ar, w, x):
+            return rnn_logits(ar, encode_weights(ar, w), x)
+    return jax.jit(run)
 
 
 def batch_sharding():
@@ -178,9 +191,10 @@ class Model:
             raise ModelInputError(f"unknown input encoding {name!r}")
         return _INPUT_ENCODERS[name](self.meta, inputs)
 
-    def _chunk(self, length: int, precision: str = "float64") -> int:
-        """Examples per compiled call: a power of two (times the device count) sized so that one
-        call holds about _ELEMENT_BUDGET intermediate values."""
+    @float64_scope()
+    def chunk_size(self, length: int, precision: str = "float64") -> int:
+        """Examples per compiled call for inputs of ``length``: a power of two (times the device
+        count) sized so that one call holds about _ELEMENT_BUDGET intermediate values."""
         if self.arch == "rnn":
             per = length * self.weights.wh.shape[0] + 1
         else:
@@ -189,6 +203,7 @@ class Model:
         c = max(1, min(8192, _ELEMENT_BUDGET // max(per, 1)))
         return (1 << (c.bit_length() - 1)) * len(jax.local_devices())
 
+    @float64_scope()
     def logits(self, inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
         """float64 ``[B, C]`` logits at the readout position, computed in ``precision``.
 
@@ -200,9 +215,9 @@ class Model:
         if n == 0:
             return np.zeros((0, self.num_classes))
         ndev = len(jax.local_devices())
-        chunk = _round_up(batch_size, ndev) if batch_size else self._chunk(x.shape[1], str(precision))
+        chunk = _round_up(batch_size, ndev) if batch_size else self.chunk_size(x.shape[1], str(precision))
         size = chunk if n > chunk else _round_up(n, ndev)
-        run = self._runner(str(precision))
+        run = self.runner(str(precision))
         out = []
         for start in range(0, n, size):
             part = x[start : start + size]
@@ -215,7 +230,7 @@ class Model:
 
     def _prepared(self, precision: str):
         """``(prepared, plan)``: encoded weights (and first-layer tables) for ``precision`` on every
-        local device, and the :class:`~constructions._transformer.Plan` read off them; cached."""
+        local device, and the plan of exact shortcuts read off them (transformers); cached."""
         cache = self.__dict__.setdefault("_prepared_cache", {})
         if precision not in cache:
             embed = self.meta.get("embed", "token")
@@ -228,26 +243,50 @@ class Model:
             cache[precision] = (jax.device_put(prepared, batch_sharding()[1]), plan)
         return cache[precision]
 
-    def _forward(self, precision: str = "float64"):
+    @float64_scope()
+    def forward(self, precision: str = "float64"):
         """``(f, prepared)``: the pure batched forward ``f(prepared, inputs) -> logits [B, C]`` in
-        ``precision`` and this model's prepared weights (for composing with other jitted code)."""
+        ``precision`` (traceable, not jitted) and this model's prepared weights, placed on every
+        local device: for composing with other jitted code, which must run in :func:`float64_scope`."""
         prepared, plan = self._prepared(precision)
-        fn = forward_function(self.arch, precision, self.meta.get("embed", "token"),
-                              bool(self.meta.get("causal", True)), plan)
+        fn = _forward_function(self.arch, precision, self.meta.get("embed", "token"),
+                               bool(self.meta.get("causal", True)), plan)
         return fn, prepared
 
-    def _runner(self, precision: str = "float64"):
+    @float64_scope()
+    def runner(self, precision: str = "float64"):
         """``run(x) -> logits``: the compiled forward on encoded inputs ``x`` (numpy, batch axis
         split across local devices); one compilation per input shape."""
         prepared, plan = self._prepared(precision)
         fn = _compiled(self.arch, precision, self.meta.get("embed", "token"), bool(self.meta.get("causal", True)), plan)
         data = batch_sharding()[0]
-        return lambda x: np.asarray(fn(prepared, jax.device_put(np.asarray(x), data)))
+
+        @float64_scope()
+        def run(x):
+            return np.asarray(fn(prepared, jax.device_put(np.asarray(x), data)))
+
+        return run
+
+    def traced_runner(self):
+        """``run(ar, x) -> logits``: the whole forward pass (encoding the weights in ``ar``, the
+        first layer's tables, the layers) on encoded inputs ``x`` (numpy), compiled once per input
+        shape with the arithmetic as an argument. An :class:`Arithmetic` whose fields change from
+        call to call (``FixedArithmetic(I, F)`` for any I, F, or any :func:`pytree_dataclass`
+        arithmetic with array fields) runs without recompiling; no shortcut of the plan is taken,
+        and a traced fixed-point format is not checked against the int64 width limit."""
+        fn = _traced_forward(self.arch, self.meta.get("embed", "token"), bool(self.meta.get("causal", True)))
+
+        @float64_scope()
+        def run(ar, x):
+            return np.asarray(fn(ar, self.weights, jnp.asarray(x)))
+
+        return run
 
     def predict(self, inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
         """int64 ``[B]``: ``argmax`` of the logits (first index on ties)."""
         return np.argmax(self.logits(inputs, precision, batch_size), axis=1).astype(np.int64)
 
+    @float64_scope()
     def hidden_states(self, inputs, precision: str = "float64") -> np.ndarray:
         """RNN only: float64 ``[B, L+1, m]``, the state after every prefix (row 0 is ``h0``)."""
         if self.arch != "rnn":
