@@ -63,8 +63,9 @@ def float64_scope():
     or, on a function, ``@float64_scope()``.
 
     The float64 format and the int64 fixed-point grid need it; the rest of a process keeps JAX's
-    32-bit default. A function jitted inside the scope must also be called inside it (the setting
-    is part of what JAX compiles for), and arrays made with ``jnp`` outside it are 32-bit."""
+    32-bit default. A jitted function that runs the formats must be called inside the scope
+    (outside, JAX traces it again with 32-bit types), and arrays made with ``jnp`` outside it are
+    32-bit."""
     return jax.enable_x64(True)
 
 

@@ -29,6 +29,20 @@ def test_traced_grid_equals_fixed_format(I, F):
         assert np.array_equal(logits(m, FixedArithmetic(I, F), x), m.logits(x, precision=f"fixed:{I}.{F}"))
 
 
+def test_traced_grid_compiles_once_per_model():
+    """I and F are traced arguments: every format of a search runs one compiled forward pass."""
+    from constructions._model import _traced_forward
+
+    m = model(6, 2)
+    x = tasks.get("index_lookup", n=6, alphabet_size=2).sample(np.random.default_rng(0), 50)
+    compiled = _traced_forward(m.arch, m.meta.get("embed", "token"), bool(m.meta.get("causal", True)))
+    logits(m, FixedArithmetic(1, 1), x)
+    before = compiled._cache_size()
+    for I, F in [(2, 3), (5, 10), (0, 0), (12, 12)]:
+        assert np.array_equal(logits(m, FixedArithmetic(I, F), x), m.logits(x, precision=f"fixed:{I}.{F}"))
+    assert compiled._cache_size() == before
+
+
 @pytest.mark.parametrize("p,dtype", [(11, np.float16), (8, ml_dtypes.bfloat16)])
 def test_mantissa_rounding_matches_ml_dtypes(p, dtype):
     """p significand bits, round to nearest even: float16 is p = 11, bfloat16 p = 8 (normal range)."""
