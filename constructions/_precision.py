@@ -41,7 +41,6 @@ import re
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 __all__ = ["Arithmetic", "FloatArithmetic", "FixedArithmetic", "parse_precision", "PRECISIONS", "float64_scope",
            "pytree_dataclass"]
