@@ -1,4 +1,4 @@
-"""Time certified mode (verify/_certify.py) on index lookup at n = 65,536, alphabet 64.
+"""Time certified mode (verify/certify/) on index lookup at n = 65,536, alphabet 64.
 
     python benchmarks/certify_index_lookup.py [--n N] [--alphabet-size S] [--precision P] [--cache PATH]
 
@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks._common import machine, table, write_section  # noqa: E402
 
 import constructions  # noqa: E402
-from verify._certify import certify  # noqa: E402
+from verify.certify import certify  # noqa: E402
 
 
 def main():
@@ -57,7 +57,7 @@ def main():
         return
     write_section("certify_index_lookup", "\n".join([
         "## Certified mode: index lookup (`benchmarks/certify_index_lookup.py`)", "", f"Machine: {where}.", "",
-        "Every input proved (verify/_certify.py): n·s cells, each an enclosure over all s^(n−1) inputs. "
+        "Every input proved (verify/certify/): n·s cells, each an enclosure over all s^(n−1) inputs. "
         "*model* is building the construction (including the exact n² coherence check of its address code) "
         "or loading it from `--cache`; *certify* is the proof alone.", "",
         table(["n", "alphabet", "precision", "model (s)", "certify (s)", "cells proved", "inputs covered",

@@ -1,4 +1,4 @@
-"""Time certified mode (verify/_certify.py) on equality and disjointness (two layers) at n = 4096.
+"""Time certified mode (verify/certify/) on equality and disjointness (two layers) at n = 4096.
 
     python benchmarks/certify_pairs.py [--n N] [--precision P ...]
 
@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks._common import machine, table, write_section  # noqa: E402
 
 import constructions  # noqa: E402
-from verify._certify import certify  # noqa: E402
+from verify.certify import certify  # noqa: E402
 
 
 def main():
@@ -47,7 +47,7 @@ def main():
     write_section("certify_pairs", "\n".join([
         "## Certified mode: equality and disjointness, two layers (`benchmarks/certify_pairs.py`)", "",
         f"Machine: {where}.", "",
-        "Every one of the 2^n inputs proved (verify/_certify.py); *build* is constructing the model, *certify* the proof.",
+        "Every one of the 2^n inputs proved (verify/certify/); *build* is constructing the model, *certify* the proof.",
         "", table(["task", "n", "precision", "width", "build (s)", "certify (s)", "cells proved", "inputs covered",
                    "certified min margin", "status"],
                   [[r["task"], f"{r['n']:,}", r["precision"], r["width"], r["build_seconds"], r["certify_seconds"],

@@ -1,4 +1,4 @@
-"""Exact small-n certificates for the communication lower bounds (paper-notes §1.4, §4).
+"""Exact small-n certificates for the communication lower bounds (docs/PAPER.md §4, §12).
 
 Each producer returns a frozen dataclass that says what it proves and carries everything needed
 to re-check it; :mod:`bounds._check` re-checks it by another route (it rebuilds the inputs from
@@ -20,8 +20,11 @@ the parts and asks the reference solver, and never calls the code here).
 :class:`FoolingSetCertificate`
     A fooling set (Fact 4): pairs ``(x_i, y_i)`` with ``f = value`` such that for ``i != j`` at least one
     of ``f(x_i, y_j)``, ``f(x_j, y_i)`` differs from ``value``. Any (two-way) deterministic protocol
-    needs ``⌈log2 |S|⌉`` bits. :func:`dyck_fooling_set` builds Lemma 1's set for Dyck-(2,2) under
+    needs ``⌈log2 |S|⌉`` bits. :func:`dyck_fooling_set` builds Lemma 1's set for Dyck-(K,d) under
     the odd/even split by construction (the prime decomposition of the proof), not by search.
+
+A certificate is a statement about the one task it names (``task``, ``params``) at its n: its
+domain is that point, and the checker re-derives everything from that task's reference solver.
 """
 
 from __future__ import annotations
@@ -214,10 +217,10 @@ def one_way_certificate(task, split="prefix") -> OneWayCertificate:
 
 
 def _prime(k: int, code: np.ndarray) -> np.ndarray:
-    """The Dyck-(2,2) primes of length 2k, one per k-bit code ``code [M, k]`` -> tokens ``[M, 2k]``.
+    """The depth-<=2 primes of length 2k, one per code ``code [M, k]`` of bracket types -> tokens ``[M, 2k]``.
 
-    k = 1: a pair ``( )`` or ``[ ]`` (bit = type). k >= 2: an outer bracket of type ``code[:, 0]``
-    around the depth-1 string of pairs with types ``code[:, 1:]``. Each length has 2^k primes.
+    k = 1: a pair of type ``code[:, 0]``. k >= 2: an outer bracket of type ``code[:, 0]`` around the
+    depth-1 string of pairs with types ``code[:, 1:]``. With K types each length has K^k primes.
     """
     M = code.shape[0]
     if k == 1:
@@ -228,21 +231,25 @@ def _prime(k: int, code: np.ndarray) -> np.ndarray:
     return np.concatenate([2 * code[:, :1], inner, 2 * code[:, :1] + 1], axis=1)
 
 
-def dyck_fooling_set(n: int) -> FoolingSetCertificate:
-    """Lemma 1's fooling set for Dyck-(2,2) at even length n under the odd/even split.
+def dyck_fooling_set(n: int, types: int = 2, depth: int = 2) -> FoolingSetCertificate:
+    """Lemma 1's fooling set for Dyck-(types, depth) at even length n under the odd/even split.
 
-    Every string of the language, by construction: a string is a sequence of primes (minimal
-    balanced factors); the cut points between primes are any subset of the n/2 - 1 even
-    positions, and a prime of length 2k is one of 2^k strings (:func:`_prime`). So
-    ``|S| = 2^(n/2-1) · 2^(n/2) = 2^(n-1)``. Alice holds the paper's odd positions (0-based even).
+    The set is every string of Dyck-(types, min(depth, 2)), by construction: a string is a
+    sequence of primes (minimal balanced factors); the cut points between primes are any subset of
+    the n/2 - 1 even positions (depth 1: every one is a cut), and a prime of length 2k is one of
+    K^k strings (:func:`_prime`). So ``|S| = K^(n/2)·2^(n/2-1)`` (depth >= 2; ``2^(n-1)`` for
+    Dyck-(2,2)) or ``K^(n/2)`` (depth 1). Alice holds the paper's odd positions (0-based even).
+    Why it fools Dyck-(K, d) for every depth d >= 2 as well: docs/BOUNDS.md §2.
     """
-    t = tasks.get("dyck", n=n)
+    t = tasks.get("dyck", n=n, types=types, depth=depth)
     if n % 2:
         raise BoundError(f"Lemma 1 needs an even n (odd-length strings are never balanced), got n={n}")
     half = n // 2
     strings = []
-    codes = ((np.arange(2**half)[:, None] >> np.arange(half - 1, -1, -1)[None, :]) & 1).astype(np.int64)
-    for cuts in itertools.product((0, 1), repeat=half - 1):
+    digits = np.arange(half - 1, -1, -1)[None, :]
+    codes = ((np.arange(t.types**half)[:, None] // t.types**digits) % t.types).astype(np.int64)
+    patterns = itertools.product((0, 1), repeat=half - 1) if t.depth >= 2 else [(1,) * (half - 1)]
+    for cuts in patterns:
         sizes, k = [], 1
         for c in cuts:
             if c:

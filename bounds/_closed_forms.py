@@ -1,4 +1,4 @@
-"""Closed-form lower bounds (paper-notes §4.11) as sympy inequalities, and the smallest width each allows.
+"""Closed-form lower bounds (docs/PAPER.md §12) as sympy inequalities, and the smallest width each allows.
 
 Every bound reads ``size(w, b, h, D, n) >= need(n, A)``: the left side is how many bits the model
 can push through the cut of a communication protocol (Theorem 2 for RNNs, Theorem 4 for one-layer
@@ -6,7 +6,11 @@ Transformers), the right side how many bits the task forces through that cut (Fa
 
 Symbols: ``n`` input length (the task's ``n``), ``b`` bits per number, ``h`` heads, ``w`` width
 (RNN hidden units; Transformer head dimension), ``D`` residual width, ``A`` alphabet size (index
-lookup: symbols; associative recall: values; nearest neighbour: labels).
+lookup: symbols; associative recall: values; nearest neighbour: labels), ``K`` bracket types (Dyck).
+
+Every bound carries its hypotheses as data (:class:`bounds.Domain`: parameter conditions, split,
+which communication complexity, precision model); outside them :func:`lower_bounds` gives "no
+bound known" with the reason instead of a number (docs/BOUNDS.md §1).
 
 ========================  ======================================  ==================================
 row                       inequality                              source
@@ -16,7 +20,10 @@ RNN, assoc. recall        ``w·b >= n·log2 A``                     Prop. 9 (A =
 RNN, equality             ``w·b >= n/2``                          Thm 11 (Thm 2 + Fact 2)
 RNN, disjointness         ``w·b >= n/2``                          §4.2 (Thm 2 + Fact 1)
 RNN, nearest neighbour    ``w·b >= n·log2 A``                     Thm 8 (MQAR; see below)
-1-layer TF, Dyck-(2,2)    ``T(w,b,h,D,n) >= n - 1``               Thm 5 = Thm 10 (Thm 4 + Lemma 1)
+1-layer TF, Dyck-(K,d)    ``T(w,b,h,D,n) >= n - 1``               Thm 5 = Thm 10 (Thm 4 + Lemma 1);
+                                                                  K, d >= 2 (the paper: K = d = 2)
+1-layer TF, Dyck-(K,d)    ``T >= (n/2)·log2 K + n/2 - 1``         Lemma 1's set counted, d >= 2 [OWN]
+1-layer TF, Dyck-(K,1)    ``T >= (n/2)·log2 K``                   Lemma 1's set counted [OWN]
 1-layer TF, equality      ``T(w,b,h,D,n) >= n/2``                 Thm 12 (Thm 4 + Fact 2)
 1-layer TF, disjointness  ``T(w,b,h,D,n) >= n/2``                 §4.2 (Thm 4 + Fact 1)
 ========================  ======================================  ==================================
@@ -25,7 +32,7 @@ Theorem 4's cost ``T`` comes in two constants, and every number says which it us
 
 ``paper``     ``T = 3·w·(b + log2 n)·h`` — the theorem as stated;
 ``airtight``  ``T = D·b + h·(4·w·b + 4·b + 2·⌈log2 n⌉)`` — the sum of the protocol's steps as the
-              paper describes them (paper-notes §4.6). The stated constant does not follow from
+              paper describes them (docs/PAPER.md §4.4). The stated constant does not follow from
               the steps when w is small, so the width a bound *proves* uses this one.
 
 Nearest neighbour: our task's ``n`` counts the labelled points, the paper's ``n`` counts all points
@@ -49,11 +56,13 @@ import sympy as sp
 
 import tasks
 
-__all__ = ["BoundError", "LowerBound", "CLOSED_FORMS", "closed_form", "lower_bounds", "min_width_rnn",
+from ._domains import RNN_PRECISION, TF1_PRECISION, Domain, Requirement
+
+__all__ = ["BoundError", "LowerBound", "CLOSED_FORMS", "FALLBACKS", "closed_form", "lower_bounds", "min_width_rnn",
            "tf1_cost", "nn_keys", "SYMBOLS", "ALPHABET_PARAM"]
 
-n, b, h, w, D, A = sp.symbols("n b h w D A", positive=True)
-SYMBOLS = {"n": n, "b": b, "h": h, "w": w, "D": D, "A": A}
+n, b, h, w, D, A, K = sp.symbols("n b h w D A K", positive=True)
+SYMBOLS = {"n": n, "b": b, "h": h, "w": w, "D": D, "A": A, "K": K}
 
 
 class BoundError(ValueError):
@@ -82,6 +91,8 @@ class LowerBound:
         size: bits the model can carry across the cut (sympy, in w, b, h, D, n).
         need: bits the task forces across the cut (sympy, in n, A).
         constant: ``"rnn"`` (w·b, exact), ``"paper"`` or ``"airtight"`` (Theorem 4's two forms).
+        domain: the hypotheses of the theorem (:class:`bounds.Domain`); the inequality is claimed
+            only where ``domain.check`` passes.
     """
 
     task: str
@@ -91,6 +102,7 @@ class LowerBound:
     theorem: str
     reduction: str
     constant: str
+    domain: Domain
 
     def inequality(self) -> str:
         return f"{sp.sstr(self.size)} >= {sp.sstr(self.need)}"
@@ -118,37 +130,92 @@ class LowerBound:
         return max(0, int(sp.ceiling((need - offset) / slope)))
 
 
+def _dom(task, requires, split, complexity, why):
+    precision = RNN_PRECISION if complexity == "one-way" else TF1_PRECISION
+    return Domain(task, tuple(Requirement(*r) for r in requires), split, complexity, precision, why)
+
+
+_EVEN = ("n", "even")
+DOMAINS = {
+    "index_lookup": _dom("index_lookup", [("n", ">=", 1), ("alphabet_size", ">=", 2)], "prefix", "one-way",
+                         "INDEX on n symbols of A: the A^n strings are distinct rows (Bob's index tells any two apart)"),
+    "associative_recall": _dom("associative_recall", [("n", ">=", 1), ("num_keys", ">=", "n"), ("num_values", ">=", 1)],
+                               "prefix", "one-way",
+                               "n distinct keys fixed in advance; the V^n value strings are distinct rows"),
+    "equality": _dom("equality", [_EVEN], "halves", "one-way",
+                     "EQ on the two halves: 2^(n/2) distinct rows (RNN); fooling set {(x, x)} (Transformer)"),
+    "disjointness": _dom("disjointness", [_EVEN], "halves", "one-way",
+                         "DISJ on the two halves: 2^(n/2) distinct rows (RNN); fooling set {(x, not x)} (Transformer)"),
+    "nearest_neighbor": _dom("nearest_neighbor", [("n", ">=", 1), ("dim", ">=", 2), ("margin", "<=", 2),
+                                                  ("num_labels", ">=", 1)], "prefix", "one-way",
+                             "keys from a code whose inner products are <= 1 - margin (nn_keys); Bob queries each key"),
+    "dyck": _dom("dyck", [_EVEN, ("types", ">=", 2), ("depth", ">=", 2)], "odd_even", "two-way",
+                 "Lemma 1's fooling set (Dyck-(2,2) strings over two of the types) fools Dyck-(K,d) for K, d >= 2"),
+}
+
+
+def _two_way(task):
+    return dataclasses.replace(DOMAINS[task], complexity="two-way", precision=TF1_PRECISION)
+
+
 def _table() -> dict:
     rnn = w * b
     out = {
         ("index_lookup", "rnn"): LowerBound(
             "index_lookup", "rnn", rnn, n * sp.log(A, 2), "Theorem 3 (Theorem 2 + Fact 3, INDEX)",
-            "Alice runs the RNN on the n symbols and sends the state; Bob feeds the index token", "rnn"),
+            "Alice runs the RNN on the n symbols and sends the state; Bob feeds the index token", "rnn",
+            DOMAINS["index_lookup"]),
         ("associative_recall", "rnn"): LowerBound(
             "associative_recall", "rnn", rnn, n * sp.log(A, 2), "Proposition 9 (Theorem 2 + Fact 3)",
-            "fixed distinct keys; Alice's values are her string, Bob queries the key of his index", "rnn"),
+            "fixed distinct keys; Alice's values are her string, Bob queries the key of his index", "rnn",
+            DOMAINS["associative_recall"]),
         ("equality", "rnn"): LowerBound(
             "equality", "rnn", rnn, n / 2, "Theorem 11 (Theorem 2 + Fact 2, EQ)",
-            "Alice runs the first half and sends the state; Bob finishes the second half", "rnn"),
+            "Alice runs the first half and sends the state; Bob finishes the second half", "rnn", DOMAINS["equality"]),
         ("disjointness", "rnn"): LowerBound(
             "disjointness", "rnn", rnn, n / 2, "§4.2 (Theorem 2 + Fact 1, DISJ)",
-            "Alice runs the first half and sends the state; Bob finishes the second half", "rnn"),
+            "Alice runs the first half and sends the state; Bob finishes the second half", "rnn",
+            DOMAINS["disjointness"]),
         ("nearest_neighbor", "rnn"): LowerBound(
             "nearest_neighbor", "rnn", rnn, n * sp.log(A, 2), "Theorem 8 (MQAR; Theorem 2 + Fact 1)",
-            "Alice feeds n labelled hypercube keys and sends the state; Bob queries every key", "rnn"),
+            "Alice feeds n labelled hypercube keys and sends the state; Bob queries every key", "rnn",
+            DOMAINS["nearest_neighbor"]),
     }
     tf_rows = {
-        "dyck": (n - 1, "Theorem 5 = Theorem 10 (Theorem 4 + Lemma 1)", "odd/even split, fooling set of 2^(n-1)"),
-        "equality": (n / 2, "Theorem 12 (Theorem 4 + Fact 2, EQ)", "halves split, EQ on n/2 bits"),
-        "disjointness": (n / 2, "§4.2 (Theorem 4 + Fact 1, DISJ)", "halves split, DISJ on n/2 bits"),
+        "dyck": (n - 1, "Theorem 5 = Theorem 10 (Theorem 4 + Lemma 1)", "odd/even split, fooling set of 2^(n-1)",
+                 DOMAINS["dyck"]),
+        "equality": (n / 2, "Theorem 12 (Theorem 4 + Fact 2, EQ)", "halves split, EQ on n/2 bits", _two_way("equality")),
+        "disjointness": (n / 2, "§4.2 (Theorem 4 + Fact 1, DISJ)", "halves split, DISJ on n/2 bits",
+                         _two_way("disjointness")),
     }
-    for task, (need, thm, red) in tf_rows.items():
+    for task, (need, thm, red, dom) in tf_rows.items():
         for constant in ("airtight", "paper"):
-            out[(task, "tf1", constant)] = LowerBound(task, "tf1", tf1_cost(constant), need, thm, red, constant)
+            out[(task, "tf1", constant)] = LowerBound(task, "tf1", tf1_cost(constant), need, thm, red, constant, dom)
+    return out
+
+
+def _fallbacks() -> dict:
+    """Bounds tried, in order, where the main row's domain fails (docs/BOUNDS.md §1, Dyck)."""
+    any_dyck = DOMAINS["dyck"]
+    deep = dataclasses.replace(any_dyck, requires=(Requirement(*_EVEN), Requirement("depth", ">=", 2)),
+                               why="Dyck-(K,2) strings fool Dyck-(K,d), d >= 2: |S| = K^(n/2)·2^(n/2-1)")
+    flat = dataclasses.replace(any_dyck, requires=(Requirement(*_EVEN), Requirement("depth", "==", 1)),
+                               why="Dyck-(K,1) strings fool Dyck-(K,1): |S| = K^(n/2)")
+    thm = "Theorem 4 + Lemma 1's fooling set counted for Dyck-(K,d) [OWN]"
+    out = {}
+    for constant in ("airtight", "paper"):
+        size = tf1_cost(constant)
+        out[("dyck", "tf1", constant)] = (
+            LowerBound("dyck", "tf1", size, n / 2 * sp.log(K, 2) + n / 2 - 1, thm,
+                       "odd/even split, fooling set Dyck-(K,2) of K^(n/2)·2^(n/2-1)", constant, deep),
+            LowerBound("dyck", "tf1", size, n / 2 * sp.log(K, 2), thm,
+                       "odd/even split, fooling set Dyck-(K,1) of K^(n/2)", constant, flat),
+        )
     return out
 
 
 CLOSED_FORMS = _table()
+FALLBACKS = _fallbacks()
 
 
 def closed_form(task: str, arch: str, constant: str = "airtight") -> LowerBound:
@@ -206,6 +273,11 @@ def lower_bounds(task: str, params: dict, bits: int, heads: int = 1) -> dict:
     ``"inequality_paper"``. ``min_width`` is the smallest width the bound allows at ``b = bits``
     (for ``tf1``: with the airtight constant, at ``h = heads``); ``bits`` is the communication
     lower bound ``⌈need⌉``; ``state_bits = min_width·b``. A task with no bound gives ``{}``.
+    Every entry says which hypotheses it uses (``"domain"``, ``"split"``, ``"complexity"``).
+
+    Where a bound's hypotheses fail (:class:`bounds.Domain`) and no other proved bound applies,
+    the entry has ``"bound": None`` and ``"reason"``, and ``min_width``, ``bits``, ``state_bits``
+    (``min_width_paper``) are None: no bound known, never a number.
 
     Results are cached per (task, params, bits, heads); each call gets its own copy.
     """
@@ -241,13 +313,20 @@ def _lower_bounds(task: str, params: dict, bits: int, heads: int = 1) -> dict:
     condition = None
     if task == "nearest_neighbor":
         values["n"], condition = nn_keys(t.n, t.dim, t.margin)
+    if task == "dyck":
+        values["K"] = t.types
     out = {}
     if task == "dyck" and t.n % 2:  # no string of odd length is balanced: the task is constant
         return {"tf1": {"min_width": 0, "bits": 0, "state_bits": 0, "b": bits, "heads": heads, "min_width_paper": 0,
                         "theorem": "none needed: odd n, every string is rejected", "reduction": "", "constant": "airtight",
-                        "inequality": "(Lemma 1 needs even n)", "inequality_paper": "(Lemma 1 needs even n)"}}
-    for key, bound in CLOSED_FORMS.items():
-        if key[0] != task or (bound.arch == "tf1" and bound.constant != "airtight"):
+                        "inequality": "(Lemma 1 needs even n)", "inequality_paper": "(Lemma 1 needs even n)",
+                        "domain": "dyck at odd n (the task is the constant 0)"}}
+    for key, main in CLOSED_FORMS.items():
+        if key[0] != task or (main.arch == "tf1" and main.constant != "airtight"):
+            continue
+        bound, reasons = _applicable((main, *FALLBACKS.get(key, ())), task, t.params)
+        if bound is None:
+            out[main.arch] = _no_bound(main, bits, heads, reasons)
             continue
         mw = bound.min_width(**values)
         row = {
@@ -259,14 +338,44 @@ def _lower_bounds(task: str, params: dict, bits: int, heads: int = 1) -> dict:
             "reduction": bound.reduction,
             "inequality": bound.inequality(),
             "constant": bound.constant,
+            "domain": bound.domain.text(),
+            "split": bound.domain.split,
+            "complexity": bound.domain.complexity,
         }
         if bound.arch == "tf1":
-            paper = CLOSED_FORMS[(task, "tf1", "paper")]
+            paper = _paper_form(bound)
             row.update(heads=heads, min_width_paper=paper.min_width(**values), inequality_paper=paper.inequality())
         if condition is not None:
             row["condition"] = condition
         out[bound.arch] = row
     return out
+
+
+def _applicable(candidates, task: str, params: dict):
+    """The first bound whose domain holds at ``params`` and ``None``, or ``None`` and the reasons."""
+    reasons = []
+    for bound in candidates:
+        why = bound.domain.check(task, params)
+        if why is None:
+            return bound, None
+        reasons.append(f"{bound.theorem.split(' (')[0]} {why}")
+    return None, reasons
+
+
+def _paper_form(bound: LowerBound) -> LowerBound:
+    """The same bound with Theorem 4's stated constant."""
+    return dataclasses.replace(bound, size=tf1_cost("paper"), constant="paper")
+
+
+def _no_bound(main: LowerBound, bits: int, heads: int, reasons: list) -> dict:
+    """The entry for an architecture whose every bound's hypotheses fail: no number, the reasons."""
+    row = {"min_width": None, "bits": None, "state_bits": None, "b": bits, "bound": None,
+           "reason": "; ".join(reasons), "theorem": main.theorem, "reduction": main.reduction,
+           "inequality": None, "constant": main.constant, "domain": main.domain.text(),
+           "split": main.domain.split, "complexity": main.domain.complexity}
+    if main.arch == "tf1":
+        row.update(heads=heads, min_width_paper=None, inequality_paper=None)
+    return row
 
 
 def min_width_rnn(task: str, n_value: int, bits: int, alphabet_size: int = 2) -> int:

@@ -42,11 +42,23 @@ def _valid(task: str, n: int) -> int:
     return n + (n % 2) if task in EVEN_N_TASKS else n
 
 
+class _NoBound(Exception):
+    """The bound's hypotheses fail at some n the search needs (``args``: n, reason)."""
+
+
+def _bound_width(task, params, n, bound_arch, bits, heads) -> int:
+    """The bound's minimum width at n; :class:`_NoBound` where no bound is known there."""
+    lb = lower_bounds(task, {**params, "n": n}, bits, heads)[bound_arch]
+    if lb["min_width"] is None:
+        raise _NoBound(n, lb["reason"])
+    return lb["min_width"]
+
+
 def _first_exceeding(task, params, bound_arch, bits, heads, width, start, max_n):
     """Smallest valid n in ``[start, max_n]`` whose bound's minimum width exceeds ``width``
     (doubling, then bisection on the closed form), or None."""
     def above(n):
-        return lower_bounds(task, {**params, "n": n}, bits, heads)[bound_arch]["min_width"] > width
+        return _bound_width(task, params, n, bound_arch, bits, heads) > width
 
     lo, hi = start, start
     while not above(hi):
@@ -70,28 +82,32 @@ def crossover(task: str, params: dict, arch: str, bound_arch: str, sizes, *, bit
     n built. Only a few builds near the crossover are needed. If the construction's width does not
     decrease as n grows, no smaller n can cross: for n between two probes the bound is at most
     the earlier width, which is at most the width at n. That monotonicity is the one assumption;
-    the probed widths are reported.
+    the probed widths are reported. Where the bound's hypotheses fail at an n the search needs,
+    it stops with ``"n": None`` and a note "no bound known (reason)".
     """
     result = {"task": task, "construction": arch, "bound": bound_arch, "b": bits, "heads": heads,
               "n": None, "max_n": max_n, "probed": [],
               "assumes": "the construction's width does not decrease with n between probes"}
     n = _valid(task, 2)
-    while True:
-        s = sizes(task, arch, {**params, "n": n})
-        if isinstance(s, str):
-            result["note"] = f"stopped at n={n}: {s}"
-            break
-        w = model_width(s)
-        mw = lower_bounds(task, {**params, "n": n}, bits, heads)[bound_arch]["min_width"]
-        result["probed"].append([n, w, mw])
-        if mw > w:
-            result.update(n=n, construction_width=w, bound_min_width=mw)
-            break
-        nxt = _first_exceeding(task, params, bound_arch, bits, heads, w, _valid(task, n + 1), max_n)
-        if nxt is None:
-            result["note"] = f"the bound stays at most the construction's width {w} up to n={max_n}"
-            break
-        n = nxt
+    try:
+        while True:
+            s = sizes(task, arch, {**params, "n": n})
+            if isinstance(s, str):
+                result["note"] = f"stopped at n={n}: {s}"
+                break
+            w = model_width(s)
+            mw = _bound_width(task, params, n, bound_arch, bits, heads)
+            result["probed"].append([n, w, mw])
+            if mw > w:
+                result.update(n=n, construction_width=w, bound_min_width=mw)
+                break
+            nxt = _first_exceeding(task, params, bound_arch, bits, heads, w, _valid(task, n + 1), max_n)
+            if nxt is None:
+                result["note"] = f"the bound stays at most the construction's width {w} up to n={max_n}"
+                break
+            n = nxt
+    except _NoBound as e:
+        result["note"] = f"no bound known at n={e.args[0]} ({e.args[1]})"
     return result
 
 
@@ -143,7 +159,9 @@ def report(task_params: dict, ns: list, sizes, registered, *, bits: int, heads: 
 def _lb_text(lbs: dict) -> str:
     parts = []
     for arch, lb in lbs.items():
-        if arch == "tf1":
+        if lb["min_width"] is None:
+            parts.append(f"{arch} no bound known ({lb['reason']})")
+        elif arch == "tf1":
             parts.append(f"tf1 w>={lb['min_width']} (airtight; paper {lb['min_width_paper']}) [{lb['theorem'].split(' (')[0]}]")
         else:
             parts.append(f"{arch} w>={lb['min_width']} [{lb['theorem'].split(' (')[0]}]")
@@ -202,9 +220,10 @@ def plot_report(rep: dict, path: str) -> list[str]:
                 if key == "min_width_paper" and arch != "tf1":
                     continue
                 ys = [lower_bounds(task, {**params, "n": n}, rep["b"], rep["heads"])[arch][key] for n in grid]
+                ys = [np.nan if y is None else y for y in ys]  # no bound known there: no point
                 label = f"{arch} lower bound" + (" (paper constant)" if key.endswith("paper") else
                                                  " (airtight)" if arch == "tf1" else "")
-                ys = np.where(np.asarray(ys) > 0, ys, np.nan)  # width 0 (no constraint) is off the log axis
+                ys = np.where(np.asarray(ys, dtype=float) > 0, ys, np.nan)  # width 0 (no constraint) is off the log axis
                 ax.plot(grid, ys, style, color=_COLOURS[arch], label=label)
         for arch in ARCHS:
             pts = {r["n"]: c["paper_width"] for r in trs for c in r["constructions"]

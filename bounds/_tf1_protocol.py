@@ -27,7 +27,7 @@ so cutting them in two changes nothing (paper App. D).
 
 Counts. With token inputs and both sides non-empty the total is
 ``⌈log2 V⌉ + h·(4b + 2 + 2⌈log2 L⌉ + 2·wv·b)`` (:func:`tf1_protocol_bits`). That is at most the
-airtight tally ``D·b + h·(4wb + 4b + 2⌈log2 n⌉)`` of paper-notes §4.6 (which sends ``x_n`` in step 1
+airtight tally ``D·b + h·(4wb + 4b + 2⌈log2 n⌉)`` of docs/PAPER.md §4.4 (which sends ``x_n`` in step 1
 and ``U`` both ways); the paper's stated ``3w(b + log2 n)h`` can be smaller than either for small
 w — see docs/BOUNDS.md.
 

@@ -1,6 +1,6 @@
 """Hand-built weights for every construction of the paper, on one shared Transformer and RNN.
 
-Public API (docs/MODEL.md)::
+Public API (docs/DESIGN.md §5.3)::
 
     model = constructions.build("index_lookup", arch="tf1", n=64, alphabet_size=4, seed=0)
     model.predict(inputs, precision="float64"); model.size(); model.save("m.npz")

@@ -317,7 +317,7 @@ class Model:
         return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
 
     def size(self, bits: int | None = None) -> dict:
-        """Sizes computed from the arrays (DESIGN §3).
+        """Sizes computed from the arrays (docs/DESIGN.md §5.4).
 
         ``params`` counts every entry of every array, embeddings included; ``params_no_embed``
         leaves out the token/input and position embeddings (RNN: ``win``). ``state_bits`` is

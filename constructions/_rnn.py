@@ -1,4 +1,4 @@
-"""The one recurrent definition every RNN construction uses (DESIGN §2, docs/MODEL.md).
+"""The one recurrent definition every RNN construction uses (docs/DESIGN.md §3, docs/MODEL.md).
 
 Elman RNN, time-invariant, ReLU::
 

@@ -1,4 +1,4 @@
-"""The one Transformer definition every construction uses (DESIGN §2, docs/MODEL.md).
+"""The one Transformer definition every construction uses (docs/DESIGN.md §3, docs/MODEL.md).
 
 Decoder-style, no layer norm, no 1/√d scaling (temperatures live in ``Wq``)::
 

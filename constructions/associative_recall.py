@@ -1,5 +1,5 @@
 """Associative recall with two attention layers: nearest neighbour over hypercube keys
-(Theorem 7 applied to MQAR; paper §5.2, App. G; paper-notes §1.5).
+(Theorem 7 applied to MQAR; paper §5.2, App. G; docs/PAPER.md §7.2).
 
 Task: tokens ``k_0 v_0 k_1 v_1 … k_{n-1} v_{n-1} q`` with n distinct keys ``k_i ∈ [0, K)``, values
 encoded as ``K + v`` (``v ∈ [0, V)``), and a query key q equal to one of the keys; output the value

@@ -1,4 +1,4 @@
-"""Any DFA as an exact ReLU Elman RNN: one-hot *transition units* (paper App. E; paper-notes §3.5).
+"""Any DFA as an exact ReLU Elman RNN: one-hot *transition units* (paper App. E; docs/PAPER.md §11.3).
 
 The paper notes (App. E) that Dyck-(2,2) is regular and that an RNN can simulate its DFA, citing
 constructions with standard activations; it builds none. This module compiles any DFA into the
@@ -50,11 +50,11 @@ Exactness in every format
     hold exactly, and no clipping or rounding ever happens. The state is ``m`` values in {0, 1}:
     ``m`` bits.
 
-Why not one unit per state (paper-notes §3.5 [OWN] recipe)
+Why not one unit per state (the recipe of docs/PAPER.md §11.3)
     In this Elman form unit ``q'`` sees ``a[q, q'] + w[x, q']``: a state term plus a symbol term.
     Exactness needs ``a[q, q'] + w[c, q'] = [δ(q, c) = q']`` (≤ 0 for 0). If ``δ(q1, c1) =
     δ(q2, c2) = q'`` but ``δ(q1, c2) ≠ q'`` then ``a[q2, q'] + w[c1, q'] = 2 - (a[q1, q'] +
-    w[c2, q']) ≥ 2``: impossible. The notes' ``ReLU(Σ_{δ(q,c)=q'} (h_q + x_c - 1))`` puts one
+    w[c2, q']) ≥ 2``: impossible. That recipe's ``ReLU(Σ_{δ(q,c)=q'} (h_q + x_c - 1))`` puts one
     ReLU around the whole sum and is wrong in exactly this case (Dyck-(2,2): into the empty
     stack go ``("(", ")")`` and ``("[", "]")``; on ``()`` the sum is ``1 + (-1) = 0``, so ``()``
     is rejected). The ReLU must act per pair: hence the transition units.
@@ -324,7 +324,7 @@ def dfa_model(dfa: DFA, *, task: str = "dfa", task_params: dict | None = None, s
     is no registered task: such a model can be run but not ``verify.check``-ed).
     """
     compiled = compile_dfa(dfa)
-    info = {"theorem": "DFA compilation (paper App. E; paper-notes §3.5, corrected: one unit per transition)",
+    info = {"theorem": "DFA compilation (paper App. E; docs/PAPER.md §11.3: one unit per transition)",
             "dfa": dfa.describe(), **compiled.describe()}
     info.update(construction or {})
     meta = {

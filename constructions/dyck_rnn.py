@@ -1,6 +1,6 @@
-"""Bounded Dyck languages with a constant-size RNN: the stack DFA, compiled (paper App. E; paper-notes §3.5).
+"""Bounded Dyck languages with a constant-size RNN: the stack DFA, compiled (paper App. E; docs/PAPER.md §11.3).
 
-Task ``dyck`` (DESIGN §3): tokens ``2j`` open a bracket of type ``j`` and ``2j+1`` close it;
+Task ``dyck`` (docs/DESIGN.md §5.2): tokens ``2j`` open a bracket of type ``j`` and ``2j+1`` close it;
 accept iff the string is well matched and no prefix has more than ``D`` unclosed brackets.
 
 The paper proves (Lemma 1, Thm 5) that a one-layer Transformer needs width·heads growing like

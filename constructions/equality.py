@@ -27,7 +27,7 @@ Layer 1, one head (``w = r``, ``wv = 1``): partner addressing
     position p sees ``j ≤ p``; its target ``π(p) ≤ p`` is always visible. The score of the target
     is ``β<a_{π(p)}, a_{π(p)}> = β``, every other visible position scores at most ``βμ``.
 
-Scale factor (derived here; paper-notes §3.2)
+Scale factor (derived here; docs/PAPER.md §8.1, §14.5)
     With at most ``N = n − 1`` competitors the weight on the target is
     ``α ≥ 1/(1 + N e^{−β(1−μ)})``. :func:`softmax_scale` takes the smallest β with ``α ≥ 1 − ε``,
     ``β = ln(N(1−ε)/ε)/(1−μ)``; here ``ε = 1/5``, i.e. ``β = ln(4(n−1))/(1−μ)``. The paper instead

@@ -1,6 +1,6 @@
 """Associative recall with an RNN of 2K·⌈log2 V⌉ + ⌈log2 K⌉ one-bit units (paper App. C.1, Prop. 9).
 
-Task (DESIGN §3): ``k_0 v_0 … k_{n-1} v_{n-1} q`` with distinct keys ``k_i ∈ [0, K)``, values
+Task (docs/DESIGN.md §5.2): ``k_0 v_0 … k_{n-1} v_{n-1} q`` with distinct keys ``k_i ∈ [0, K)``, values
 ``v_i`` (token ``K + v_i``, ``v_i ∈ [0, V)``) and a query key ``q`` that is one of the ``k_i``;
 output the value of ``q``. Prop. 9: every RNN has ``w·b ≥ n`` state bits (Alice's n bits are the
 values of n fixed keys). With ``K = n`` keys (the task's default) and ``V = 2`` this module has

@@ -1,6 +1,6 @@
 """Equality and disjointness with RNNs of about n/2 one-bit units: the bounds of Thm 11 and §4.2 are tight.
 
-Tasks (DESIGN §3): ``x ∈ {0,1}^n``, n even, ``N = n/2``. ``equality``: 1 iff ``x[:N] == x[N:]``.
+Tasks (docs/DESIGN.md §5.2): ``x ∈ {0,1}^n``, n even, ``N = n/2``. ``equality``: 1 iff ``x[:N] == x[N:]``.
 ``disjointness``: 1 iff no ``i < N`` has ``x_i = x_{i+N} = 1``. Any RNN computing either has
 ``w·b ≥ n/2`` state bits (Thm 11 via Fact 2; §4.2 via Fact 1): Alice runs the first half and sends
 the state. Both models below store the first half and compare the second against it.

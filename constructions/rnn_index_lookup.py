@@ -1,7 +1,7 @@
 """Index lookup with an RNN of (n+1)·⌈log2 s⌉ one-bit units: Theorem 3's bound is tight (paper §3, App. C.1).
 
 Task: ``s_0 … s_{n-1} t`` with symbols ``s_i ∈ [0, s)`` and one index token (id ``s + t``); output
-``s_t``. Theorem 3 (with Fact 3; the alphabet factor is paper-notes §4.2 [OWN]): every RNN
+``s_t``. Theorem 3 (with Fact 3; the alphabet factor is docs/PAPER.md §6.2 [OWN]): every RNN
 computing it has ``w·b ≥ n·log2 s`` state bits. This module meets the bound up to the factor
 ``(n+1)⌈log2 s⌉ / (n log2 s)`` (1 + 1/n for s a power of two, < 2 always).
 
@@ -99,7 +99,7 @@ def build_index_lookup_rnn(n: int, alphabet_size: int, seed: int = 0) -> Model:
             "state_bits_per_unit": 1,
             "state_bits": m,
             "state_bits_rule": "(n+1)·ceil(log2 s) units, each 0 or 1",
-            "lower_bound_rule": "w·b >= n·log2 s (Theorem 3; alphabet factor paper-notes §4.2 [OWN])",
+            "lower_bound_rule": "w·b >= n·log2 s (Theorem 3; alphabet factor docs/PAPER.md §6.2 [OWN])",
             "exact_fixed_format": f"fixed:{max(0, math.ceil(math.log2(B)))}.0",
             "logit_margin": 1.0,
         },

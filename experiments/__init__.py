@@ -1,4 +1,4 @@
-"""Training experiments of the paper (§6, App. H; paper-notes §5): trainable Transformers,
+"""Training experiments of the paper (§6, App. H; docs/PAPER.md §13): trainable Transformers,
 LSTM, DSS, Mamba and RetNet in JAX/flax + optax, trained on the ``tasks`` samplers to reproduce
 the empirical separations (Fig. 2: index lookup and Dyck-(2,2); Fig. 3: the Mamba width sweep).
 

@@ -1,5 +1,5 @@
 """Training and test data for the experiments, drawn with the ``tasks`` samplers (paper App. H;
-paper-notes §5.2-5.4).
+docs/PAPER.md §13.2–§13.4).
 
 Every sampler returns ``(tokens int32 [B, L_max], lengths int32 [B], labels int32 [B])``:
 sequences are **right-padded** with token 0, and the models read their prediction at position

@@ -1,5 +1,5 @@
 """Trainable sequence classifiers in JAX/flax (linen): the architectures of the paper's experiments
-(§6, App. H; paper-notes §5.1).
+(§6, App. H; docs/PAPER.md §13.1).
 
 Every model maps ``tokens int [B, L]`` (right-padded) and ``lengths int [B]`` to ``logits [B, C]``
 read at position ``lengths - 1``.  All models are **causal**: the output at position ``i`` depends

@@ -1,4 +1,4 @@
-"""The protocols: grids of task × model × length × width × learning rate × seed (paper-notes §5).
+"""The protocols: grids of task × model × length × width × learning rate × seed (docs/PAPER.md §13).
 
 Cells run in the order listed (most important first), so an interrupted ``cpu`` run has the
 headline comparisons before the extras.

@@ -12,9 +12,9 @@ from . import plots, protocols, runner
 
 PAPER = {
     "index_lookup": "the one-layer Transformer (width 64) is near perfect at every length within a few thousand "
-    "steps; LSTM, DSS, Mamba, RetNet degrade above length 100 (paper-notes §5.2)",
+    "steps; LSTM, DSS, Mamba, RetNet degrade above length 100 (docs/PAPER.md §13.2)",
     "dyck": "LSTM (width 64) is near perfect up to 400; the one-layer Transformer (width 256) is near perfect up "
-    "to 100 and struggles beyond, and learns more slowly (paper-notes §5.3)",
+    "to 100 and struggles beyond, and learns more slowly (docs/PAPER.md §13.3)",
 }
 NEAR_PERFECT = 0.99
 

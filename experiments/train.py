@@ -1,5 +1,5 @@
 """One training run ("cell"): a task at one test length, one model, one width, depth, learning
-rate and seed (paper-notes §5.1).
+rate and seed (docs/PAPER.md §13.1).
 
 Protocol of a cell:
   * Adam (optax) on the cross-entropy, a fresh batch from the training distribution every step;

@@ -2,7 +2,7 @@
 Architectures" (Bhattamishra, Hahn, Blunsom, Kanade; NeurIPS 2024): reference solvers in plain
 numpy, exhaustive enumeration, sampling, and Alice/Bob splits for communication lower bounds.
 
-Contract (see also /work/shared/DESIGN.md §3)::
+Contract (see also docs/DESIGN.md §5.1)::
 
     task = tasks.get("index_lookup", n=64, alphabet_size=4)
     tasks.available()              # sorted task names

@@ -1,4 +1,4 @@
-"""Single-query associative recall (paper App. C.1; paper-notes §1.5)."""
+"""Single-query associative recall (paper App. C.1; docs/PAPER.md §3.2)."""
 
 from __future__ import annotations
 

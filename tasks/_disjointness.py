@@ -1,4 +1,4 @@
-"""Set disjointness (paper §4.2; paper-notes §1.5)."""
+"""Set disjointness (paper §4.2; docs/PAPER.md §3.5)."""
 
 from __future__ import annotations
 

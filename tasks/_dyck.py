@@ -1,5 +1,5 @@
 """Bounded-depth Dyck languages, Dyck-(types, depth) (paper §4.1, App. E, App. H.1;
-paper-notes §1.5, §4.7, §5.3)."""
+docs/PAPER.md §3.3, §11, §13.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""String equality (paper §4.2, App. F; paper-notes §1.5)."""
+"""String equality (paper §4.2, App. F; docs/PAPER.md §3.4)."""
 
 from __future__ import annotations
 

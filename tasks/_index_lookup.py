@@ -1,4 +1,4 @@
-"""Index lookup (paper §3, App. C; paper-notes §1.5)."""
+"""Index lookup (paper §3, App. C; docs/PAPER.md §3.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Nearest neighbour with a margin (paper §5.2, App. G; paper-notes §1.5)."""
+"""Nearest neighbour with a margin (paper §5.2, App. G; docs/PAPER.md §3.7)."""
 
 from __future__ import annotations
 

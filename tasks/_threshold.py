@@ -1,4 +1,4 @@
-"""THRES_{k,n}: thresholds of k-sparse Boolean functions (paper App. F.3; paper-notes §1.5),
+"""THRES_{k,n}: thresholds of k-sparse Boolean functions (paper App. F.3; docs/PAPER.md §3.6),
 and builders for the instances the paper names (EQ, DISJ, k-DNF, k-CNF)."""
 
 from __future__ import annotations

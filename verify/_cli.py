@@ -1,4 +1,4 @@
-"""The ``verify`` command (DESIGN §4).
+"""The ``verify`` command (docs/DESIGN.md §6).
 
     verify                                   every registered construction at default sizes
     verify --task T --arch A --n N [task options] [--precision P] [--samples K | --exhaustive | --certify]
@@ -104,7 +104,7 @@ def format_table(rows: list[dict]) -> str:
     def cell(r, k):
         if k == "rnn_min_width":
             lb = r.get("lower_bounds", {}).get("rnn")
-            return "-" if lb is None else str(lb["min_width"])
+            return "-" if lb is None else "no bound known" if lb["min_width"] is None else str(lb["min_width"])
         v = r.get(k)
         if isinstance(v, float):
             return f"{v:.4g}"
@@ -123,15 +123,15 @@ def format_table(rows: list[dict]) -> str:
 
 
 def _check(model, *, mode, progress=False, **kw) -> dict:
-    if mode == "certified":  # verify/_certify.py: a proof for every input
-        from ._certify import certify
+    if mode == "certified":  # verify/certify/: a proof for every input
+        from .certify import certify
         return certify(model, precision=kw["precision"])
     bar = terminal_progress(f"{model.task}/{model.variant} n={model.task_params.get('n')}", progress)
     return check(model, mode=mode, progress=bar, **kw)
 
 
 def _certifiable():
-    from ._certify import CERTIFIABLE
+    from .certify import CERTIFIABLE
     return CERTIFIABLE
 
 

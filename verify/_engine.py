@@ -151,7 +151,7 @@ def _device_chunks(model, task, mode, samples, seed, host_batch, size):
 @float64_scope()  # the model's float64 / int64 forward is composed into this function's jitted step
 def check(model: Model, *, mode: str = "sampled", samples: int = 10_000, seed: int = 0,
           precision: str = "float64", batch: int = _BATCH, task=None, progress=None) -> dict:
-    """Check ``model`` on its task; returns one report row (DESIGN §4 fields and more).
+    """Check ``model`` on its task; returns one report row (docs/DESIGN.md §6.2).
 
     ``batch``: inputs drawn (or enumerated) and solved per host batch; the device batch is at most
     that, fewer where the model's intermediate values would not fit its memory budget.

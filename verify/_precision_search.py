@@ -1,4 +1,4 @@
-"""The smallest precision at which a construction stays exact (DESIGN §5; paper App. B.2).
+"""The smallest precision at which a construction stays exact (docs/DESIGN.md §7; paper App. B.2).
 
 For one model and one *check set* (every input when there are at most ``EXHAUSTIVE_LIMIT``,
 otherwise a seeded sample plus adversarial inputs) we search
@@ -226,7 +226,7 @@ class Certified:
     input is proved (the whole input space, not a check set); None for tasks without a certificate."""
 
     def __init__(self, model: Model, task):
-        from ._certify import CERTIFIABLE
+        from .certify import CERTIFIABLE
 
         self.model, self.task = model, task
         self.applies = model.task in CERTIFIABLE
@@ -236,7 +236,7 @@ class Certified:
         if not self.applies or not _grid_ok(self.model, I, F):
             return False
         if (I, F) not in self._done:
-            from ._certify import certify
+            from .certify import certify
 
             try:
                 row = certify(self.model, f"fixed:{I}.{F}", task=self.task, witnesses=False)

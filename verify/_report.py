@@ -100,6 +100,9 @@ def _bound_cell(lb: dict, own_arch: str, same: bool = False) -> str:
         if (arch == own_arch) != same:
             continue
         what = "w" if arch == "rnn" else "w·h"
+        if b["min_width"] is None:
+            parts.append(f"{arch}: no bound known ({b['reason']})")
+            continue
         parts.append(f"{arch}: {what} ≥ {b['min_width']} ({b['theorem'].split(' (')[0]})")
     return "; ".join(parts) or "—"
 

@@ -39,7 +39,7 @@ def tf1_paper(need, n, b, h):
 
 
 def expected(task, params, b, h):
-    """Every lower bound of the report, from the formulas of paper-notes §4.11 (integer arithmetic)."""
+    """Every lower bound of the report, from the formulas of docs/PAPER.md §12 (integer arithmetic)."""
     n = params["n"]
     if task == "index_lookup":
         return {"rnn": rnn_width((params["alphabet_size"] ** n - 1).bit_length(), b)}

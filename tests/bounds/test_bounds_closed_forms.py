@@ -1,4 +1,4 @@
-"""Closed forms (paper-notes §4.11): every row present, every number re-derived independently.
+"""Closed forms (docs/PAPER.md §12): every row present, every number re-derived independently.
 
 The independent evaluations below use exact integer arithmetic, not the package's sympy code:
 ``w·b >= n·log2 A``  <=>  ``2^(w·b) >= A^n``  <=>  ``w·b >= bitlength(A^n - 1)``;  ``3W(b + log2 n)h >= need``  <=>
@@ -36,7 +36,7 @@ def tf1_min_width_paper(need, n, b, h):
         W += 1
 
 
-ROWS = [  # (task, arch, theorem fragment) — paper-notes §4.11
+ROWS = [  # (task, arch, theorem fragment) — docs/PAPER.md §12
     ("index_lookup", "rnn", "Theorem 3"),
     ("associative_recall", "rnn", "Proposition 9"),
     ("equality", "rnn", "Theorem 11"),
@@ -86,7 +86,7 @@ def test_halves_and_dyck_follow_the_formulas(n, b, h):
 
 
 def test_worked_numbers_of_the_notes():
-    # paper-notes §4.11: n = 400, b = 32: index lookup w >= 12.5; Dyck w·h >= 3.27 (paper constant)
+    # docs/PAPER.md §12: n = 400, b = 32: index lookup w >= 12.5; Dyck w·h >= 3.27 (paper constant)
     assert lower_bounds("index_lookup", {"n": 400, "alphabet_size": 2}, 32)["rnn"]["min_width"] == 13
     assert lower_bounds("dyck", {"n": 400}, 32)["tf1"]["min_width_paper"] == 4
     # n = 10^6, b = 16: w >= 62,500; Dyck w·h >= 9,277 (paper constant)

@@ -1,6 +1,5 @@
 """Theorems 2 and 4 as programs: the protocols reproduce our models' outputs bit for bit."""
 
-import functools
 import itertools
 
 import numpy as np
@@ -88,14 +87,9 @@ def _small_params(task):
 RNNS = [t for t, a in constructions.available() if a == "rnn" and _small_params(t) is not None]
 
 
-@functools.lru_cache(maxsize=None)
-def _built(task, arch):
-    return constructions.build(task, arch=arch, **_small_params(task))
-
-
 @pytest.mark.parametrize("task", RNNS)
-def test_rnn_protocol_on_our_rnn_constructions(task):
-    model = _built(task, "rnn")
+def test_rnn_protocol_on_our_rnn_constructions(task, built):
+    model = built(task, "rnn", **_small_params(task))
     t = tasks.get(task, **_small_params(task))
     x = np.concatenate(list(t.enumerate(4096)))
     precision = "fixed:8.16"
@@ -116,22 +110,17 @@ def test_rnn_protocol_on_our_rnn_constructions(task):
 # --- Theorem 4 ----------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
-def _index_lookup(n, s):
-    return constructions.build("index_lookup", arch="tf1", n=n, alphabet_size=s)
-
-
 @pytest.mark.parametrize("precision", ["fixed:8.12", "fixed:3.3"])
-def test_tf1_protocol_index_lookup_every_split(precision):
+def test_tf1_protocol_index_lookup_every_split(precision, built):
     n, s = 4, 2
-    model, t = _index_lookup(n, s), tasks.get("index_lookup", n=n, alphabet_size=s)
+    model, t = built("index_lookup", "tf1", n=n, alphabet_size=s), tasks.get("index_lookup", n=n, alphabet_size=s)
     x = np.concatenate(list(t.enumerate(4096)))
     ref = model.logits(x, precision=precision)
     grid = bounds.parse_fixed(precision)
     size = model.size()
     L, b, h, D = n + 1, grid.bits, size["heads"], size["width"]
     w = size["head_dim"]
-    airtight = D * b + h * (4 * w * b + 4 * b + 2 * (L - 1).bit_length())  # paper-notes §4.6 step sum
+    airtight = D * b + h * (4 * w * b + 4 * b + 2 * (L - 1).bit_length())  # docs/PAPER.md §4.4 step sum
     n_, b_, h_, w_, D_ = sp.symbols("n b h w D", positive=True)
     assert bounds.tf1_cost("airtight").subs({n_: L, b_: b, h_: h, w_: w, D_: D}) == airtight
     for k in range(L + 1):

@@ -8,7 +8,6 @@ subtracted, ``e = floor(exp(d)·2^F)/2^F`` with exp in float64, an exact normali
 summed over heads and value coordinates before the one rounding of ``Wo``.
 """
 
-import functools
 import itertools
 import math
 from fractions import Fraction
@@ -160,15 +159,10 @@ def _constructions():
     return out
 
 
-@functools.lru_cache(maxsize=None)
-def _built(task, arch, items):
-    return constructions.build(task, arch=arch, **dict(items))
-
-
 @pytest.mark.parametrize("task,arch,params", _constructions())
 @pytest.mark.parametrize("precision", ["fixed:4.6", "fixed:2.3"])
-def test_constructions_equal_exact_reference(task, arch, params, precision):
-    m = _built(task, arch, tuple(sorted(params.items())))
+def test_constructions_equal_exact_reference(task, arch, params, precision, built):
+    m = built(task, arch, **params)
     t = tasks.get(task, **m.task_params)
     x = np.concatenate(list(t.enumerate(64)))[:24]
     assert np.array_equal(m.logits(x, precision=precision), reference(m, x, precision))

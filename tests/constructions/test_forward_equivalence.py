@@ -32,6 +32,7 @@ import pytest
 
 import constructions
 from constructions import MLP, Attention, Layer, Model, RNNWeights, TransformerWeights, parse_precision
+from testkit import built
 
 
 # --------------------------------------------------------------------------- the naive reference
@@ -165,9 +166,8 @@ def random_tokens(model, batch, seed, length=None):
 # (each model x format x batch shape is a compilation: the grid below is kept small on purpose)
 
 
-@functools.lru_cache(maxsize=None)
 def index_model(n, s):
-    return constructions.build("index_lookup", arch="tf1", n=n, alphabet_size=s, seed=0)
+    return built("index_lookup", "tf1", n=n, alphabet_size=s, seed=0)
 
 
 @pytest.mark.parametrize("n,s,runs", [

@@ -1,22 +1,22 @@
 """Theorem 1: the one-layer index-lookup Transformer, checked against the reference solver."""
 
-import functools
 import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import find, given
 from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
 
 import constructions
 import numpy_forward
 import tasks
+from testkit import built
 from verify import check
 
 
-@functools.lru_cache(maxsize=None)
 def model(n, s):
-    return constructions.build("index_lookup", arch="tf1", n=n, alphabet_size=s, seed=0)
+    return built("index_lookup", "tf1", n=n, alphabet_size=s, seed=0)
 
 
 @pytest.mark.parametrize("n,s", [(1, 2), (2, 2), (5, 2), (9, 2), (4, 3), (7, 3)])
@@ -37,23 +37,42 @@ def test_exhaustive_hadamard_addresses(n, s):
 N_VALUES = [1, 3, 64, 1000, 4096]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), n=st.sampled_from(N_VALUES), s=st.sampled_from([2, 3, 64]))
-def test_hypothesis_large_n(data, n, s):
-    where = data.draw(st.sampled_from(["first", "last", "any"]))
-    t = {"first": 0, "last": n - 1}.get(where) or data.draw(st.integers(0, n - 1))
-    kind = data.draw(st.sampled_from(["constant", "random", "one_different"]))
-    seed = data.draw(st.integers(0, 2**32 - 1))
+@st.composite
+def queries(draw, n, s):
+    """An input of length n over s symbols, queried at the first, the last or any position:
+    ``(where, t, inputs)`` with t the queried position."""
+    where = draw(st.sampled_from(["first", "last", "any"]))
+    t = {"first": 0, "last": n - 1}.get(where)
+    if t is None:
+        t = draw(st.integers(0, n - 1))
+    kind = draw(st.sampled_from(["constant", "random", "one_different"]))
+    seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     if kind == "constant":
-        x = np.full(n, data.draw(st.integers(0, s - 1)))
+        x = np.full(n, draw(st.integers(0, s - 1)))
     else:
         x = rng.integers(0, s, size=n)
         if kind == "one_different":  # everything equal except the queried symbol
             x[:] = 0
             x[t] = s - 1
-    inputs = np.concatenate([x, [s + t]])[None]
+    return where, t, np.concatenate([x, [s + t]])[None]
+
+
+@given(data=st.data(), n=st.sampled_from(N_VALUES), s=st.sampled_from([2, 3, 64]))
+def test_hypothesis_large_n(data, n, s):
+    _, _, inputs = data.draw(queries(n, s))
     assert model(n, s).predict(inputs)[0] == tasks.get("index_lookup", n=n, alphabet_size=s).solve(inputs)[0]
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_queries_reach_the_first_and_the_last_position(where):
+    """The strategy above queries position 0 for "first" and n - 1 for "last", never another."""
+    n, s = 5, 2
+    t = {"first": 0, "last": n - 1}[where]
+    where_, t_, inputs = find(queries(n, s), lambda q: q[0] == where)
+    assert (where_, t_, inputs[0, -1]) == (where, t, s + t)
+    with pytest.raises(NoSuchExample):
+        find(queries(n, s), lambda q: q[0] == where and q[1] != t)
 
 
 def test_numpy_forward_from_spec_agrees(tmp_path):

@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from constructions import ConstructionError
 from constructions.dfa import DFA, compile_dfa, dfa_model
+from testkit import examples
 
 LENGTHS = [0, 1, 7]  # few lengths: each new shape is a new compilation
 BATCH = 64
@@ -54,7 +55,7 @@ def dfas(draw, max_states=5, alphabets=(1, 2, 3)):
     return table, start, accepting
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(30))  # fewer than the profile's: every example builds and runs a new model
 @given(spec=dfas(), L=st.sampled_from(LENGTHS), seed=st.integers(0, 2**32 - 1))
 def test_random_dfa_agrees_with_simulation(spec, L, seed):
     table, start, accepting = spec
@@ -75,7 +76,7 @@ def test_random_dfa_agrees_with_simulation(spec, L, seed):
     assert (h.sum(axis=1) <= 1).all()
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(8))  # fewer still: a new model per example, run on the fixed-point grid
 @given(spec=dfas(max_states=3, alphabets=(2,)), seed=st.integers(0, 2**32 - 1))
 def test_random_dfa_exact_in_one_bit_fixed_point(spec, seed):
     table, start, accepting = spec
@@ -89,7 +90,6 @@ def test_random_dfa_exact_in_one_bit_fixed_point(spec, seed):
     assert set(np.unique(h)) <= {0.0, 1.0}
 
 
-@settings(max_examples=60, deadline=None)
 @given(spec=dfas(), seed=st.integers(0, 2**32 - 1))
 def test_minimize_preserves_language_and_is_minimal(spec, seed):
     table, start, accepting = spec

@@ -1,27 +1,25 @@
 """The constant-size Dyck-(k, D) RNN (constructions/dyck_rnn.py) against the reference solver."""
 
-import functools
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import constructions
 import numpy_forward
-import tasks
 from constructions.dyck_rnn import dyck_dfa, dyck_width
+from testkit import built, examples
+from testkit import task as cached_task
 from verify import check
 
 
-@functools.lru_cache(maxsize=None)
 def model(n, types=2, depth=2):
-    return constructions.build("dyck", arch="rnn", n=n, types=types, depth=depth)
+    return built("dyck", "rnn", n=n, types=types, depth=depth)
 
 
-@functools.lru_cache(maxsize=None)
 def task(n, types=2, depth=2):
-    return tasks.get("dyck", n=n, types=types, depth=depth)
+    return cached_task("dyck", n=n, types=types, depth=depth)
 
 
 @pytest.mark.parametrize("n", list(range(1, 11)))
@@ -94,7 +92,7 @@ def corrupt(rng, x, types=2):
 N_VALUES = [2, 10, 1000, 100_000]
 
 
-@settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(16))  # fewer than the profile's: every example runs n up to 100,000
 @given(n=st.sampled_from(N_VALUES), seed=st.integers(0, 2**32 - 1),
        kind=st.sampled_from(["positive", "corrupted", "one_flip", "swap_type", "task_sampler"]),
        where=st.floats(0, 1, exclude_max=True))
@@ -183,7 +181,7 @@ def test_tampered_transition_fails_with_counterexample():
 
 
 def test_paper_notes_one_unit_per_state_recipe_is_wrong():
-    """paper-notes §3.5 [OWN]: h'_q' = ReLU(Σ_{δ(q,c)=q'} (h_q + x_c − 1)), width 8. As one Elman
+    """docs/PAPER.md §11.3: h'_q' = ReLU(Σ_{δ(q,c)=q'} (h_q + x_c − 1)), width 8. As one Elman
     step this is Wh[q,q'] = #{c: δ(q,c)=q'}, Win[c,q'] = #{q: δ(q,c)=q'}, b[q'] = −#{(q,c)}. It
     rejects "()": into the empty stack go ("(", ")") and ("[", "]"), and 1 + (−1) = 0."""
     dfa = dyck_dfa(2, 2)

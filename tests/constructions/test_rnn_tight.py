@@ -5,7 +5,6 @@ n = 1024 (a sparse exact-integer forward pass written here from docs/MODEL.md, p
 engine on a few inputs), state bits against bounds.min_width_rnn, tampering, bad input.
 """
 
-import functools
 import math
 
 import numpy as np
@@ -16,16 +15,12 @@ import bounds
 import constructions
 import numpy_forward
 import tasks
+from testkit import built
 from verify import check
 
 
-@functools.lru_cache(maxsize=None)
-def model(task, **params):
-    return constructions.build(task, arch="rnn", **params)
-
-
 def build(task, params):
-    return model(task, **params)
+    return built(task, "rnn", **params)
 
 
 SMALL = [

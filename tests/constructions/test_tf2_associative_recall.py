@@ -1,23 +1,22 @@
 """Associative recall as nearest neighbour over hypercube keys (Theorem 7, MQAR case)."""
 
-import functools
 import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import constructions
 import numpy_forward
 import tasks
 from constructions.associative_recall import hypercube_keys
+from testkit import built, examples
 from verify import check
 
 
-@functools.lru_cache(maxsize=None)
 def model(n, K, V):
-    return constructions.build("associative_recall", arch="tf2", n=n, num_keys=K, num_values=V, seed=0)
+    return built("associative_recall", "tf2", n=n, num_keys=K, num_values=V, seed=0)
 
 
 @pytest.mark.parametrize("n,K,V", [(1, 1, 2), (1, 3, 2), (2, 2, 3), (2, 4, 2), (3, 3, 2), (3, 4, 3), (4, 5, 2)])
@@ -42,7 +41,7 @@ def test_hypercube_keys_are_unit_with_margin_2_over_d():
 N_VALUES = [(16, 16, 2), (256, 1024, 16)]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25))  # fewer than the profile's: every example runs n up to 256
 @given(data=st.data(), nkv=st.sampled_from(N_VALUES))
 def test_hypothesis_adversarial_keys(data, nkv):
     """Keys one bit apart from the query (the margin 2/d' exactly); the query first or last."""

@@ -1,23 +1,22 @@
 """Theorem 6: the two-layer equality Transformer, checked against the reference solver."""
 
-import functools
 import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import constructions
 import numpy_forward
 import tasks
 from constructions.equality import paper_beta, partner
+from testkit import built, examples
 from verify import check
 
 
-@functools.lru_cache(maxsize=None)
 def model(n):
-    return constructions.build("equality", arch="tf2", n=n, seed=0)
+    return built("equality", "tf2", n=n, seed=0)
 
 
 @pytest.mark.parametrize("n", [2, 4, 6, 8, 10, 12, 14, 16])
@@ -36,7 +35,7 @@ def test_exhaustive_hadamard_addresses():
 N_VALUES = [64, 512, 2048]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25))  # fewer than the profile's: every example runs n up to 2048
 @given(data=st.data(), n=st.sampled_from(N_VALUES))
 def test_hypothesis_adversarial_large_n(data, n):
     half = n // 2

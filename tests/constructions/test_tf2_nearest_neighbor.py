@@ -1,24 +1,23 @@
 """Theorem 7: the two-layer nearest-neighbour Transformer, checked against the reference solver."""
 
-import functools
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import constructions
 import numpy_forward
 import tasks
 from constructions.nearest_neighbor import required_coherence
+from testkit import built, examples
 from verify import check
 
 DIM, MARGIN = 8, 0.1
 
 
-@functools.lru_cache(maxsize=None)
 def model(n, dim=DIM, margin=MARGIN, mode="flag"):
-    return constructions.build("nearest_neighbor", arch="tf2", n=n, dim=dim, margin=margin, self_suppression=mode)
+    return built("nearest_neighbor", "tf2", n=n, dim=dim, margin=margin, self_suppression=mode)
 
 
 def adversarial(rng, n, dim, margin, winner, top, rivals="one"):
@@ -46,7 +45,7 @@ def adversarial(rng, n, dim, margin, winner, top, rivals="one"):
 N_VALUES = [1, 8, 64, 512]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25))  # fewer than the profile's: every example runs n up to 512
 @given(data=st.data(), n=st.sampled_from(N_VALUES))
 def test_hypothesis_gap_equal_to_margin(data, n):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))

@@ -1,22 +1,21 @@
 """Theorem 13: THRES_{k,n} with two layers and k heads; disjointness as an instance."""
 
-import functools
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import constructions
 import numpy_forward
 import tasks
 from constructions.threshold import disjointness_instance, expand_table, schedule
+from testkit import built, examples
 from verify import check
 
 
-@functools.lru_cache(maxsize=None)
 def disj(n):
-    return constructions.build("disjointness", arch="tf2", n=n, seed=0)
+    return built("disjointness", "tf2", n=n, seed=0)
 
 
 @pytest.mark.parametrize("n", [2, 4, 6, 8, 10, 12, 14, 16])
@@ -113,7 +112,7 @@ def test_empty_sets_and_extreme_thresholds():
 N_VALUES = [64, 512, 2048]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25))  # fewer than the profile's: every example runs n up to 2048
 @given(data=st.data(), n=st.sampled_from(N_VALUES))
 def test_disjointness_hypothesis_single_intersection(data, n):
     half = n // 2

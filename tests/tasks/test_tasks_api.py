@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import tasks
@@ -240,7 +240,6 @@ def test_enumerate_is_lazy_for_astronomical_counts():
     np.testing.assert_array_equal(first, expected)
 
 
-@settings(database=None, max_examples=60, deadline=None)
 @given(
     radices=st.lists(st.integers(1, 5), min_size=1, max_size=5),
     batch_size=st.integers(1, 50),

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import tasks
@@ -46,7 +46,6 @@ def test_enumeration_equals_itertools_in_order(n, K, V):
     assert task.solve(got).tolist() == [brute_recall(r, n, K) for r in expected]
 
 
-@settings(database=None, max_examples=60, deadline=None)
 @given(data=st.data(), n=st.integers(1, 8), extra=st.integers(0, 6), V=st.integers(1, 5))
 def test_random_inputs_match_brute_force(data, n, extra, V):
     K = n + extra

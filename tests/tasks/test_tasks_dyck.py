@@ -4,7 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import tasks
@@ -68,7 +68,6 @@ def test_exhaustive_agreement_with_recursive_descent(types, depth):
     assert task.solve(x).tolist() == [brute_dyck(r, depth) for r in x.tolist()]
 
 
-@settings(database=None, max_examples=60, deadline=None)
 @given(data=st.data(), half=st.integers(1, 12), types=st.integers(1, 3), depth=st.integers(1, 30))
 def test_random_and_sampled_strings_match_brute_force(data, half, types, depth):
     n = 2 * half

@@ -4,7 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import tasks
@@ -45,7 +45,6 @@ def test_exhaustive_agreement_and_counts(n):
     assert disj.solve(x).sum() == 3 ** (n // 2)  # three allowed patterns per pair
 
 
-@settings(database=None, max_examples=60, deadline=None)
 @given(half=st.integers(1, 40), data=st.data())
 def test_random_inputs_match_brute_force(half, data):
     n = 2 * half

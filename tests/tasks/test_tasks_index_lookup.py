@@ -4,7 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import tasks
@@ -39,7 +39,6 @@ def test_enumeration_counts_and_outputs():
     assert np.bincount(task.solve(x)).tolist() == [3**3 * 4] * 3
 
 
-@settings(database=None, max_examples=80, deadline=None)
 @given(data=st.data(), n=st.integers(1, 12), s=st.integers(2, 6))
 def test_solver_matches_brute_force(data, n, s):
     task = tasks.get("index_lookup", n=n, alphabet_size=s)

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import tasks
@@ -66,7 +66,6 @@ def test_sampler_varies_the_winner_position_and_labels():
     assert top.min() < -0.5 and top.max() > 0.9  # the winning inner product varies
 
 
-@settings(database=None, max_examples=30, deadline=None)
 @given(n=st.integers(1, 6), dim=st.integers(2, 4), seed=st.integers(0, 2**32 - 1))
 def test_solver_matches_brute_force(n, dim, seed):
     task = tasks.get("nearest_neighbor", n=n, dim=dim, margin=0.05, num_labels=3)

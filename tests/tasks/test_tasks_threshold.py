@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import tasks
@@ -56,7 +56,6 @@ def test_builders_agree_with_dedicated_solvers_on_all_inputs_n10(name, builder):
     assert thres.k == 2 and params["c"] == 4
 
 
-@settings(database=None, max_examples=40, deadline=None)
 @given(n=st.integers(1, 8), k=st.integers(1, 4), count=st.integers(1, 8), seed=st.integers(0, 2**32 - 1))
 def test_random_dnf_and_cnf_match_formula_semantics(n, k, count, seed):
     k, count = min(k, n), min(count, n)
@@ -96,7 +95,6 @@ def test_builders_are_deterministic_given_rng():
     assert a == b
 
 
-@settings(database=None, max_examples=60, deadline=None)
 @given(data=st.data(), n=st.integers(1, 7))
 def test_arbitrary_thresholds_match_brute_force(data, n):
     num_sets = data.draw(st.integers(0, n))

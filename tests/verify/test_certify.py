@@ -1,7 +1,6 @@
-"""Certified mode (verify/_certify.py): sound enclosures, proofs that match the exhaustive check,
+"""Certified mode (verify/certify/): sound enclosures, proofs that match the exhaustive check,
 and a tampered model that sampling misses but the certificate refuses."""
 
-import functools
 import json
 
 import numpy as np
@@ -9,13 +8,13 @@ import pytest
 
 import constructions
 import tasks
+from testkit import built
 from verify import check, main
-from verify._certify import VerifyError, certify, index_lookup_boxes
+from verify.certify import VerifyError, certify, index_lookup_boxes
 
 
-@functools.lru_cache(maxsize=None)
 def model(n, s, addresses="random"):
-    return constructions.build("index_lookup", arch="tf1", n=n, alphabet_size=s, seed=0, addresses=addresses)
+    return built("index_lookup", "tf1", n=n, alphabet_size=s, seed=0, addresses=addresses)
 
 
 def _cells(x, n, s):
@@ -140,13 +139,12 @@ def test_certify_refuses_other_tasks_and_layers():
 # --- two layers: equality and disjointness --------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
 def pair_model(task, n):
-    return constructions.build(task, arch="tf2", n=n, seed=0)
+    return built(task, "tf2", n=n, seed=0)
 
 
 def _pair_cell(task, x):
-    from verify._certify import PAIR_TASKS
+    from verify.certify import PAIR_TASKS
     h = x.shape[1] // 2
     hit = np.array([[PAIR_TASKS[task](a, b) for a, b in zip(r[:h], r[h:])] for r in x])
     return np.where(hit.any(1), hit.argmax(1), -1)
@@ -155,7 +153,7 @@ def _pair_cell(task, x):
 @pytest.mark.parametrize("precision", ["float64", "fixed:6.10"])
 @pytest.mark.parametrize("task,n", [("equality", 2), ("equality", 8), ("disjointness", 2), ("disjointness", 8)])
 def test_pair_certificate_matches_exhaustive_and_is_sound(task, n, precision):
-    from verify._certify import pair_boxes
+    from verify.certify import pair_boxes
     m = pair_model(task, n)
     row = certify(m, precision)
     assert row["status"] == "pass" and row["inputs_checked"] == 2**n
@@ -200,3 +198,58 @@ def test_other_addressings_certified(addresses, precision):
     assert row["status"] == "pass" and row["inputs_checked"] == "1600·8^199"
     assert check(model(5, 3, addresses), mode="exhaustive", precision=precision)["status"] == "pass"
     assert certify(model(5, 3, addresses), precision)["inputs_checked"] == 3**5 * 5
+
+
+# --- the registry: certify() dispatches to whatever plan is registered ----------------------------
+
+
+def test_registry_defines_certifiable_and_a_new_plan_needs_no_dispatch_edit():
+    import verify.certify as vc
+
+    assert set(vc.CERTIFIABLE) == {c.task for c in vc.registered()}
+    assert len(vc.CERTIFIABLE) == len({c.task for c in vc.registered()}) >= 3
+    m = constructions.build("associative_recall", arch="tf2", n=8, seed=0)
+    assert m.task not in vc.CERTIFIABLE
+    with pytest.raises(VerifyError, match="associative_recall has no certificate"):
+        certify(m)
+    margins = {"a": 0.5, "b": 0.25, "c": 1.0}
+
+    class Dummy:
+        """Three cells of one input each, proved with the margins above."""
+
+        def __init__(self, model, ia, task):
+            self.num_inputs_log2 = 1.5
+
+        def chunks(self, chunk_cells):
+            return [["a", "b"], ["c"]]
+
+        def prove(self, chunk):
+            return np.array([margins[c] for c in chunk])
+
+        def covered(self, chunk, ok):
+            return int(ok.sum())
+
+        def inputs_covered(self, proved, covered):
+            return f"{covered} inputs", float(np.log2(covered)) if covered else float("-inf")
+
+        def witnesses(self, cells, rng):
+            raise AssertionError("not asked for (witnesses=False)")
+
+        def details(self):
+            return {"cell": "one input"}
+
+    vc.register_certifier(task=m.task, family="transformer", layers=len(m.weights.layers))(Dummy)
+    try:
+        assert m.task in vc.CERTIFIABLE and set(vc.CERTIFIABLE) == {c.task for c in vc.registered()}
+        row = certify(m, "fixed:4.4")
+        assert row["status"] == "pass" and row["inputs_checked"] == len(margins) and row["failures"] == 0
+        assert row["min_margin"] == min(margins.values()) and row["certificate"]["cell"] == "one input"
+        margins["c"] = -1.0
+        row = certify(m, witnesses=False)
+        assert row["status"] == "fail" and row["certificate"]["unproved_cells"] == ["c"]
+        assert row["inputs_checked"] == 2 and row["counterexample"] is None
+    finally:
+        vc.unregister_certifier(Dummy)
+    assert m.task not in vc.CERTIFIABLE
+    with pytest.raises(VerifyError, match="associative_recall has no certificate"):
+        certify(m)

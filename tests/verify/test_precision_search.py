@@ -1,6 +1,5 @@
 """The precision search (verify/_precision_search.py), its CLI and the robustness sweeps."""
 
-import functools
 import json
 import math
 
@@ -10,16 +9,16 @@ import pytest
 
 import constructions
 import tasks
+from testkit import built
 from verify import main
-from verify._certify import certify
+from verify.certify import certify
 from constructions import FixedArithmetic
 from verify._precision_search import (Certified, MantissaArithmetic, _grid_ok, check_set, exact_on,
                                       fit_log, logits, smallest_fixed, smallest_mantissa)
 
 
-@functools.lru_cache(maxsize=None)
 def model(n, s=2, addresses="random"):
-    return constructions.build("index_lookup", arch="tf1", n=n, alphabet_size=s, seed=0, addresses=addresses)
+    return built("index_lookup", "tf1", n=n, alphabet_size=s, seed=0, addresses=addresses)
 
 
 @pytest.mark.parametrize("I,F", [(5, 10), (3, 4), (2, 2), (6, 1), (0, 5)])

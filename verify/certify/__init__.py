@@ -1,0 +1,64 @@
+"""Certified mode: a proof that a model answers correctly on *every* input (mode ``"certified"``).
+
+    from verify.certify import certify
+    row = certify(model, "fixed:4.4")          # one report row (a dict)
+
+Sampling checks a few thousand of the ``s^n·n`` inputs; this package proves all of them, for the
+constructions whose attention pattern does not depend on the symbols. It reads only the model's
+arrays (``model.weights``) and the task named in its metadata, never the construction's
+``meta["construction"]``, so it works on saved, foreign and tampered models alike.
+
+Each certified task has a *plan* that cuts its inputs into cells and proves each cell with one
+enclosure of the forward pass; the plans are registered per task, model family and depth, and
+:func:`certify` looks them up (a new construction adds a plan module, imported below):
+
+* _arithmetic.py — boxes, and enclosures of each format (float64, fixed:I.F); the soundness of
+  each format;
+* _attention.py — one head's scores, softmax weights and output (key/value mixing);
+* _affine.py — affine forms through ``Wo``, the residual, the MLP and the readout; margins;
+* _index_lookup.py — the plan for index lookup (one layer), cells ``(t, s_t)``;
+* _pairs.py — the plan for equality and disjointness (two layers), cells by the first deciding pair;
+* _registry.py — the registry and the protocol a plan implements;
+* _driver.py — :func:`certify`: the plan's cells chunk by chunk, witness search, the report row.
+
+Not covered: other floating formats (their attention sums are left to the sampled and exhaustive
+modes), and tasks other than those in :data:`CERTIFIABLE` (the registered tasks; read live, so a
+plan registered later appears in it).
+"""
+
+from .._engine import VerifyError
+from . import _index_lookup, _pairs  # noqa: F401  (each module registers its plans)
+from ._arithmetic import Box
+from ._driver import certify
+from ._index_lookup import index_lookup_boxes
+from ._pairs import PAIR_TASKS, pair_boxes
+from ._registry import (
+    Certifier,
+    certifiable,
+    register_certifier,
+    register_family,
+    registered,
+    unregister_certifier,
+)
+
+__all__ = [
+    "CERTIFIABLE",
+    "PAIR_TASKS",
+    "Box",
+    "Certifier",
+    "VerifyError",
+    "certifiable",
+    "certify",
+    "index_lookup_boxes",
+    "pair_boxes",
+    "register_certifier",
+    "register_family",
+    "registered",
+    "unregister_certifier",
+]
+
+
+def __getattr__(name: str):
+    if name == "CERTIFIABLE":  # derived from the registry each time it is read
+        return certifiable()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

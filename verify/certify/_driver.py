@@ -1,0 +1,111 @@
+"""The common driver of certified mode: look the plan up, prove its cells chunk by chunk, search the
+unproved cells for a counterexample, and assemble the report row.
+
+What the row claims follows from the plan's protocol (verify/certify/_registry.py): every cell's
+margin bound is a rigorous lower bound over all of its inputs, so ``status`` is ``"pass"`` only if
+every cell is proved, ``min_margin`` (the least bound) is a lower bound on the logit margin of every
+input covered, and ``inputs_checked`` is the exact count the plan gives for the proved cells. The
+counterexample, when there is one, is a concrete input on which :meth:`Model.logits` (the model's own
+forward pass, not an enclosure) answers wrongly: a failure is shown, never inferred.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import bounds
+from constructions import Model, parse_precision
+
+from .._engine import task_of
+from ._arithmetic import _arith
+from ._registry import certifier_for, plans_for
+
+_CELLS_PER_CHUNK = 1 << 14
+_KEEP_UNPROVED = 64  # unproved cells kept (in proof order): witnesses and the certificate's list
+
+
+def _first_failure(model, x, expected, precision):
+    logits = model.logits(x, precision=precision)
+    rows = np.arange(len(x))
+    others = logits.copy()
+    others[rows, expected] = -np.inf
+    margin = logits[rows, expected] - others.max(1)
+    bad = np.flatnonzero(~(margin > 0))
+    if bad.size == 0:
+        return None
+    i = int(bad[0])
+    return {"input": x[i].tolist(), "expected": int(expected[i]), "got": int(np.argmax(logits[i])),
+            "margin": float(margin[i])}
+
+
+def certify(model: Model, precision: str = "float64", *, task=None, chunk_cells: int = _CELLS_PER_CHUNK,
+            witnesses: bool = True) -> dict:
+    """Prove ``model`` right on every input of its task; one report row (mode ``"certified"``).
+
+    ``status`` is ``"pass"`` only if every cell is proved; ``failures`` counts the cells that were
+    not. ``inputs_checked`` is the number of inputs proved (a Python int while below 2^60, else
+    the exact count as a formula string); ``min_margin`` is a rigorous lower bound on the logit
+    margin over all of them. ``certificate`` says what was proved, how, under which assumptions;
+    ``counterexample`` is a concrete failing input found in an unproved cell, if any
+    (``witnesses=False`` skips that search: ``counterexample`` is then None even when cells fail).
+    The plan is the one registered for the model's task, family and depth (a task without one, an
+    unsupported precision or a model of another shape is refused with a :class:`VerifyError`).
+    """
+    ar = parse_precision(precision)
+    task = task or task_of(model)
+    found = plans_for(model.task)
+    ia = _arith(precision)
+    start = time.perf_counter()
+    plan = certifier_for(model, found).plan(model, ia, task)
+    rng = np.random.default_rng(0)
+    worst, unproved, cells, proved, covered = np.inf, [], 0, 0, 0
+    for chunk in plan.chunks(chunk_cells):
+        gap = plan.prove(chunk)
+        ok = gap > 0
+        cells += len(chunk)
+        proved += int(ok.sum())
+        worst = min(worst, float(gap.min()))
+        unproved += [chunk[int(i)] for i in np.flatnonzero(~ok)[: _KEEP_UNPROVED - len(unproved)]]
+        covered += plan.covered(chunk, ok)
+    formula, log2 = plan.inputs_covered(proved, covered)
+    counterexample = None
+    if unproved and witnesses:
+        x = plan.witnesses(unproved, rng)
+        counterexample = _first_failure(model, x, task.solve(x), str(precision))
+    size = model.size()
+    row = {
+        "task": model.task,
+        "arch": model.variant,
+        "n": model.task_params.get("n"),
+        "task_params": model.task_params,
+        "params": size["params"],
+        "params_no_embed": size["params_no_embed"],
+        "width": size["width"],
+        "heads": size["heads"],
+        "layers": size["layers"],
+        "precision": str(precision),
+        "precision_bits": ar.bits,
+        "mode": "certified",
+        "seed": None,
+        "model_seed": model.meta.get("build", {}).get("seed"),
+        "inputs_checked": covered if log2 < 60 else formula,
+        "failures": cells - proved,
+        "counterexample": counterexample,
+        "min_margin": worst,
+        "lower_bounds": bounds.lower_bounds(model.task, model.task_params, ar.bits),
+        "seconds": round(time.perf_counter() - start, 3),
+        "certificate": {
+            "proved": proved == cells,
+            "cells": cells,
+            "cells_proved": proved,
+            "unproved_cells": [list(c) if isinstance(c, tuple) else c for c in unproved[:16]],
+            "inputs_covered": formula,
+            "inputs_covered_log2": log2,
+            "num_inputs_log2": plan.num_inputs_log2,
+            **plan.details(),
+        },
+    }
+    row["status"] = "pass" if proved == cells else "fail"
+    return row
