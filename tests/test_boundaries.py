@@ -8,7 +8,7 @@ through public names. Read from the source (its syntax tree), a module of one pa
   (``from bounds import _grid_helper``);
 * read an underscore attribute off another package's module (``constructions._model``);
 * call or read an underscore member that only another package's classes define
-  (``model._forward(...)`` in verify, where ``_forward`` is a method of ``constructions.Model``).
+  (``model._prepared(...)`` in verify, where ``_prepared`` is a method of ``constructions.Model``).
 
 Tests may use private names; they are not scanned.
 """
