@@ -47,7 +47,7 @@ def main():
     took = time.perf_counter() - t
     r = {"task": "index_lookup", "n": model.task_params["n"],
                       "alphabet_size": model.task_params["alphabet_size"], "precision": a.precision,
-                      "addresses": model.meta["build"].get("addresses"), "model": how, "model_seconds": round(prep, 1),
+                      "addresses": model.metadata.build.get("addresses"), "model": how, "model_seconds": round(prep, 1),
                       "certify_seconds": round(took, 1), "status": row["status"],
                       "cells_proved": row["certificate"]["cells_proved"], "cells": row["certificate"]["cells"],
                       "min_margin": row["min_margin"], "inputs_covered": row["certificate"]["inputs_covered"],

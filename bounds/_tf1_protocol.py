@@ -71,7 +71,7 @@ class _Model:
             raise BoundError("Theorem 4's protocol runs a one-layer Transformer")
         w, g = model.weights, grid
         self.g = g
-        self.kind = model.meta.get("embed", "token")
+        self.kind = model.metadata.embed_kind
         layer = w.layers[0]
         enc = g.encode
         self.E, self.P = enc(w.embed), enc(w.position)

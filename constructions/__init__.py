@@ -11,7 +11,9 @@ benchmarks): ``model.forward(precision)`` (the pure batched forward and its prep
 ``model.runner(precision)`` (the compiled forward on encoded inputs), ``model.chunk_size(length)``,
 ``model.traced_runner()`` (the forward with the arithmetic as a traced argument),
 :func:`batch_sharding`, :func:`builder_for`, the number formats (:class:`FixedArithmetic`, ...)
-and :func:`pytree_dataclass` for new ones.
+and :func:`pytree_dataclass` for new ones; for stepping an RNN state by state (the finite-state
+certificates), the one recurrence itself: :func:`rnn_states`, :func:`rnn_logits` on weights
+encoded by :func:`encode_weights`.
 
 64-bit JAX: float64 and the exact int64 fixed-point grid need ``jax_enable_x64``, which this package
 switches on only inside its own computations (:func:`float64_scope`); the rest of the process keeps
@@ -21,12 +23,13 @@ inside ``with constructions.float64_scope():``.
 
 from ._addresses import AddressCode, hadamard_addresses, random_addresses
 from ._layout import Layout, linear, linear_in
+from ._meta import ModelMeta, model_meta
 from ._model import FORMAT, Model, ModelFormatError, ModelInputError, batch_sharding, load, register_input_encoder
 from ._precision import (Arithmetic, FixedArithmetic, FloatArithmetic, float64_scope, parse_precision,
                          pytree_dataclass)
 from ._registry import ConstructionError, available, build, builder_for, register
-from ._rnn import RNNWeights
-from ._transformer import MLP, Attention, Layer, TransformerWeights
+from ._rnn import RNNWeights, rnn_logits, rnn_states
+from ._transformer import MLP, Attention, Layer, TransformerWeights, encode_weights
 
 # construction modules register themselves on import
 from . import index_lookup, equality, threshold, nearest_neighbor, associative_recall  # noqa: F401
@@ -34,8 +37,8 @@ from . import dfa, dyck_rnn, rnn_associative_recall, rnn_halves, rnn_index_looku
 
 __all__ = [
     "AddressCode", "Arithmetic", "Attention", "ConstructionError", "FORMAT", "FixedArithmetic",
-    "FloatArithmetic", "Layer", "Layout", "MLP", "Model", "ModelFormatError", "ModelInputError",
-    "RNNWeights", "TransformerWeights", "available", "batch_sharding", "build", "builder_for",
-    "float64_scope", "hadamard_addresses", "linear", "linear_in", "load", "parse_precision",
-    "pytree_dataclass", "random_addresses", "register", "register_input_encoder",
+    "FloatArithmetic", "Layer", "Layout", "MLP", "Model", "ModelFormatError", "ModelInputError", "ModelMeta",
+    "RNNWeights", "TransformerWeights", "available", "batch_sharding", "build", "builder_for", "encode_weights",
+    "float64_scope", "hadamard_addresses", "linear", "linear_in", "load", "model_meta", "parse_precision",
+    "pytree_dataclass", "random_addresses", "register", "register_input_encoder", "rnn_logits", "rnn_states",
 ]

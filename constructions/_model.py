@@ -18,25 +18,24 @@ import json
 import math
 import os
 import tempfile
+import types
 import zipfile
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._meta import FORMAT, ModelFormatError, ModelMeta
 from ._precision import float64_scope, parse_precision
 from ._rnn import RNNWeights, rnn_logits, rnn_states
 from ._transformer import (MLP, Attention, Layer, TransformerWeights, encode_weights, example_elements, make_plan,
                            prepare, transformer_logits)
 
-__all__ = ["Model", "load", "ModelFormatError", "ModelInputError", "FORMAT", "register_input_encoder", "batch_sharding"]
+__all__ = ["Model", "ModelMeta", "load", "ModelFormatError", "ModelInputError", "FORMAT", "register_input_encoder",
+           "batch_sharding"]
 
-FORMAT = "separations-model/1"
 _ELEMENT_BUDGET = 1 << 24  # intermediate elements per compiled batch chunk
-
-
-class ModelFormatError(ValueError):
-    """A file that is not a saved model, or one whose arrays disagree with each other."""
 
 
 class ModelInputError(ValueError):
@@ -50,7 +49,8 @@ _INPUT_ENCODERS = {}
 
 def register_input_encoder(name: str):
     """Register ``fn(meta, inputs) -> np.ndarray`` turning a task's inputs into model inputs
-    (int tokens ``[B, L]`` or float features ``[B, L, d_in]``). Named in ``meta["input_encoding"]``."""
+    (int tokens ``[B, L]`` or float features ``[B, L, d_in]``). Named in ``meta["input_encoding"]``;
+    ``meta`` is the model's metadata as a read-only dict (:attr:`Model.meta`)."""
 
     def deco(fn):
         _INPUT_ENCODERS[name] = fn
@@ -69,7 +69,7 @@ def _tokens(meta, inputs):
             x = x.astype(np.int64)
         else:
             raise ModelInputError(f"tokens must be integers, got dtype {x.dtype}")
-    length = meta.get("seq_len")
+    length = meta["seq_len"]
     if length is not None and x.shape[1] != length:
         raise ModelInputError(f"this model reads sequences of length {length}, got length {x.shape[1]}")
     vocab = meta["vocab_size"]
@@ -147,36 +147,50 @@ class Model:
 
     Attributes:
         weights: :class:`TransformerWeights` or :class:`RNNWeights` (float64 numpy arrays).
-        meta: dict, JSON-serialisable; see docs/MODEL.md for its keys.
+        metadata: :class:`~constructions._meta.ModelMeta`, the typed metadata (docs/MODEL.md).
     """
 
-    def __init__(self, weights, meta: dict):
+    def __init__(self, weights, meta: ModelMeta | Mapping):
+        """``meta``: a :class:`ModelMeta`, or a ``meta`` object as docs/MODEL.md describes it
+        (validated; missing optional keys take their defaults)."""
         self.weights = weights
-        self.meta = dict(meta)
-        self.meta.setdefault("format", FORMAT)
+        self.metadata = ModelMeta.from_dict(meta)
+        self._meta_dict = self.metadata.to_dict()
 
     # -- identity
     @property
+    def meta(self) -> Mapping:
+        """The metadata as the read-only JSON object written to files (``meta["arch"]`` is the
+        family); Python code reads the typed :attr:`metadata` instead."""
+        return types.MappingProxyType(self._meta_dict)
+
+    @property
+    def family(self) -> str:
+        """``"transformer"`` or ``"rnn"`` (the file-format key ``arch``)."""
+        return self.metadata.family
+
+    @property
     def arch(self) -> str:
-        """``"transformer"`` or ``"rnn"`` (the file-format family)."""
-        return self.meta["arch"]
+        """Deprecated alias of :attr:`family` (``"transformer"`` or ``"rnn"``); the registered
+        architecture (``"tf1"``, ``"tf2"``, ``"rnn"``) is :attr:`variant`."""
+        return self.metadata.family
 
     @property
     def variant(self) -> str:
         """The registered architecture name: ``"tf1"``, ``"tf2"`` or ``"rnn"``."""
-        return self.meta.get("build", {}).get("arch", "rnn" if self.arch == "rnn" else f"tf{self.num_layers}")
+        return self.metadata.variant(self.num_layers)
 
     @property
     def task(self) -> str:
-        return self.meta["task"]
+        return self.metadata.task
 
     @property
     def task_params(self) -> dict:
-        return dict(self.meta["task_params"])
+        return dict(self.metadata.task_params)
 
     @property
     def num_layers(self) -> int:
-        return len(self.weights.layers) if self.arch == "transformer" else 1
+        return len(self.weights.layers) if self.family == "transformer" else 1
 
     def __repr__(self) -> str:
         s = self.size()
@@ -186,7 +200,7 @@ class Model:
     # -- running
     def encode_inputs(self, inputs) -> np.ndarray:
         """Task inputs -> model inputs (validated); see ``meta["input_encoding"]``."""
-        name = self.meta.get("input_encoding", "tokens")
+        name = self.metadata.input_encoding
         if name not in _INPUT_ENCODERS:
             raise ModelInputError(f"unknown input encoding {name!r}")
         return _INPUT_ENCODERS[name](self.meta, inputs)
@@ -195,11 +209,11 @@ class Model:
     def chunk_size(self, length: int, precision: str = "float64") -> int:
         """Examples per compiled call for inputs of ``length``: a power of two (times the device
         count) sized so that one call holds about _ELEMENT_BUDGET intermediate values."""
-        if self.arch == "rnn":
+        if self.family == "rnn":
             per = length * self.weights.wh.shape[0] + 1
         else:
             plan = self._prepared(precision)[1]
-            per = example_elements(self.weights, plan, length, self.meta.get("embed", "token"))
+            per = example_elements(self.weights, plan, length, self.metadata.embed_kind)
         c = max(1, min(8192, _ELEMENT_BUDGET // max(per, 1)))
         return (1 << (c.bit_length() - 1)) * len(jax.local_devices())
 
@@ -233,11 +247,11 @@ class Model:
         local device, and the plan of exact shortcuts read off them (transformers); cached."""
         cache = self.__dict__.setdefault("_prepared_cache", {})
         if precision not in cache:
-            embed = self.meta.get("embed", "token")
-            seq_len = self.meta.get("seq_len")
-            prepared = _preparer(self.arch, precision, embed, int(seq_len) if seq_len else None,
-                                 bool(self.meta.get("causal", True)))(self.weights)
-            plan = make_plan(parse_precision(precision), prepared) if self.arch == "transformer" else None
+            embed = self.metadata.embed_kind
+            seq_len = self.metadata.seq_len
+            prepared = _preparer(self.family, precision, embed, int(seq_len) if seq_len else None,
+                                 self.metadata.causal)(self.weights)
+            plan = make_plan(parse_precision(precision), prepared) if self.family == "transformer" else None
             if len(cache) >= 4:  # a precision sweep keeps the last few formats, not all (tables can be large)
                 cache.pop(next(iter(cache)))
             cache[precision] = (jax.device_put(prepared, batch_sharding()[1]), plan)
@@ -249,8 +263,8 @@ class Model:
         ``precision`` (traceable, not jitted) and this model's prepared weights, placed on every
         local device: for composing with other jitted code, which must run in :func:`float64_scope`."""
         prepared, plan = self._prepared(precision)
-        fn = _forward_function(self.arch, precision, self.meta.get("embed", "token"),
-                               bool(self.meta.get("causal", True)), plan)
+        fn = _forward_function(self.family, precision, self.metadata.embed_kind,
+                               self.metadata.causal, plan)
         return fn, prepared
 
     @float64_scope()
@@ -258,7 +272,7 @@ class Model:
         """``run(x) -> logits``: the compiled forward on encoded inputs ``x`` (numpy, batch axis
         split across local devices); one compilation per input shape."""
         prepared, plan = self._prepared(precision)
-        fn = _compiled(self.arch, precision, self.meta.get("embed", "token"), bool(self.meta.get("causal", True)), plan)
+        fn = _compiled(self.family, precision, self.metadata.embed_kind, self.metadata.causal, plan)
         data = batch_sharding()[0]
 
         @float64_scope()
@@ -274,7 +288,7 @@ class Model:
         call to call (``FixedArithmetic(I, F)`` for any I, F, or any :func:`pytree_dataclass`
         arithmetic with array fields) runs without recompiling; no shortcut of the plan is taken,
         and a traced fixed-point format is not checked against the int64 width limit."""
-        fn = _traced_forward(self.arch, self.meta.get("embed", "token"), bool(self.meta.get("causal", True)))
+        fn = _traced_forward(self.family, self.metadata.embed_kind, self.metadata.causal)
 
         @float64_scope()
         def run(ar, x):
@@ -289,7 +303,7 @@ class Model:
     @float64_scope()
     def hidden_states(self, inputs, precision: str = "float64") -> np.ndarray:
         """RNN only: float64 ``[B, L+1, m]``, the state after every prefix (row 0 is ``h0``)."""
-        if self.arch != "rnn":
+        if self.family != "rnn":
             raise TypeError("hidden_states is defined for RNNs only")
         x = self.encode_inputs(inputs)
         return np.asarray(_compiled_states(str(precision))(self.weights, jnp.asarray(x)))
@@ -302,10 +316,10 @@ class Model:
     def arrays(self) -> dict[str, np.ndarray]:
         """Every weight array under its file-format name (float64 numpy)."""
         w = self.weights
-        if self.arch == "rnn":
+        if self.family == "rnn":
             out = {"rnn/win": w.win, "rnn/wh": w.wh, "rnn/b": w.b, "rnn/h0": w.h0}
         else:
-            key = "embed/token" if self.meta.get("embed", "token") == "token" else "embed/input"
+            key = "embed/token" if self.metadata.embed_kind == "token" else "embed/input"
             out = {key: w.embed, "embed/position": w.position}
             for i, layer in enumerate(w.layers):
                 for name in ("wq", "wk", "wv", "wo"):
@@ -320,16 +334,24 @@ class Model:
         """Sizes computed from the arrays (docs/DESIGN.md §5.4).
 
         ``params`` counts every entry of every array, embeddings included; ``params_no_embed``
-        leaves out the token/input and position embeddings (RNN: ``win``). ``state_bits`` is
-        ``width·b`` (RNN: the whole state; Transformer: one position of the residual stream) with
-        ``b = bits`` or else the smallest precision the model was shown exact at
-        (``meta["precision_bits"]``), or None if neither is known.
+        leaves out the token/input and position embeddings (RNN: ``win``). ``arch`` is the
+        registered architecture (``"tf1"``, ``"tf2"``, ``"rnn"``: :attr:`variant`). ``state_bits``
+        is ``width·b`` (RNN: the whole state; Transformer: one position of the residual stream)
+        with ``b`` = ``bits`` when given; else, for an RNN, the bits per unit it declares
+        (``meta["construction"]["state_bits_per_unit"]``: 1 for every RNN construction here, whose
+        units are 0 or 1) and, for a Transformer, the smallest precision the model was shown exact
+        at (``meta["precision_bits"]``); None if none of these is known.
         """
         arrays = self.arrays()
         params = sum(int(a.size) for a in arrays.values())
         embed = sum(int(a.size) for k, a in arrays.items() if k.startswith("embed/") or k == "rnn/win")
-        b = bits if bits is not None else self.meta.get("precision_bits")
-        if self.arch == "rnn":
+        info = self.metadata
+        b = bits
+        if b is None:
+            b = info.state_bits_per_unit if self.family == "rnn" else None
+        if b is None:
+            b = info.precision_bits
+        if self.family == "rnn":
             width = int(self.weights.wh.shape[0])
             heads = layers = 0
             head_dim = mlp_width = None
@@ -349,7 +371,7 @@ class Model:
             "mlp_width": mlp_width,
             "params": params,
             "params_no_embed": params - embed,
-            "precision_bits": self.meta.get("precision_bits"),
+            "precision_bits": info.precision_bits,
             "state_bits": None if b is None else width * int(b),
         }
 
@@ -358,7 +380,7 @@ class Model:
         """Write the model to ``path`` (.npz), atomically and byte-reproducibly."""
         path = os.fspath(path)
         entries = dict(self.arrays())
-        entries["meta"] = np.array([json.dumps(self.meta, sort_keys=True)])
+        entries["meta"] = np.array([json.dumps(self.metadata.to_dict(), sort_keys=True)])
         folder = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
         try:
@@ -377,18 +399,20 @@ class Model:
             raise
 
     @classmethod
-    def from_arrays(cls, arrays: dict, meta: dict) -> "Model":
-        """Rebuild a model from file-format arrays (validating shapes); used by :func:`load`."""
+    def from_arrays(cls, arrays: dict, meta: ModelMeta | Mapping) -> "Model":
+        """Rebuild a model from file-format arrays (validating shapes and the metadata); used by
+        :func:`load`."""
         a = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+        meta = ModelMeta.from_dict(meta)
         try:
-            if meta.get("arch") == "rnn":
+            if meta.family == "rnn":
                 w = RNNWeights(a["rnn/win"], a["rnn/wh"], a["rnn/b"], a["rnn/h0"], a["readout/w"], a["readout/b"])
                 m = w.wh.shape[0]
                 _expect(w.win.ndim == 2 and w.win.shape[1] == m and w.wh.shape == (m, m), "rnn/win, rnn/wh")
                 _expect(w.b.shape == (m,) and w.h0.shape == (m,), "rnn/b, rnn/h0")
                 _expect(w.readout_w.shape[0] == m and w.readout_b.shape == (w.readout_w.shape[1],), "readout")
-            elif meta.get("arch") == "transformer":
-                embed_kind = meta.get("embed", "token")
+            else:
+                embed_kind = meta.embed_kind
                 emb = a["embed/token" if embed_kind == "token" else "embed/input"]
                 pos = a["embed/position"]
                 D = pos.shape[1]
@@ -411,8 +435,6 @@ class Model:
                 rw, rb = a["readout/w"], a["readout/b"]
                 _expect(rw.ndim == 2 and rw.shape[0] == D and rb.shape == (rw.shape[1],), "readout")
                 w = TransformerWeights(emb, pos, tuple(layers), rw, rb)
-            else:
-                raise ModelFormatError(f"meta.arch must be 'transformer' or 'rnn', got {meta.get('arch')!r}")
         except KeyError as e:
             raise ModelFormatError(f"missing array {e.args[0]!r}") from None
         for k, v in a.items():
@@ -428,7 +450,7 @@ class Model:
             if key not in arrays:
                 raise KeyError(f"no array {key!r}")
             arrays[key] = np.asarray(v, dtype=np.float64)
-        return Model.from_arrays(arrays, self.meta)
+        return Model.from_arrays(arrays, self.metadata)
 
 
 def _expect(cond: bool, what: str):
@@ -457,7 +479,8 @@ def load(path) -> Model:
         raise ModelFormatError(f"{path}: 'meta' is not a JSON string") from None
     if not isinstance(meta, dict) or not str(meta.get("format", "")).startswith("separations-model/"):
         raise ModelFormatError(f"{path}: unknown or missing meta.format")
-    for key in ("task", "task_params", "arch"):
-        if key not in meta:
-            raise ModelFormatError(f"{path}: meta has no {key!r}")
+    try:
+        meta = ModelMeta.from_dict(meta, require_format=True)
+    except ModelFormatError as e:
+        raise ModelFormatError(f"{path}: {e}") from None
     return Model.from_arrays(arrays, meta)

@@ -12,7 +12,7 @@ Reduction to nearest neighbour
     matching key beats every other by the margin ``δ = 2/d'`` (``1/δ = O(log K)``, the MQAR
     case). Values are the labels. The token sequence has exactly the nearest-neighbour layout
     (key at ``2i``, value at ``2i + 1``, query at ``2n``), so the model is
-    :func:`constructions.nearest_neighbor.core` with a token table instead of ``W_in``:
+    :func:`constructions._nearest.core` (the nearest-neighbour layers) with a token table instead of ``W_in``:
 
         ``E[c] = point row of h(c)`` (c < K),    ``E[K + v] = label row of ρ(v)``.
 
@@ -31,9 +31,10 @@ import math
 
 import numpy as np
 
+from ._meta import model_meta
 from ._model import Model, ModelInputError, _INPUT_ENCODERS, register_input_encoder
+from ._nearest import core
 from ._registry import ConstructionError, register
-from .nearest_neighbor import core
 
 __all__ = ["build_associative_recall", "hypercube_keys"]
 
@@ -88,20 +89,14 @@ def build_associative_recall(n: int, num_keys: int | None = None, num_values: in
     c = core(n, keys.shape[1], V, margin, seed, coherence, "flag", addresses)
     embed = np.vstack([c.point_rows(keys), c.label_rows()])  # [K + V, D]
     params = {"n": n, "num_keys": K, "num_values": V}
-    meta = {
-        "arch": "transformer",
-        "task": "associative_recall",
-        "task_params": params,
-        "causal": True,
-        "readout": "last",
-        "embed": "token",
-        "input_encoding": "associative_recall_tokens",
-        "seq_len": 2 * n + 1,
-        "vocab_size": K + V,
-        "precision_bits": None,
-        "build": {"task": "associative_recall", "arch": "tf2", **params, "seed": int(seed),
-                  "coherence": coherence, "addresses": addresses},
-        "construction": {**c.info, "key_embedding": "hypercube", "key_dim": int(keys.shape[1]),
-                         "key_margin": margin},
-    }
+    meta = model_meta(
+        "transformer", "associative_recall", params,
+        input_encoding="associative_recall_tokens",
+        seq_len=2 * n + 1,
+        vocab_size=K + V,
+        build={"task": "associative_recall", "arch": "tf2", **params, "seed": int(seed),
+               "coherence": coherence, "addresses": addresses},
+        construction={**c.info, "key_embedding": "hypercube", "key_dim": int(keys.shape[1]),
+                      "key_margin": margin},
+    )
     return Model(c.weights(embed), meta)

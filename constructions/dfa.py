@@ -69,6 +69,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ._layout import Layout
+from ._meta import model_meta
 from ._model import Model
 from ._registry import ConstructionError
 from ._rnn import RNNWeights
@@ -327,17 +328,12 @@ def dfa_model(dfa: DFA, *, task: str = "dfa", task_params: dict | None = None, s
     info = {"theorem": "DFA compilation (paper App. E; docs/PAPER.md §11.3: one unit per transition)",
             "dfa": dfa.describe(), **compiled.describe()}
     info.update(construction or {})
-    meta = {
-        "arch": "rnn",
-        "task": task,
-        "task_params": dict(task_params or {}),
-        "causal": True,
-        "readout": "last",
-        "input_encoding": "tokens",
-        "seq_len": seq_len,
-        "vocab_size": dfa.alphabet_size,
-        "precision_bits": None,
-        "build": dict(build or {"dfa": json.loads(json.dumps(dfa.describe()))}),
-        "construction": info,
-    }
+    meta = model_meta(
+        "rnn", task, dict(task_params or {}),
+        seq_len=seq_len,
+        vocab_size=dfa.alphabet_size,
+        build=dict(build or {"dfa": json.loads(json.dumps(dfa.describe()))}),
+        state_bits_per_unit=1,  # every unit is 0 or 1
+        construction=info,
+    )
     return Model(compiled.weights, meta)

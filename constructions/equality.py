@@ -66,32 +66,17 @@ import math
 
 import numpy as np
 
-from ._layout import Layout, linear, linear_in
+from ._codes import make_addresses
+from ._gadgets import attention_lower_bound, mean_and_threshold, mlp, ramp, softmax_scale
+from ._layout import Layout, linear
+from ._meta import model_meta
 from ._model import Model
 from ._registry import ConstructionError, register
-from ._transformer import MLP, Attention, Layer, TransformerWeights
-from .index_lookup import make_addresses
+from ._transformer import Attention, Layer, TransformerWeights
 
-__all__ = ["build_equality", "softmax_scale", "attention_lower_bound", "partner", "paper_beta"]
+__all__ = ["build_equality", "partner", "paper_beta"]
 
 MISS = 1 / 5  # weight allowed off the target in layer 1
-
-
-def softmax_scale(competitors: int, gap: float, miss: float) -> float:
-    """Smallest β with ``1/(1 + N e^{−β·gap}) ≥ 1 − miss``: ``β = ln(N(1−miss)/miss)/gap``.
-
-    ``competitors`` N is the number of other positions a query can see, each scoring at least
-    ``β·gap`` below the target (``gap = 1 − μ`` for an address fetch). Shared by the two-layer
-    constructions.
-    """
-    if gap <= 0:
-        raise ConstructionError(f"the score gap must be positive, got {gap}")
-    return math.log(max(1, competitors) * (1 - miss) / miss) / gap
-
-
-def attention_lower_bound(competitors: int, gap: float, beta: float) -> float:
-    """``1/(1 + N e^{−β·gap})``: the weight a target at least ``β·gap`` above N others receives."""
-    return 1.0 / (1.0 + max(1, competitors) * math.exp(-beta * gap))
 
 
 def paper_beta(n: int, grid_constant: float) -> dict:
@@ -141,17 +126,11 @@ def build_equality(n: int, seed: int = 0, coherence: float = 0.5, addresses: str
         wv=linear(resid, val, {("bit", "bit"): 1.0})[None],
         wo=linear(val, resid, {("bit", "partner_bit"): 1.0}).T[None],
     )
-    ramps = Layout(up_hi=1, up_lo=1, down_hi=1, down_lo=1)  # h(d) and h(−d), d = bit − partner_bit
-    xor = MLP(
-        w1=linear_in(resid, ramps, {("bit", "up_hi"): 4.0, ("partner_bit", "up_hi"): -4.0,
-                                    ("bit", "up_lo"): 4.0, ("partner_bit", "up_lo"): -4.0,
-                                    ("bit", "down_hi"): -4.0, ("partner_bit", "down_hi"): 4.0,
-                                    ("bit", "down_lo"): -4.0, ("partner_bit", "down_lo"): 4.0}),
-        b1=ramps.vector(up_hi=-1.0, up_lo=-3.0, down_hi=-1.0, down_lo=-3.0),
-        w2=linear_in(ramps, resid, {("up_hi", "xor"): 0.5, ("up_lo", "xor"): -0.5,
-                                    ("down_hi", "xor"): 0.5, ("down_lo", "xor"): -0.5}),
-        b2=np.zeros(resid.dim),
-    )
+    # h(d) and h(−d), d = bit − partner_bit, h the ramp (ReLU(4u − 1) − ReLU(4u − 3))/2
+    xor = mlp(resid,
+              ramp(1, {"bit": 4.0, "partner_bit": -4.0}, "xor", bias=(-1.0, -3.0), gain=0.5, names=("up_hi", "up_lo")),
+              ramp(1, {"bit": -4.0, "partner_bit": 4.0}, "xor", bias=(-1.0, -3.0), gain=0.5,
+                   names=("down_hi", "down_lo")))
 
     # layer 2: Q = 0, uniform mean of xor, threshold (count > 0)
     average, threshold = mean_and_threshold(resid, n, src="xor", out="ineq", c=0)
@@ -161,20 +140,13 @@ def build_equality(n: int, seed: int = 0, coherence: float = 0.5, addresses: str
 
     weights = TransformerWeights(token, position, (Layer(fetch, xor), Layer(average, threshold)),
                                  readout_w, readout_b)
-    meta = {
-        "arch": "transformer",
-        "task": "equality",
-        "task_params": {"n": n},
-        "causal": True,
-        "readout": "last",
-        "embed": "token",
-        "input_encoding": "tokens",
-        "seq_len": n,
-        "vocab_size": 2,
-        "precision_bits": None,
-        "build": {"task": "equality", "arch": "tf2", "n": n, "seed": int(seed), "coherence": float(coherence),
-                  "addresses": addresses, "beta": beta},
-        "construction": {
+    meta = model_meta(
+        "transformer", "equality", {"n": n},
+        seq_len=n,
+        vocab_size=2,
+        build={"task": "equality", "arch": "tf2", "n": n, "seed": int(seed), "coherence": float(coherence),
+               "addresses": addresses, "beta": beta},
+        construction={
             "theorem": "Theorem 6",
             "beta": b,
             "beta_rule": "ln(4(n-1))/(1-mu)" if beta is None else "override",
@@ -184,29 +156,6 @@ def build_equality(n: int, seed: int = 0, coherence: float = 0.5, addresses: str
             "residual_layout": resid.describe(),
             "logit_margin": 2.0,
         },
-    }
+    )
     return Model(weights, meta)
 
-
-def mean_and_threshold(resid: Layout, n: int, *, src: str, out: str, c: int):
-    """The second layer of equality and THRES: ``(attention, mlp)``.
-
-    Attention with Q = 0 averages the 0/1 block ``src`` uniformly over the n positions into block
-    ``mean`` (= count/n exactly at the last position); the MLP writes ``[count > c]`` into block
-    ``out`` by the step ``ReLU(2n·mean − 2c − 1/2) − ReLU(2n·mean − 2c − 3/2)``, which is 0 for
-    count <= c and 1 for count >= c + 1 (the count is an integer)."""
-    val = Layout(**{src: 1})
-    average = Attention(
-        wq=np.zeros((1, 1, resid.dim)),
-        wk=np.zeros((1, 1, resid.dim)),
-        wv=linear(resid, val, {(src, src): 1.0})[None],
-        wo=linear(val, resid, {(src, "mean"): 1.0}).T[None],
-    )
-    step = Layout(hi=1, lo=1)
-    threshold = MLP(
-        w1=linear_in(resid, step, {("mean", "hi"): 2.0 * n, ("mean", "lo"): 2.0 * n}),
-        b1=step.vector(hi=-2.0 * c - 0.5, lo=-2.0 * c - 1.5),
-        w2=linear_in(step, resid, {("hi", out): 1.0, ("lo", out): -1.0}),
-        b2=np.zeros(resid.dim),
-    )
-    return average, threshold

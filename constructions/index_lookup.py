@@ -49,37 +49,21 @@ import math
 
 import numpy as np
 
-from ._addresses import AddressCode, hadamard_addresses, random_addresses
-from ._layout import Layout, linear, linear_in
+from ._codes import binary_code, make_addresses
+from ._gadgets import bits_mlp_and_readout
+from ._layout import Layout, linear
+from ._meta import model_meta
 from ._model import Model
 from ._registry import ConstructionError, register
-from ._transformer import MLP, Attention, Layer, TransformerWeights
+from ._transformer import Attention, Layer, TransformerWeights
+from .index_lookup_quadratic import build_quadratic
 
-__all__ = ["build_index_lookup", "binary_code", "scale_factor"]
-
-
-def binary_code(alphabet_size: int) -> np.ndarray:
-    """``ρ``: float64 ``[s, B]``, row c is the B-bit binary expansion of c (least significant first)."""
-    bits = max(1, math.ceil(math.log2(alphabet_size)))
-    c = np.arange(alphabet_size)[:, None]
-    return ((c >> np.arange(bits)[None, :]) & 1).astype(np.float64)
+__all__ = ["build_index_lookup", "scale_factor"]
 
 
 def scale_factor(n: int, coherence: float) -> float:
     """β = ln(4n)/(1−μ): puts weight ≥ 4/5 on the target (module docstring)."""
     return math.log(4 * n) / (1.0 - float(coherence))
-
-
-def make_addresses(n: int, addresses: str, coherence: float, seed: int) -> AddressCode:
-    if addresses == "random":
-        return random_addresses(n, coherence=coherence, seed=seed)
-    if addresses == "hadamard":
-        return hadamard_addresses(n)
-    if addresses == "rs":  # explicit Reed–Solomon ⊗ Hadamard code (constructions/explicit_addresses.py)
-        from .explicit_addresses import rs_addresses
-        return rs_addresses(n, coherence=coherence)
-    raise ConstructionError(f"addresses must be 'random', 'hadamard' or 'rs' (index lookup also 'quadratic'), "
-                            f"got {addresses!r}")
 
 
 @register("index_lookup", "tf1")
@@ -103,7 +87,6 @@ def build_index_lookup(n: int, alphabet_size: int, seed: int = 0, coherence: flo
     if not 0 < float(coherence) < 1:
         raise ConstructionError(f"coherence must lie in (0, 1), got {coherence}")
     if addresses == "quadratic":  # constant width (constructions/index_lookup_quadratic.py)
-        from .index_lookup_quadratic import build_quadratic
         return build_quadratic(n, s, beta=beta, build={"task": "index_lookup", "arch": "tf1", "n": n, "alphabet_size": s,
                                                        "seed": int(seed), "addresses": "quadratic", "beta": beta})
     code = make_addresses(n, addresses, float(coherence), int(seed))
@@ -130,20 +113,13 @@ def build_index_lookup(n: int, alphabet_size: int, seed: int = 0, coherence: flo
     mlp, readout_w, readout_b = bits_mlp_and_readout(resid, rho)
 
     weights = TransformerWeights(token, position, (Layer(attn, mlp),), readout_w, readout_b)
-    meta = {
-        "arch": "transformer",
-        "task": "index_lookup",
-        "task_params": {"n": n, "alphabet_size": s},
-        "causal": True,
-        "readout": "last",
-        "embed": "token",
-        "input_encoding": "tokens",
-        "seq_len": n + 1,
-        "vocab_size": s + n,
-        "precision_bits": None,
-        "build": {"task": "index_lookup", "arch": "tf1", "n": n, "alphabet_size": s, "seed": int(seed),
-                  "coherence": float(coherence), "addresses": addresses, "beta": beta},
-        "construction": {
+    meta = model_meta(
+        "transformer", "index_lookup", {"n": n, "alphabet_size": s},
+        seq_len=n + 1,
+        vocab_size=s + n,
+        build={"task": "index_lookup", "arch": "tf1", "n": n, "alphabet_size": s, "seed": int(seed),
+               "coherence": float(coherence), "addresses": addresses, "beta": beta},
+        construction={
             "theorem": "Theorem 1",
             "beta": b,
             "beta_rule": "ln(4n)/(1-mu)" if beta is None else "override",
@@ -153,31 +129,6 @@ def build_index_lookup(n: int, alphabet_size: int, seed: int = 0, coherence: flo
             "code_bits": B,
             "logit_margin": 2.0,
         },
-    }
+    )
     return Model(weights, meta)
 
-
-def bits_mlp_and_readout(resid: Layout, rho: np.ndarray, src: str = "symbol"):
-    """The FFN and readout of every construction that fetches a binary code by attention (index
-    lookup and its variants; nearest neighbour's label): ``(mlp, readout_w, readout_b)``.
-
-    Reads the attention output in block ``src`` (bit j of the fetched symbol's code is >= 4/5 or
-    <= 1/5 when the target holds >= 4/5 of the attention), writes clean bits into block ``bits`` with
-    the ramp ``(ReLU(4z − 1) − ReLU(4z − 3))/2`` per bit (exact 0/1 on those ranges), and scores
-    symbol c by ``Σ_j (2ρ_j(c) − 1)(2·bit_j − 1)`` (weights ``2·signs``, bias ``−Σ signs``): B for the
-    right symbol, at most B − 2 for any other (logit margin 2).
-    ``rho``: ``[s, B]`` binary codes of the symbols.
-    """
-    s, B = rho.shape
-    hidden = Layout(hi=B, lo=B)
-    mlp = MLP(
-        w1=linear_in(resid, hidden, {(src, "hi"): 4.0, (src, "lo"): 4.0}),
-        b1=hidden.vector(hi=-1.0, lo=-3.0),
-        w2=linear_in(hidden, resid, {("hi", "bits"): 0.5, ("lo", "bits"): -0.5}),
-        b2=np.zeros(resid.dim),
-    )
-    signs = 2 * rho - 1  # [s, B]
-    readout_w = np.zeros((resid.dim, s))
-    readout_w[resid["bits"]] = 2 * signs.T
-    readout_b = -signs.sum(axis=1)
-    return mlp, readout_w, readout_b

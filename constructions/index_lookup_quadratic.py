@@ -35,10 +35,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._codes import binary_code
+from ._gadgets import bits_mlp_and_readout
 from ._layout import Layout, linear
+from ._meta import model_meta
 from ._model import Model
 from ._transformer import Attention, Layer, TransformerWeights
-from .index_lookup import bits_mlp_and_readout
 
 __all__ = ["build_quadratic", "QUADRATIC_BETA"]
 
@@ -53,8 +55,6 @@ def build_quadratic(n: int, alphabet_size: int, beta: float | None = None, build
         beta: override the scale factor (robustness sweeps only).
         build: the ``build`` arguments to record in the metadata.
     """
-    from .index_lookup import binary_code  # deferred: index_lookup imports this module lazily
-
     n, s = int(n), int(alphabet_size)
     b = QUADRATIC_BETA if beta is None else float(beta)
     rho = binary_code(s)
@@ -79,19 +79,12 @@ def build_quadratic(n: int, alphabet_size: int, beta: float | None = None, build
 
     weights = TransformerWeights(token, position, (Layer(attn, mlp),), readout_w, readout_b)
     tail = 2 * sum(np.exp(-b * d) for d in range(1, 64))
-    meta = {
-        "arch": "transformer",
-        "task": "index_lookup",
-        "task_params": {"n": n, "alphabet_size": s},
-        "causal": True,
-        "readout": "last",
-        "embed": "token",
-        "input_encoding": "tokens",
-        "seq_len": n + 1,
-        "vocab_size": s + n,
-        "precision_bits": None,
-        "build": build or {"task": "index_lookup", "arch": "tf1", "n": n, "alphabet_size": s, "addresses": "quadratic"},
-        "construction": {
+    meta = model_meta(
+        "transformer", "index_lookup", {"n": n, "alphabet_size": s},
+        seq_len=n + 1,
+        vocab_size=s + n,
+        build=build or {"task": "index_lookup", "arch": "tf1", "n": n, "alphabet_size": s, "addresses": "quadratic"},
+        construction={
             "theorem": "Theorem 1 (constant-width variant: quadratic position score)",
             "addressing": "score(i) = -beta (i - t)^2 from q=(-u_t^2, 2u_t, -1), k=(1, u_i, u_i^2), u = i - floor(n/2)",
             "beta": b,
@@ -102,5 +95,5 @@ def build_quadratic(n: int, alphabet_size: int, beta: float | None = None, build
             "max_feature": float(np.abs(u).max() ** 2),
             "logit_margin": 2.0,
         },
-    }
+    )
     return Model(weights, meta)

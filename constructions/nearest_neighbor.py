@@ -43,7 +43,7 @@ Layer 1, one head: find the nearest point, fetch its label's address
     needs, not the paper's δ/100; with the paper's C = 10 it would be μ < δ/20), and ``τ = δ``
     in ``"flag"`` mode, where the penalty touches only the query and no score is perturbed.
 
-Scale factors (:func:`~constructions.equality.softmax_scale`, ``N = 2n`` competitors, miss 1/5)
+Scale factors (:func:`~constructions._gadgets.softmax_scale`, ``N = 2n`` competitors, miss 1/5)
     ``β₁ = ln(8n)/τ`` puts weight ``α ≥ 4/5`` on the nearest point; ``β₂ = ln(8n)/(1−μ)`` puts
     ``≥ 4/5`` on the nearest point's label in layer 2.
 
@@ -66,157 +66,23 @@ layer 1 needs μ < δ/4 in the paper's ``"address"`` mode (we draw a code with c
 one query, at the last position; ``"address"`` keeps every point position in the same form, so the
 same weights would answer a query at any point position (the paper's multi-query setting).
 
-Heads: one per layer (the paper counts 2, TF(2; w, b, 2)). Associative recall
-(:mod:`constructions.associative_recall`) reuses :func:`core` with hypercube key embeddings.
+Heads: one per layer (the paper counts 2, TF(2; w, b, 2)). The weights are built by
+:func:`constructions._nearest.core`, which associative recall
+(:mod:`constructions.associative_recall`) reuses with hypercube key embeddings.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-
 import numpy as np
 
-from ._layout import Layout, linear, linear_in
+from ._meta import model_meta
 from ._model import Model, ModelInputError, register_input_encoder
-from ._registry import ConstructionError, register
-from ._transformer import MLP, Attention, Layer, TransformerWeights
-from .equality import attention_lower_bound, softmax_scale
-from .index_lookup import binary_code, bits_mlp_and_readout, make_addresses
+from ._nearest import SELF_PENALTY, Core, core, required_coherence
+from ._registry import register
 
 __all__ = ["build_nearest_neighbor", "core", "Core", "required_coherence", "SELF_PENALTY"]
 
-SELF_PENALTY = 2.0  # C
-MISS = 1 / 5
 UNIT_TOL = 1e-9
-
-
-def required_coherence(margin: float) -> float:
-    """``"address"`` mode: layer 1 works iff ``μ < δ/(2C) = δ/4`` (module docstring)."""
-    return margin / (2 * SELF_PENALTY)
-
-
-@dataclasses.dataclass(frozen=True)
-class Core:
-    """Both layers, positions and readout of the construction; inputs enter via :meth:`point_rows`
-    and :meth:`label_rows` (a feature projection ``W_in`` or a token table ``E``)."""
-
-    resid: Layout
-    position: np.ndarray  # [2n+1, D]
-    layers: tuple
-    readout_w: np.ndarray
-    readout_b: np.ndarray
-    label_code: np.ndarray  # ρ [V, B]
-    info: dict
-
-    def point_rows(self, points: np.ndarray) -> np.ndarray:
-        """``[m, D]``: one residual row per point ``[m, d]`` (point block)."""
-        return np.stack([self.resid.vector(point=p) for p in np.asarray(points, dtype=np.float64)])
-
-    def label_rows(self) -> np.ndarray:
-        """``[V, D]``: row v carries ``ρ(v)`` in the label block."""
-        return np.stack([self.resid.vector(label=c) for c in self.label_code])
-
-    def weights(self, embed: np.ndarray) -> TransformerWeights:
-        return TransformerWeights(embed, self.position, self.layers, self.readout_w, self.readout_b)
-
-
-def core(n: int, dim: int, num_labels: int, margin: float, seed: int = 0, coherence: float | None = None,
-         self_suppression: str = "flag", addresses: str = "random") -> Core:
-    """Build the two layers for n labelled points of dimension ``dim`` with margin δ."""
-    n, dim, num_labels = int(n), int(dim), int(num_labels)
-    if n < 1:
-        raise ConstructionError(f"n must be at least 1, got {n}")
-    if dim < 1:
-        raise ConstructionError(f"dim must be at least 1, got {dim}")
-    if num_labels < 1:
-        raise ConstructionError(f"num_labels must be at least 1, got {num_labels}")
-    if not (math.isfinite(margin) and 0 < margin <= 2):
-        raise ConstructionError(f"margin must lie in (0, 2], got {margin}")
-    if self_suppression not in ("flag", "address"):
-        raise ConstructionError(f"self_suppression must be 'flag' or 'address', got {self_suppression!r}")
-    paper = self_suppression == "address"
-    need = required_coherence(margin) if paper else 1.0
-    target = (need / 2 if paper else 0.5) if coherence is None else float(coherence)
-    if not 0 < target < 1:
-        raise ConstructionError(f"coherence must lie in (0, 1), got {coherence}")
-    if target >= need:
-        raise ConstructionError(f"'address' mode needs coherence < margin/4 = {need:.6g}, got {target}")
-    L = 2 * n + 1
-    code = make_addresses(L if paper else n, addresses, target, int(seed))
-    a, signs, r, mu = code.vectors, code.signs.astype(np.float64), code.dim, float(code.coherence)
-    label_addr = [2 * i + 1 for i in range(n)] if paper else list(range(n))
-    tau = margin - 2 * SELF_PENALTY * mu if paper else margin
-    if tau <= 0:
-        raise ConstructionError(f"certified coherence {mu:.6g} leaves no score gap (need mu < {need:.6g})")
-    rho = binary_code(num_labels)
-    B = rho.shape[1]
-    beta1 = softmax_scale(2 * n, tau, MISS)
-    beta2 = softmax_scale(2 * n, 1.0 - mu, MISS)
-
-    self_block = "addr" if paper else "qflag"
-    resid = Layout(("point", dim), ("label", B), ("type", 1), *([] if paper else [("qflag", 1)]),
-                   ("addr", r), ("next", r), ("mix", r), ("fetched", r), ("ans", B), ("bits", B))
-    rows = []
-    for p in range(L):
-        i, is_label = divmod(p, 2)
-        row = {"type": -2.0 if is_label else 1.0}
-        if p < 2 * n:
-            row["next"] = signs[label_addr[i]]
-        if paper:
-            row["addr"] = a[p]
-        elif is_label:
-            row["addr"] = a[label_addr[i]]
-        if p == 2 * n and not paper:
-            row["qflag"] = 1.0
-        rows.append(resid.vector(**row))
-    position = np.stack(rows)
-
-    # layer 1: attend to the nearest point, carry 2·ā of its label's address into mix; clip
-    qk = Layout(point=dim, type=1, own=resid.size(self_block))
-    val = Layout(next=r)
-    nearest = Attention(
-        wq=linear(resid, qk, {("point", "point"): beta1, ("type", "type"): beta1,
-                              (self_block, "own"): -SELF_PENALTY * beta1})[None],
-        wk=linear(resid, qk, {("point", "point"): 1.0, ("type", "type"): 3.0, (self_block, "own"): 1.0})[None],
-        wv=linear(resid, val, {("next", "next"): 2.0})[None],
-        wo=linear(val, resid, {("next", "mix"): 1.0}).T[None],
-    )
-    ramps = Layout(plus=r, minus=r)
-    clip = MLP(
-        w1=linear_in(resid, ramps, {("mix", "plus"): 1.0, ("mix", "minus"): 1.0}),
-        b1=ramps.vector(plus=1.0, minus=-1.0),
-        w2=linear_in(ramps, resid, {("plus", "fetched"): 1.0, ("minus", "fetched"): -1.0}),
-        b2=resid.vector(fetched=-1.0),
-    )
-
-    # layer 2: fetch the label whose address was retrieved; clean its bits
-    qk2, val2 = Layout(addr=r), Layout(label=B)
-    fetch = Attention(
-        wq=linear(resid, qk2, {("fetched", "addr"): beta2 / math.sqrt(r)})[None],
-        wk=linear(resid, qk2, {("addr", "addr"): 1.0})[None],
-        wv=linear(resid, val2, {("label", "label"): 1.0})[None],
-        wo=linear(val2, resid, {("label", "ans"): 1.0}).T[None],
-    )
-    clean, readout_w, readout_b = bits_mlp_and_readout(resid, rho, src="ans")  # Theorem 1's FFN and readout
-
-    info = {
-        "theorem": "Theorem 7",
-        "self_suppression": self_suppression,
-        "self_penalty": SELF_PENALTY,
-        "margin": float(margin),
-        "required_coherence": None if not paper else need,
-        "score_gap_layer1": tau,
-        "beta1": beta1,
-        "beta2": beta2,
-        "beta_rule": "beta1 = ln(8n)/tau, beta2 = ln(8n)/(1-mu)",
-        "attention_on_nearest_lower_bound": attention_lower_bound(2 * n, tau, beta1),
-        "attention_on_label_lower_bound": attention_lower_bound(2 * n, 1.0 - mu, beta2),
-        "address_code": code.describe(),
-        "residual_layout": resid.describe(),
-        "logit_margin": 2.0,
-    }
-    return Core(resid, position, (Layer(nearest, clip), Layer(fetch, clean)), readout_w, readout_b, rho, info)
 
 
 @register_input_encoder("nearest_neighbor_features")
@@ -260,19 +126,14 @@ def build_nearest_neighbor(n: int, dim: int = 8, margin: float = 0.1, num_labels
     n, dim, num_labels = int(n), int(dim), int(num_labels)
     w_in = np.vstack([c.point_rows(np.eye(dim)), c.label_rows()])  # [d + V, D]
     params = {"n": n, "dim": dim, "margin": float(margin), "num_labels": num_labels}
-    meta = {
-        "arch": "transformer",
-        "task": "nearest_neighbor",
-        "task_params": params,
-        "causal": True,
-        "readout": "last",
-        "embed": "input",
-        "input_encoding": "nearest_neighbor_features",
-        "seq_len": 2 * n + 1,
-        "d_in": dim + num_labels,
-        "precision_bits": None,
-        "build": {"task": "nearest_neighbor", "arch": "tf2", **params, "seed": int(seed), "coherence": coherence,
-                  "self_suppression": self_suppression, "addresses": addresses},
-        "construction": c.info,
-    }
+    meta = model_meta(
+        "transformer", "nearest_neighbor", params,
+        embed="input",
+        input_encoding="nearest_neighbor_features",
+        seq_len=2 * n + 1,
+        d_in=dim + num_labels,
+        build={"task": "nearest_neighbor", "arch": "tf2", **params, "seed": int(seed), "coherence": coherence,
+               "self_suppression": self_suppression, "addresses": addresses},
+        construction=c.info,
+    )
     return Model(c.weights(w_in), meta)

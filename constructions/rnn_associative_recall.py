@@ -69,11 +69,12 @@ import math
 
 import numpy as np
 
+from ._codes import binary_code
 from ._layout import Layout
+from ._meta import model_meta
 from ._model import Model
 from ._registry import ConstructionError, register
 from ._rnn import RNNWeights
-from .index_lookup import binary_code
 
 __all__ = ["build_associative_recall_rnn"]
 
@@ -126,30 +127,24 @@ def build_associative_recall_rnn(n: int, num_keys: int | None = None, num_values
     readout_w[stage.start + rows] = signs.T[rows % B]
     readout_b = -rho.sum(axis=1)
     weights = RNNWeights(win=win, wh=wh, b=np.zeros(m), h0=np.zeros(m), readout_w=readout_w, readout_b=readout_b)
-    meta = {
-        "arch": "rnn",
-        "task": "associative_recall",
-        "task_params": {"n": n, "num_keys": K, "num_values": V},
-        "causal": True,
-        "readout": "last",
-        "input_encoding": "tokens",
-        "seq_len": 2 * n + 1,
-        "vocab_size": K + V,
-        "precision_bits": None,
-        "build": {"task": "associative_recall", "arch": "rnn", "n": n, "num_keys": K, "num_values": V,
-                  "seed": int(seed)},
-        "construction": {
+    meta = model_meta(
+        "rnn", "associative_recall", {"n": n, "num_keys": K, "num_values": V},
+        seq_len=2 * n + 1,
+        vocab_size=K + V,
+        build={"task": "associative_recall", "arch": "rnn", "n": n, "num_keys": K, "num_values": V,
+               "seed": int(seed)},
+        state_bits_per_unit=1,
+        construction={
             "theorem": "near-tight for Proposition 9: key-addressed memory, staged writes, select in the last step",
             "hidden_layout": hidden.describe(),
             "value_bits": B,
             "key_bits": P,
             "state_values": [0, 1],
-            "state_bits_per_unit": 1,
             "state_bits": m,
             "state_bits_rule": "2·K·ceil(log2 V) + ceil(log2 K) units, each 0 or 1",
             "lower_bound_rule": "w·b >= n (Proposition 9)",
             "exact_fixed_format": f"fixed:{math.ceil(math.log2(max(2 * P, B)))}.0",
             "logit_margin": 1.0,
         },
-    }
+    )
     return Model(weights, meta)

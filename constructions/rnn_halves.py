@@ -50,6 +50,7 @@ import math
 import numpy as np
 
 from ._layout import Layout
+from ._meta import ModelMeta, model_meta
 from ._model import Model
 from ._registry import ConstructionError, register
 from ._rnn import RNNWeights
@@ -78,28 +79,22 @@ def _check_n(n) -> int:
     return n
 
 
-def _meta(task: str, n: int, seed: int, hidden: Layout, extra: dict) -> dict:
-    return {
-        "arch": "rnn",
-        "task": task,
-        "task_params": {"n": n},
-        "causal": True,
-        "readout": "last",
-        "input_encoding": "tokens",
-        "seq_len": n,
-        "vocab_size": 2,
-        "precision_bits": None,
-        "build": {"task": task, "arch": "rnn", "n": n, "seed": int(seed)},
-        "construction": {
+def _meta(task: str, n: int, seed: int, hidden: Layout, extra: dict) -> ModelMeta:
+    return model_meta(
+        "rnn", task, {"n": n},
+        seq_len=n,
+        vocab_size=2,
+        build={"task": task, "arch": "rnn", "n": n, "seed": int(seed)},
+        state_bits_per_unit=1,
+        construction={
             "hidden_layout": hidden.describe(),
             "state_values": [0, 1],
-            "state_bits_per_unit": 1,
             "state_bits": hidden.dim,
             "lower_bound_rule": "w·b >= n/2 (Thm 11 / §4.2, via Fact 2 / Fact 1)",
             "logit_margin": 1.0,
             **extra,
         },
-    }
+    )
 
 
 def _fifo(hidden: Layout, wh: np.ndarray, win: np.ndarray) -> None:

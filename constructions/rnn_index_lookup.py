@@ -5,7 +5,7 @@ Task: ``s_0 … s_{n-1} t`` with symbols ``s_i ∈ [0, s)`` and one index token 
 computing it has ``w·b ≥ n·log2 s`` state bits. This module meets the bound up to the factor
 ``(n+1)⌈log2 s⌉ / (n log2 s)`` (1 + 1/n for s a power of two, < 2 always).
 
-Code: ``ρ: [0, s) → {0,1}^B``, ``B = ⌈log2 s⌉`` (``constructions.index_lookup.binary_code``).
+Code: ``ρ: [0, s) → {0,1}^B``, ``B = ⌈log2 s⌉`` (``constructions._codes.binary_code``).
 
 Hidden state (one block ``register`` of ``(n+1)·B`` units, values in {0, 1})
     slot ``i`` (``i = 0 … n``) is the B units ``register[i·B : (i+1)·B]``; ``h0 = 0``.
@@ -40,11 +40,12 @@ import math
 
 import numpy as np
 
+from ._codes import binary_code
 from ._layout import Layout, linear_in
+from ._meta import model_meta
 from ._model import Model
 from ._registry import ConstructionError, register
 from ._rnn import RNNWeights
-from .index_lookup import binary_code
 
 __all__ = ["build_index_lookup_rnn"]
 
@@ -80,28 +81,22 @@ def build_index_lookup_rnn(n: int, alphabet_size: int, seed: int = 0) -> Model:
     readout_w = np.tile(signs.T, (n + 1, 1))  # [(n+1)B, s]
     readout_b = -rho.sum(axis=1)
     weights = RNNWeights(win=win, wh=wh, b=np.zeros(m), h0=np.zeros(m), readout_w=readout_w, readout_b=readout_b)
-    meta = {
-        "arch": "rnn",
-        "task": "index_lookup",
-        "task_params": {"n": n, "alphabet_size": s},
-        "causal": True,
-        "readout": "last",
-        "input_encoding": "tokens",
-        "seq_len": n + 1,
-        "vocab_size": s + n,
-        "precision_bits": None,
-        "build": {"task": "index_lookup", "arch": "rnn", "n": n, "alphabet_size": s, "seed": int(seed)},
-        "construction": {
+    meta = model_meta(
+        "rnn", "index_lookup", {"n": n, "alphabet_size": s},
+        seq_len=n + 1,
+        vocab_size=s + n,
+        build={"task": "index_lookup", "arch": "rnn", "n": n, "alphabet_size": s, "seed": int(seed)},
+        state_bits_per_unit=1,
+        construction={
             "theorem": "tight for Theorem 3 (INDEX, Fact 3): shift register + select in the last step",
             "hidden_layout": hidden.describe(),
             "code_bits": B,
             "state_values": [0, 1],
-            "state_bits_per_unit": 1,
             "state_bits": m,
             "state_bits_rule": "(n+1)·ceil(log2 s) units, each 0 or 1",
             "lower_bound_rule": "w·b >= n·log2 s (Theorem 3; alphabet factor docs/PAPER.md §6.2 [OWN])",
             "exact_fixed_format": f"fixed:{max(0, math.ceil(math.log2(B)))}.0",
             "logit_margin": 1.0,
         },
-    }
+    )
     return Model(weights, meta)

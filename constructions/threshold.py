@@ -65,12 +65,13 @@ import numbers
 
 import numpy as np
 
-from ._layout import Layout, linear, linear_in
+from ._codes import make_addresses
+from ._gadgets import attention_lower_bound, mean_and_threshold, mlp, ramp, softmax_scale
+from ._layout import Layout, linear
+from ._meta import model_meta
 from ._model import Model
 from ._registry import ConstructionError, register
-from ._transformer import MLP, Attention, Layer, TransformerWeights
-from .equality import attention_lower_bound, mean_and_threshold, softmax_scale
-from .index_lookup import make_addresses
+from ._transformer import Attention, Layer, TransformerWeights
 
 __all__ = ["build_threshold", "build_disjointness", "disjointness_instance", "schedule", "expand_table"]
 
@@ -180,16 +181,10 @@ def build_threshold(n: int, index_sets, truth_tables, c: int, seed: int = 0, coh
     )
     # layer-1 FFN: g = Σ_u step(S_u), S_u = Σ_i match_i + T[u]; pre-activation 2(S_u − k) − 1/2 (− 1)
     codes = (np.arange(2**k)[:, None] >> np.arange(k)[None, :]) & 1  # row u: the bits of u, little-endian
-    hidden = Layout(*[(f"{part}{sg}", 2**k) for sg in range(s) for part in ("hi", "lo")])
-    w1, b1, w2 = {}, {}, {}
-    for sg in range(s):
-        for part, shift in (("hi", -0.5), ("lo", -1.5)):
-            w1[(f"got{sg}", f"{part}{sg}")] = 2.0 * (2 * codes - 1)  # ±2 z_i
-            w1[(f"table{sg}", f"{part}{sg}")] = 2.0  # 2 T[u]
-            b1[f"{part}{sg}"] = 2.0 * (k - codes.sum(axis=1)) - 2.0 * k + shift  # 2·#zeros − 2k + shift
-            w2[(f"{part}{sg}", "g")] = np.full((1, 2**k), 1.0 if part == "hi" else -1.0)
-    compute_g = MLP(w1=linear_in(resid, hidden, w1), b1=hidden.vector(**b1),
-                    w2=linear_in(hidden, resid, w2), b2=np.zeros(resid.dim))
+    offset = 2.0 * (k - codes.sum(axis=1)) - 2.0 * k  # 2·#zeros − 2k: the constant part of 2(S_u − k)
+    compute_g = mlp(resid, *[ramp(2**k, {f"got{sg}": 2.0 * (2 * codes - 1), f"table{sg}": 2.0}, "g",  # ±2 z_i, 2 T[u]
+                                  bias=(offset - 0.5, offset - 1.5), gain=np.ones((1, 2**k)), names=(f"hi{sg}", f"lo{sg}"))
+                             for sg in range(s)])
 
     # layer 2: Q = 0, uniform mean of g; threshold G > c
     average, threshold = mean_and_threshold(resid, n, src="g", out="out", c=c)
@@ -200,21 +195,15 @@ def build_threshold(n: int, index_sets, truth_tables, c: int, seed: int = 0, coh
     weights = TransformerWeights(token, position, (Layer(fetch, compute_g), Layer(average, threshold)),
                                  readout_w, readout_b)
     params = {"n": n, "index_sets": index_sets, "truth_tables": truth_tables, "c": c}
-    meta = {
-        "arch": "transformer",
-        "task": task,
-        "task_params": params if task_params is None else dict(task_params),
-        "causal": bool(causal),
-        "readout": "last",
-        "embed": "token",
-        "input_encoding": "tokens",
-        "seq_len": n,
-        "vocab_size": 2,
-        "precision_bits": None,
-        "build": {"task": task, "arch": "tf2", **(params if task_params is None else dict(task_params)),
-                  "seed": int(seed), "coherence": float(coherence), "addresses": addresses,
-                  "causal": bool(causal), "beta": beta},
-        "construction": {
+    meta = model_meta(
+        "transformer", task, params if task_params is None else dict(task_params),
+        causal=bool(causal),
+        seq_len=n,
+        vocab_size=2,
+        build={"task": task, "arch": "tf2", **(params if task_params is None else dict(task_params)),
+               "seed": int(seed), "coherence": float(coherence), "addresses": addresses,
+               "causal": bool(causal), "beta": beta},
+        construction={
             "theorem": "Theorem 13",
             "k": k,
             "slots_per_position": s,
@@ -228,7 +217,7 @@ def build_threshold(n: int, index_sets, truth_tables, c: int, seed: int = 0, coh
             "residual_layout": resid.describe(),
             "logit_margin": 2.0,
         },
-    }
+    )
     return Model(weights, meta)
 
 

@@ -232,7 +232,7 @@ def check(model: Model, *, mode: str = "sampled", samples: int = 10_000, seed: i
         "precision_bits": ar.bits,
         "mode": mode,
         "seed": seed if mode == "sampled" else None,
-        "model_seed": model.meta.get("build", {}).get("seed"),
+        "model_seed": model.metadata.build.get("seed"),
         "inputs_checked": checked,
         "failures": failures,
         "counterexample": counterexample,

@@ -89,7 +89,7 @@ def _logit_chunks(model: Model, ar: Arithmetic, inputs):
     """Yield ``(start, float64 logits [b, C])`` chunk by chunk (one compiled shape per model)."""
     x = model.encode_inputs(inputs)
     run = model.traced_runner()
-    width = model.weights.position.shape[1] if model.arch == "transformer" else model.weights.wh.shape[0]
+    width = model.weights.position.shape[1] if model.family == "transformer" else model.weights.wh.shape[0]
     chunk = max(1, _BUDGET // max(1, x.shape[1] * width))
     chunk = 1 << (chunk.bit_length() - 1)
     for start in range(0, x.shape[0], chunk):
@@ -167,7 +167,7 @@ def check_set(task, *, samples: int = 2000, seed: int = 0, exhaustive_limit: int
 def _max_terms(model: Model) -> int:
     """Longest contraction of the forward pass (the int64 grid needs 2(I+F) + log2 K <= 62)."""
     arrays = model.arrays()
-    L = model.meta.get("seq_len") or model.task_params.get("n", 1)
+    L = model.metadata.seq_len or model.task_params.get("n", 1)
     return max([int(L)] + [int(a.shape[-1]) for a in arrays.values() if a.ndim >= 2] +
                [int(a.shape[0]) for a in arrays.values() if a.ndim >= 2])
 
@@ -281,7 +281,7 @@ def search(model: Model, task, *, samples: int = 2000, seed: int = 0, certified:
     fixed = smallest_fixed(model, x, y, proved=cert.known if cert is not None else None)
     return {
         "task": model.task, "arch": model.variant, "n": model.task_params.get("n"),
-        "task_params": model.task_params, "build": model.meta.get("build"),
+        "task_params": model.task_params, "build": model.metadata.build,
         "width": model.size()["width"], "params": model.size()["params"],
         "check_set": what, "inputs_checked": int(len(x)),
         "fixed": fixed, "fixed_bits": None if fixed is None else fixed["bits"],

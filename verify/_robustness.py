@@ -72,11 +72,11 @@ def _beta(model, x, y):
 
 
 def _length(model, samples, seed):
-    build = dict(model.meta.get("build", {}))
+    build = dict(model.metadata.build)
     fn = builder_for(model.task, model.variant)
     if "beta" not in inspect.signature(fn).parameters:
         return None
-    beta = model.meta.get("construction", {}).get("beta")
+    beta = model.metadata.construction.get("beta")
     n = model.task_params["n"]
     out = []
     for f in LENGTH:
@@ -108,6 +108,6 @@ def sweep(model: Model, kind: str, *, samples: int = 1000, seed: int = 0) -> dic
         rungs, key = _beta(model, x, y), "scale"
     else:
         rungs, key = _length(model, samples, seed), "n"
-    return {"task": model.task, "arch": model.variant, "n": model.task_params.get("n"), "build": model.meta.get("build"),
+    return {"task": model.task, "arch": model.variant, "n": model.task_params.get("n"), "build": model.metadata.build,
             "sweep": kind, "check_set": what, "seed": seed, "rungs": rungs, "applicable": rungs is not None,
             "first_failure": _first_break(rungs, key)}

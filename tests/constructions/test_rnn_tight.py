@@ -103,8 +103,8 @@ def test_sampled_large_n(task, params, dense):
 
 def ratio(task, params):
     m = build(task, params)
-    state_bits = m.size(bits=1)["state_bits"]  # every unit is 0 or 1: one bit each
-    assert state_bits == m.size()["width"] == m.meta["construction"]["state_bits"]
+    state_bits = m.size()["state_bits"]  # every unit is 0 or 1: the model declares one bit each
+    assert state_bits == m.size(bits=1)["state_bits"] == m.size()["width"] == m.meta["construction"]["state_bits"]
     need = bounds.min_width_rnn(task, params["n"], 1, params.get("alphabet_size", 2))
     return state_bits / need, state_bits, need
 
