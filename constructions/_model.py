@@ -12,7 +12,6 @@ fixed timestamps and sorted entries so that the same model gives the same bytes)
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import os
@@ -25,11 +24,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._compiled import (batch_sharding, compiled_forward, compiled_states, forward_function, preparer, round_up,
+                        traced_forward)
 from ._meta import FORMAT, ModelFormatError, ModelMeta
 from ._precision import float64_scope, parse_precision
-from ._rnn import RNNWeights, rnn_logits, rnn_states
-from ._transformer import (MLP, Attention, Layer, TransformerWeights, encode_weights, example_elements, make_plan,
-                           prepare, transformer_logits)
+from ._rnn import RNNWeights
+from ._transformer import MLP, Attention, Layer, TransformerWeights, example_elements, make_plan
 
 __all__ = ["Model", "ModelMeta", "load", "ModelFormatError", "ModelInputError", "FORMAT", "register_input_encoder",
            "batch_sharding"]
@@ -76,66 +76,6 @@ def _tokens(meta, inputs):
         bad = x[(x < 0) | (x >= vocab)].flat[0]
         raise ModelInputError(f"token {int(bad)} out of range [0, {vocab})")
     return x.astype(np.int32)
-
-
-# --- compiled forward passes ------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=None)
-def _preparer(arch: str, precision: str, embed_kind: str, seq_len: int | None = None, causal: bool = True):
-    """``prepare(weights)`` jitted for one family and format: the encoded weights (and, for token
-    Transformers, the first layer's tables)."""
-    ar = parse_precision(precision)
-    if arch == "transformer":
-        return jax.jit(lambda w: prepare(ar, w, embed_kind=embed_kind, seq_len=seq_len, causal=causal))
-    return jax.jit(lambda w: encode_weights(ar, w))
-
-
-@functools.lru_cache(maxsize=None)
-def _forward_function(arch: str, precision: str, embed_kind: str, causal: bool, plan):
-    """The pure batched forward ``f(prepared, inputs) -> logits [B, C]`` (traceable, not jitted):
-    what :meth:`Model.logits` compiles, and what the checking engine composes with its tallies."""
-    ar = parse_precision(precision)
-    if arch == "transformer":
-        return lambda p, x: transformer_logits(ar, p, x, embed_kind=embed_kind, causal=causal, plan=plan)
-    return lambda p, x: rnn_logits(ar, p, x)
-
-
-@functools.lru_cache(maxsize=None)
-def _compiled(arch: str, precision: str, embed_kind: str, causal: bool, plan):
-    return jax.jit(_forward_function(arch, precision, embed_kind, causal, plan))
-
-
-@functools.lru_cache(maxsize=None)
-def _traced_forward(arch: str, embed_kind: str, causal: bool):
-    """``f(ar, weights, inputs) -> logits``, jitted with the arithmetic as an argument: encoding,
-    first-layer tables and the pass, without a plan (every shortcut that reads values is off)."""
-    if arch == "transformer":
-        def run(ar, w, x):
-            return transformer_logits(ar, prepare(ar, w, embed_kind=embed_kind), x, embed_kind=embed_kind, causal=causal)
-    else:
-        def run(ar, w, x):
-            return rnn_logits(ar, encode_weights(ar, w), x)
-    return jax.jit(run)
-
-
-def batch_sharding():
-    """``(data, replicated)`` shardings over every local device: the batch axis of inputs is split
-    across devices, weights are copied to each. One CPU, a GPU and a multi-device host run the
-    same code; with one device both are trivial."""
-    mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ("batch",))
-    return (jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch")),
-            jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
-
-
-def _round_up(k: int, m: int) -> int:
-    return -(-k // m) * m
-
-
-@functools.lru_cache(maxsize=None)
-def _compiled_states(precision: str):
-    ar = parse_precision(precision)
-    return jax.jit(jax.vmap(lambda w, t: rnn_states(ar, encode_weights(ar, w), t), in_axes=(None, 0)))
 
 
 # --- the model --------------------------------------------------------------------------------
@@ -228,8 +168,8 @@ class Model:
         if n == 0:
             return np.zeros((0, self.num_classes))
         ndev = len(jax.local_devices())
-        chunk = _round_up(batch_size, ndev) if batch_size else self.chunk_size(x.shape[1], str(precision))
-        size = chunk if n > chunk else _round_up(n, ndev)
+        chunk = round_up(batch_size, ndev) if batch_size else self.chunk_size(x.shape[1], str(precision))
+        size = chunk if n > chunk else round_up(n, ndev)
         run = self.runner(str(precision))
         out = []
         for start in range(0, n, size):
@@ -248,7 +188,7 @@ class Model:
         if precision not in cache:
             embed = self.metadata.embed_kind
             seq_len = self.metadata.seq_len
-            prepared = _preparer(self.family, precision, embed, int(seq_len) if seq_len else None,
+            prepared = preparer(self.family, precision, embed, int(seq_len) if seq_len else None,
                                  self.metadata.causal)(self.weights)
             plan = make_plan(parse_precision(precision), prepared) if self.family == "transformer" else None
             if len(cache) >= 4:  # a precision sweep keeps the last few formats, not all (tables can be large)
@@ -262,7 +202,7 @@ class Model:
         ``precision`` (traceable, not jitted) and this model's prepared weights, placed on every
         local device: for composing with other jitted code, which must run in :func:`float64_scope`."""
         prepared, plan = self._prepared(precision)
-        fn = _forward_function(self.family, precision, self.metadata.embed_kind,
+        fn = forward_function(self.family, precision, self.metadata.embed_kind,
                                self.metadata.causal, plan)
         return fn, prepared
 
@@ -271,7 +211,7 @@ class Model:
         """``run(x) -> logits``: the compiled forward on encoded inputs ``x`` (numpy, batch axis
         split across local devices); one compilation per input shape."""
         prepared, plan = self._prepared(precision)
-        fn = _compiled(self.family, precision, self.metadata.embed_kind, self.metadata.causal, plan)
+        fn = compiled_forward(self.family, precision, self.metadata.embed_kind, self.metadata.causal, plan)
         data = batch_sharding()[0]
 
         @float64_scope()
@@ -287,7 +227,7 @@ class Model:
         call to call (``FixedArithmetic(I, F)`` for any I, F, or any :func:`pytree_dataclass`
         arithmetic with array fields) runs without recompiling; no shortcut of the plan is taken,
         and a traced fixed-point format is not checked against the int64 width limit."""
-        fn = _traced_forward(self.family, self.metadata.embed_kind, self.metadata.causal)
+        fn = traced_forward(self.family, self.metadata.embed_kind, self.metadata.causal)
 
         @float64_scope()
         def run(ar, x):
@@ -305,7 +245,7 @@ class Model:
         if self.family != "rnn":
             raise TypeError("hidden_states is defined for RNNs only")
         x = self.encode_inputs(inputs)
-        return np.asarray(_compiled_states(str(precision))(self.weights, jnp.asarray(x)))
+        return np.asarray(compiled_states(str(precision))(self.weights, jnp.asarray(x)))
 
     # -- sizes
     @property

@@ -30,11 +30,11 @@ def test_traced_grid_equals_fixed_format(I, F):
 
 def test_traced_grid_compiles_once_per_model():
     """I and F are traced arguments: every format of a search runs one compiled forward pass."""
-    from constructions._model import _traced_forward
+    from constructions._compiled import traced_forward
 
     m = model(6, 2)
     x = tasks.get("index_lookup", n=6, alphabet_size=2).sample(np.random.default_rng(0), 50)
-    compiled = _traced_forward(m.arch, m.meta.get("embed", "token"), bool(m.meta.get("causal", True)))
+    compiled = traced_forward(m.family, m.metadata.embed_kind, m.metadata.causal)
     logits(m, FixedArithmetic(1, 1), x)
     before = compiled._cache_size()
     for I, F in [(2, 3), (5, 10), (0, 0), (12, 12)]:
