@@ -53,8 +53,8 @@ def child(task: str, params: dict, mode: str, samples: int = 0) -> None:
     assert row["status"] == "pass", row["counterexample"]
     # the model alone: the same inputs, the compiled forward only (a warm compilation)
     the_task = verify.task_of(model)
-    size = model._chunk(the_task.seq_len)
-    run = model._runner("float64")
+    size = model.chunk_size(the_task.seq_len)
+    run = model.runner("float64")
     if mode == "exhaustive":
         batches = the_task.enumerate(size)
     else:

@@ -57,7 +57,7 @@ def measure(label, name, params, k_numpy, k_verify, tmp):
     assert np.array_equal(ref, got), "numpy forward and Model.predict disagree"
     assert np.array_equal(got, task.solve(x)), "the model fails on the benchmark inputs"
     big = task.sample(np.random.default_rng(1), k_verify)
-    model.predict(big[: 2 * model._chunk(task.seq_len)])  # compiles the chunk shape outside the timing
+    model.predict(big[: 2 * model.chunk_size(task.seq_len)])  # compiles the chunk shape outside the timing
     with Timer() as t_model:
         model.predict(big)
     with Timer() as t_cold:

@@ -53,6 +53,7 @@ def time_per_input(fn, repeats=5):
     return best / BATCH
 
 
+@constructions.float64_scope()  # as recorded: tracr's parameters in float64 (jax_enable_x64 on)
 def measure(n: int) -> dict:
     import jax
     import jax.numpy as jnp
@@ -75,7 +76,7 @@ def measure(n: int) -> dict:
     with Timer() as t_ours_build:
         ours = constructions.build("index_lookup", arch="tf1", n=n, alphabet_size=S, seed=0)
     assert np.array_equal(ours.predict(x), want), f"our model is wrong at n={n}"
-    run = ours._runner("float64")
+    run = ours.runner("float64")
     enc = ours.encode_inputs(x)
     size = ours.size()
     return {

@@ -9,7 +9,10 @@ Three kinds of object, each checkable on its own:
 * exact certificates at small n, re-checked by independent checkers —
   :func:`one_way_certificate`, :func:`dyck_fooling_set`, :func:`rank_certificate`, :func:`check`;
 * executable reductions: Theorem 2 (:func:`rnn_protocol`) and Theorem 4 (:func:`tf1_protocol`)
-  run our models as two-party protocols in ``fixed:I.F`` arithmetic, bit for bit.
+  run our models as two-party protocols in ``fixed:I.F`` arithmetic, bit for bit;
+
+and the separation report beside them (:func:`report`, :func:`format_report`, :func:`plot_report`):
+constructions' sizes against every lower bound, with the crossover lengths.
 
 This package imports ``tasks`` (reference solvers) but never ``constructions``: the protocols
 take a built model and read its weights and metadata.
@@ -25,14 +28,16 @@ from ._grid import Grid, GridOverflow, parse_fixed
 from ._matrix import CommMatrix, communication_matrix, matrix, product_matrix
 from ._protocol import Message, ProtocolRun
 from ._rank import RankCertificate, rank_certificate
+from ._report import BOUND_TASKS, format_report, plot_report, report, save_png_svg
 from ._rnn_protocol import rnn_protocol
 from ._tf1_protocol import tf1_protocol, tf1_protocol_bits
 
 __all__ = [
-    "BoundError", "CLOSED_FORMS", "CertificateError", "CommMatrix", "Domain", "FALLBACKS", "FoolingSetCertificate",
-    "Grid", "GridOverflow", "LowerBound", "Message", "OneWayCertificate", "ProtocolRun", "RankCertificate", "ceil_log2",
-    "check", "check_fooling_set", "check_one_way", "check_rank", "closed_form", "communication_matrix",
-    "dyck_fooling_set", "lower_bounds", "matrix", "min_width_rnn", "nn_keys", "one_way_certificate",
-    "parse_fixed", "product_matrix", "rank_certificate", "Requirement", "rnn_protocol", "tf1_cost", "tf1_protocol",
+    "BOUND_TASKS", "BoundError", "CLOSED_FORMS", "CertificateError", "CommMatrix", "Domain", "FALLBACKS",
+    "FoolingSetCertificate", "Grid", "GridOverflow", "LowerBound", "Message", "OneWayCertificate", "ProtocolRun",
+    "RankCertificate", "Requirement", "ceil_log2", "check", "check_fooling_set", "check_one_way", "check_rank",
+    "closed_form", "communication_matrix", "dyck_fooling_set", "format_report", "lower_bounds", "matrix",
+    "min_width_rnn", "nn_keys", "one_way_certificate", "parse_fixed", "plot_report", "product_matrix",
+    "rank_certificate", "report", "rnn_protocol", "save_png_svg", "tf1_cost", "tf1_protocol",
     "tf1_protocol_bits",
 ]

@@ -23,7 +23,8 @@ import tasks
 
 from ._closed_forms import BoundError, lower_bounds
 
-__all__ = ["EVEN_N_TASKS", "BOUND_TASKS", "model_width", "crossover", "report", "format_report", "plot_report"]
+__all__ = ["EVEN_N_TASKS", "BOUND_TASKS", "model_width", "crossover", "report", "format_report", "plot_report",
+           "save_png_svg"]
 
 EVEN_N_TASKS = ("equality", "disjointness", "dyck")
 BOUND_TASKS = ("index_lookup", "associative_recall", "equality", "disjointness", "nearest_neighbor", "dyck")

@@ -6,32 +6,40 @@ Public API (docs/DESIGN.md §5.3)::
     model.predict(inputs, precision="float64"); model.size(); model.save("m.npz")
     constructions.load("m.npz"); constructions.available()
 
-Importing this package switches on ``jax_enable_x64`` (a global JAX setting): the float64 format
-and the exact int64 fixed-point grid need it. Code that relies on JAX's 32-bit default should set
-dtypes explicitly.
+For code that composes the forward pass with its own (the checking engine, the precision search,
+benchmarks): ``model.forward(precision)`` (the pure batched forward and its prepared weights),
+``model.runner(precision)`` (the compiled forward on encoded inputs), ``model.chunk_size(length)``,
+``model.traced_runner()`` (the forward with the arithmetic as a traced argument),
+:func:`batch_sharding`, :func:`builder_for`, the number formats (:class:`FixedArithmetic`, ...)
+and :func:`pytree_dataclass` for new ones; for stepping an RNN state by state (the finite-state
+certificates), the one recurrence itself: :func:`rnn_states`, :func:`rnn_logits` on weights
+encoded by :func:`encode_weights`.
+
+64-bit JAX: float64 and the exact int64 fixed-point grid need ``jax_enable_x64``, which this package
+switches on only inside its own computations (:func:`float64_scope`); the rest of the process keeps
+JAX's 32-bit default. Code that runs ``model.forward``'s function in its own jitted code does so
+inside ``with constructions.float64_scope():``.
 """
 
-import jax
-
-jax.config.update("jax_enable_x64", True)
-
-from ._addresses import AddressCode, hadamard_addresses, random_addresses  # noqa: E402
-from ._layout import Layout, linear, linear_in  # noqa: E402
-from ._meta import ModelMeta, model_meta  # noqa: E402
-from ._model import (FORMAT, Model, ModelFormatError, ModelInputError, check_precision, load,  # noqa: E402
+from ._addresses import AddressCode, hadamard_addresses, random_addresses
+from ._layout import Layout, linear, linear_in
+from ._meta import ModelMeta, model_meta
+from ._model import (FORMAT, Model, ModelFormatError, ModelInputError, batch_sharding, check_precision, load,
                      product_terms, register_input_encoder)
-from ._precision import Arithmetic, FixedArithmetic, FloatArithmetic, parse_precision  # noqa: E402
-from ._registry import ConstructionError, available, build, register  # noqa: E402
-from ._rnn import RNNWeights  # noqa: E402
-from ._transformer import MLP, Attention, Layer, TransformerWeights  # noqa: E402
+from ._precision import (Arithmetic, FixedArithmetic, FloatArithmetic, float64_scope, parse_precision,
+                         pytree_dataclass)
+from ._registry import ConstructionError, available, build, builder_for, register
+from ._rnn import RNNWeights, rnn_logits, rnn_states
+from ._transformer import MLP, Attention, Layer, TransformerWeights, encode_weights
 
 # construction modules register themselves on import
-from . import index_lookup, equality, threshold, nearest_neighbor, associative_recall  # noqa: E402,F401
-from . import dfa, dyck_rnn, rnn_associative_recall, rnn_halves, rnn_index_lookup  # noqa: E402,F401
+from . import index_lookup, equality, threshold, nearest_neighbor, associative_recall  # noqa: F401
+from . import dfa, dyck_rnn, rnn_associative_recall, rnn_halves, rnn_index_lookup  # noqa: F401
 
 __all__ = [
     "AddressCode", "Arithmetic", "Attention", "ConstructionError", "FORMAT", "FixedArithmetic",
-    "FloatArithmetic", "Layer", "Layout", "check_precision", "MLP", "Model", "ModelFormatError", "ModelInputError", "ModelMeta",
-    "RNNWeights", "TransformerWeights", "available", "build", "hadamard_addresses", "linear",
-    "linear_in", "load", "model_meta", "parse_precision", "product_terms", "random_addresses", "register", "register_input_encoder",
+    "FloatArithmetic", "Layer", "Layout", "MLP", "Model", "ModelFormatError", "ModelInputError", "ModelMeta",
+    "RNNWeights", "TransformerWeights", "available", "batch_sharding", "build", "builder_for", "check_precision", "encode_weights",
+    "float64_scope", "hadamard_addresses", "linear", "linear_in", "load", "model_meta", "parse_precision",
+    "product_terms", "pytree_dataclass", "random_addresses", "register", "register_input_encoder", "rnn_logits", "rnn_states",
 ]

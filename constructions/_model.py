@@ -12,10 +12,8 @@ fixed timestamps and sorted entries so that the same model gives the same bytes)
 
 from __future__ import annotations
 
-import functools
 import io
 import json
-import math
 import os
 import tempfile
 import types
@@ -26,14 +24,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._compiled import (batch_sharding, compiled_forward, compiled_states, forward_function, preparer, round_up,
+                        traced_forward)
 from ._meta import FORMAT, ModelFormatError, ModelMeta
-from ._precision import parse_precision
-from ._rnn import RNNWeights, rnn_logits, rnn_states
-from ._transformer import (MLP, Attention, Layer, TransformerWeights, encode_weights, example_elements, make_plan,
-                           prepare, transformer_logits)
+from ._precision import float64_scope, parse_precision
+from ._rnn import RNNWeights
+from ._transformer import MLP, Attention, Layer, TransformerWeights, example_elements, make_plan
 
 __all__ = ["Model", "ModelMeta", "load", "ModelFormatError", "ModelInputError", "FORMAT", "register_input_encoder",
-           "check_precision", "product_terms"]
+           "batch_sharding", "check_precision", "product_terms"]
 
 _ELEMENT_BUDGET = 1 << 24  # intermediate elements per compiled batch chunk
 
@@ -77,53 +76,6 @@ def _tokens(meta, inputs):
         bad = x[(x < 0) | (x >= vocab)].flat[0]
         raise ModelInputError(f"token {int(bad)} out of range [0, {vocab})")
     return x.astype(np.int32)
-
-
-# --- compiled forward passes ------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=None)
-def _preparer(arch: str, precision: str, embed_kind: str, seq_len: int | None = None, causal: bool = True):
-    """``prepare(weights)`` jitted for one family and format: the encoded weights (and, for token
-    Transformers, the first layer's tables)."""
-    ar = parse_precision(precision)
-    if arch == "transformer":
-        return jax.jit(lambda w: prepare(ar, w, embed_kind=embed_kind, seq_len=seq_len, causal=causal))
-    return jax.jit(lambda w: encode_weights(ar, w))
-
-
-@functools.lru_cache(maxsize=None)
-def forward_function(arch: str, precision: str, embed_kind: str, causal: bool, plan):
-    """The pure batched forward ``f(prepared, inputs) -> logits [B, C]`` (traceable, not jitted):
-    what :meth:`Model.logits` compiles, and what the checking engine composes with its tallies."""
-    ar = parse_precision(precision)
-    if arch == "transformer":
-        return lambda p, x: transformer_logits(ar, p, x, embed_kind=embed_kind, causal=causal, plan=plan)
-    return lambda p, x: rnn_logits(ar, p, x)
-
-
-@functools.lru_cache(maxsize=None)
-def _compiled(arch: str, precision: str, embed_kind: str, causal: bool, plan):
-    return jax.jit(forward_function(arch, precision, embed_kind, causal, plan))
-
-
-def batch_sharding():
-    """``(data, replicated)`` shardings over every local device: the batch axis of inputs is split
-    across devices, weights are copied to each. One CPU, a GPU and a multi-device host run the
-    same code; with one device both are trivial."""
-    mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ("batch",))
-    return (jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch")),
-            jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
-
-
-def _round_up(k: int, m: int) -> int:
-    return -(-k // m) * m
-
-
-@functools.lru_cache(maxsize=None)
-def _compiled_states(precision: str):
-    ar = parse_precision(precision)
-    return jax.jit(jax.vmap(lambda w, t: rnn_states(ar, encode_weights(ar, w), t), in_axes=(None, 0)))
 
 
 # --- the model --------------------------------------------------------------------------------
@@ -192,17 +144,19 @@ class Model:
             raise ModelInputError(f"unknown input encoding {name!r}")
         return _INPUT_ENCODERS[name](self.meta, inputs)
 
-    def _chunk(self, length: int, precision: str = "float64") -> int:
-        """Examples per compiled call: a power of two (times the device count) sized so that one
-        call holds about _ELEMENT_BUDGET intermediate values."""
-        if self.arch == "rnn":
+    @float64_scope()
+    def chunk_size(self, length: int, precision: str = "float64") -> int:
+        """Examples per compiled call for inputs of ``length``: a power of two (times the device
+        count) sized so that one call holds about _ELEMENT_BUDGET intermediate values."""
+        if self.family == "rnn":
             per = length * self.weights.wh.shape[0] + 1
         else:
             plan = self._prepared(precision)[1]
-            per = example_elements(self.weights, plan, length, self.meta.get("embed", "token"))
+            per = example_elements(self.weights, plan, length, self.metadata.embed_kind)
         c = max(1, min(8192, _ELEMENT_BUDGET // max(per, 1)))
         return (1 << (c.bit_length() - 1)) * len(jax.local_devices())
 
+    @float64_scope()
     def logits(self, inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
         """float64 ``[B, C]`` logits at the readout position, computed in ``precision``.
 
@@ -214,9 +168,9 @@ class Model:
         if n == 0:
             return np.zeros((0, self.num_classes))
         ndev = len(jax.local_devices())
-        chunk = _round_up(batch_size, ndev) if batch_size else self._chunk(x.shape[1], str(precision))
-        size = chunk if n > chunk else _round_up(n, ndev)
-        run = self._runner(str(precision))
+        chunk = round_up(batch_size, ndev) if batch_size else self.chunk_size(x.shape[1], str(precision))
+        size = chunk if n > chunk else round_up(n, ndev)
+        run = self.runner(str(precision))
         out = []
         for start in range(0, n, size):
             part = x[start : start + size]
@@ -229,47 +183,71 @@ class Model:
 
     def _prepared(self, precision: str):
         """``(prepared, plan)``: encoded weights (and first-layer tables) for ``precision`` on every
-        local device, and the :class:`~constructions._transformer.Plan` read off them; cached."""
+        local device, and the plan of exact shortcuts read off them (transformers); cached."""
         cache = self.__dict__.setdefault("_prepared_cache", {})
         if precision not in cache:
             check_precision(self, precision)
-            embed = self.meta.get("embed", "token")
-            seq_len = self.meta.get("seq_len")
-            prepared = _preparer(self.arch, precision, embed, int(seq_len) if seq_len else None,
-                                 bool(self.meta.get("causal", True)))(self.weights)
-            plan = make_plan(parse_precision(precision), prepared) if self.arch == "transformer" else None
+            embed = self.metadata.embed_kind
+            seq_len = self.metadata.seq_len
+            prepared = preparer(self.family, precision, embed, int(seq_len) if seq_len else None,
+                                 self.metadata.causal)(self.weights)
+            plan = make_plan(parse_precision(precision), prepared) if self.family == "transformer" else None
             if len(cache) >= 4:  # a precision sweep keeps the last few formats, not all (tables can be large)
                 cache.pop(next(iter(cache)))
             cache[precision] = (jax.device_put(prepared, batch_sharding()[1]), plan)
         return cache[precision]
 
-    def _forward(self, precision: str = "float64"):
+    @float64_scope()
+    def forward(self, precision: str = "float64"):
         """``(f, prepared)``: the pure batched forward ``f(prepared, inputs) -> logits [B, C]`` in
-        ``precision`` and this model's prepared weights (for composing with other jitted code)."""
+        ``precision`` (traceable, not jitted) and this model's prepared weights, placed on every
+        local device: for composing with other jitted code, which must run in :func:`float64_scope`."""
         prepared, plan = self._prepared(precision)
-        fn = forward_function(self.arch, precision, self.meta.get("embed", "token"),
-                              bool(self.meta.get("causal", True)), plan)
+        fn = forward_function(self.family, precision, self.metadata.embed_kind,
+                               self.metadata.causal, plan)
         return fn, prepared
 
-    def _runner(self, precision: str = "float64"):
+    @float64_scope()
+    def runner(self, precision: str = "float64"):
         """``run(x) -> logits``: the compiled forward on encoded inputs ``x`` (numpy, batch axis
         split across local devices); one compilation per input shape."""
         prepared, plan = self._prepared(precision)
-        fn = _compiled(self.arch, precision, self.meta.get("embed", "token"), bool(self.meta.get("causal", True)), plan)
+        fn = compiled_forward(self.family, precision, self.metadata.embed_kind, self.metadata.causal, plan)
         data = batch_sharding()[0]
-        return lambda x: np.asarray(fn(prepared, jax.device_put(np.asarray(x), data)))
+
+        @float64_scope()
+        def run(x):
+            return np.asarray(fn(prepared, jax.device_put(np.asarray(x), data)))
+
+        return run
+
+    def traced_runner(self):
+        """``run(ar, x) -> logits``: the whole forward pass (encoding the weights in ``ar``, the
+        first layer's tables, the layers) on encoded inputs ``x`` (numpy), compiled once per input
+        shape with the arithmetic as an argument. An :class:`Arithmetic` whose fields change from
+        call to call (``FixedArithmetic(I, F)`` for any I, F, or any :func:`pytree_dataclass`
+        arithmetic with array fields) runs without recompiling; no shortcut of the plan is taken,
+        and a traced fixed-point format is not checked against the int64 width limit."""
+        fn = traced_forward(self.family, self.metadata.embed_kind, self.metadata.causal)
+
+        @float64_scope()
+        def run(ar, x):
+            return np.asarray(fn(ar, self.weights, jnp.asarray(x)))
+
+        return run
 
     def predict(self, inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
         """int64 ``[B]``: ``argmax`` of the logits (first index on ties)."""
         return np.argmax(self.logits(inputs, precision, batch_size), axis=1).astype(np.int64)
 
+    @float64_scope()
     def hidden_states(self, inputs, precision: str = "float64") -> np.ndarray:
         """RNN only: float64 ``[B, L+1, m]``, the state after every prefix (row 0 is ``h0``)."""
-        if self.arch != "rnn":
+        if self.family != "rnn":
             raise TypeError("hidden_states is defined for RNNs only")
         x = self.encode_inputs(inputs)
         check_precision(self, precision)
-        return np.asarray(_compiled_states(str(precision))(self.weights, jnp.asarray(x)))
+        return np.asarray(compiled_states(str(precision))(self.weights, jnp.asarray(x)))
 
     # -- sizes
     @property

@@ -24,6 +24,13 @@ Formats (``precision=`` strings):
 
     Total bits ``b = I + F + 1`` (a sign bit). Exactness of the int64 accumulation needs
     ``2(I+F) + ceil(log2 K) <= 62`` for a contraction over K terms; wider formats are refused.
+
+    I and F may also be traced int64 scalars: an arithmetic is a pytree, so a jitted forward that
+    takes it as an argument compiles once for every ``I.F`` (the precision search does this; the
+    width check is then the caller's, as the values are not known while tracing).
+
+float64 and the int64 grid need JAX's 64-bit types, which are off by default: everything here runs
+inside :func:`float64_scope`, which switches ``jax_enable_x64`` on for its extent only.
 """
 
 from __future__ import annotations
@@ -32,10 +39,11 @@ import dataclasses
 import math
 import re
 
+import jax
 import jax.numpy as jnp
-import numpy as np
 
-__all__ = ["Arithmetic", "FloatArithmetic", "FixedArithmetic", "parse_precision", "PRECISIONS"]
+__all__ = ["Arithmetic", "FloatArithmetic", "FixedArithmetic", "parse_precision", "PRECISIONS", "float64_scope",
+           "pytree_dataclass"]
 
 PRECISIONS = ("float64", "float32", "bfloat16", "float16", "fixed:I.F")
 
@@ -47,6 +55,30 @@ _FLOAT_DTYPES = {
 }
 _FLOAT_BITS = {"float64": 64, "float32": 32, "bfloat16": 16, "float16": 16}
 _FIXED_RE = re.compile(r"^fixed:(\d+)\.(\d+)$")
+
+
+def float64_scope():
+    """``jax_enable_x64`` switched on for a block, and restored after it: ``with float64_scope(): ...``
+    or, on a function, ``@float64_scope()``.
+
+    The float64 format and the int64 fixed-point grid need it; the rest of a process keeps JAX's
+    32-bit default. A jitted function that runs the formats must be called inside the scope
+    (outside, JAX traces it again with 32-bit types), and arrays made with ``jnp`` outside it are
+    32-bit."""
+    return jax.enable_x64(True)
+
+
+def pytree_dataclass(cls=None, *, static: tuple = ()):
+    """Class decorator: a frozen dataclass registered as a JAX pytree, its fields the leaves except
+    those named in ``static`` (hashable metadata of the tree's structure)."""
+
+    def deco(c):
+        c = dataclasses.dataclass(frozen=True)(c)
+        names = [f.name for f in dataclasses.fields(c)]
+        return jax.tree_util.register_dataclass(c, data_fields=[n for n in names if n not in static],
+                                                meta_fields=[n for n in names if n in static])
+
+    return deco if cls is None else deco(cls)
 
 
 class Arithmetic:
@@ -68,8 +100,10 @@ class Arithmetic:
         form; every size is fine in floating point."""
 
 
-@dataclasses.dataclass(frozen=True)
+@pytree_dataclass(static=("name",))
 class FloatArithmetic(Arithmetic):
+    """A hardware float format (``name``: float64, float32, bfloat16, float16)."""
+
     name: str
 
     @property
@@ -103,8 +137,11 @@ class FloatArithmetic(Arithmetic):
         return e / jnp.sum(e, axis=-1, keepdims=True)
 
 
-@dataclasses.dataclass(frozen=True)
+@pytree_dataclass
 class FixedArithmetic(Arithmetic):
+    """``fixed:I.F`` (module docstring). ``int_bits`` and ``frac_bits`` are ints, or traced int64
+    scalars when the arithmetic is an argument of a jitted function."""
+
     int_bits: int
     frac_bits: int
 
@@ -123,6 +160,10 @@ class FixedArithmetic(Arithmetic):
     @property
     def _hi(self) -> int:
         return 1 << (self.int_bits + self.frac_bits)
+
+    @property
+    def _traced(self) -> bool:
+        return isinstance(self.int_bits, jax.core.Tracer) or isinstance(self.frac_bits, jax.core.Tracer)
 
     def _clip(self, v):
         return jnp.clip(v, -self._hi, self._hi)
@@ -149,7 +190,7 @@ class FixedArithmetic(Arithmetic):
         """Refuse (one-line ``ValueError``) a matrix product of ``terms`` terms per sum that the exact
         int64 accumulation cannot hold: it needs ``2(I+F) + ceil(log2 K) <= 62``."""
         need = 2 * (self.int_bits + self.frac_bits) + max(1, math.ceil(math.log2(max(terms, 2))))
-        if need > 62:
+        if not self._traced and need > 62:  # traced I, F: checked by whoever chose them
             raise ValueError(
                 f"{self.name} is too wide for exact int64 accumulation over {terms} terms "
                 f"(needs 2(I+F)+log2 K <= 62)"

@@ -32,6 +32,7 @@ def available() -> list[tuple[str, str]]:
 
 
 def builder_for(task: str, arch: str):
+    """The registered builder of ``(task, arch)`` (its signature lists the construction's parameters)."""
     try:
         return _BUILDERS[(task, arch)]
     except KeyError:

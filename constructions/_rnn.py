@@ -13,18 +13,16 @@ what our constructions use. The state is ``m`` numbers of ``b`` bits: ``m·b`` b
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import numpy as np
 
-from ._precision import Arithmetic
+from ._precision import Arithmetic, pytree_dataclass
 from ._transformer import _lookup
 
 __all__ = ["RNNWeights", "rnn_logits", "rnn_states"]
 
 
-@dataclasses.dataclass(frozen=True)
+@pytree_dataclass
 class RNNWeights:
     """``win [V, m]``, ``wh [m, m]``, ``b [m]``, ``h0 [m]``, ``readout_w [m, C]``, ``readout_b [C]``."""
 
@@ -34,11 +32,6 @@ class RNNWeights:
     h0: np.ndarray
     readout_w: np.ndarray
     readout_b: np.ndarray
-
-
-jax.tree_util.register_dataclass(
-    RNNWeights, data_fields=[f.name for f in dataclasses.fields(RNNWeights)], meta_fields=[]
-)
 
 
 def _step(ar, w, h, x):

@@ -55,7 +55,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._precision import Arithmetic, FixedArithmetic, FloatArithmetic
+from ._precision import Arithmetic, FixedArithmetic, FloatArithmetic, pytree_dataclass
 
 __all__ = ["Attention", "MLP", "Layer", "TransformerWeights", "transformer_logits", "Plan", "make_plan"]
 
@@ -64,13 +64,7 @@ TABLE_ELEMENTS = 1 << 25  # largest table of attention rows by query token
 QUERY_BLOCK = 1 << 18  # attention scores held at once per example (queries are taken in blocks)
 
 
-def _pytree(cls):
-    cls = dataclasses.dataclass(frozen=True)(cls)
-    fields = [f.name for f in dataclasses.fields(cls)]
-    return jax.tree_util.register_dataclass(cls, data_fields=fields, meta_fields=[])
-
-
-@_pytree
+@pytree_dataclass
 class Attention:
     """One multi-head attention block. ``wq, wk [H, w, D]``, ``wv, wo [H, wv, D]``."""
 
@@ -80,7 +74,7 @@ class Attention:
     wo: np.ndarray
 
 
-@_pytree
+@pytree_dataclass
 class MLP:
     """Position-wise ReLU MLP. ``w1 [D, F]``, ``b1 [F]``, ``w2 [F, D]``, ``b2 [D]``."""
 
@@ -90,13 +84,13 @@ class MLP:
     b2: np.ndarray
 
 
-@_pytree
+@pytree_dataclass
 class Layer:
     attn: Attention
     mlp: MLP
 
 
-@_pytree
+@pytree_dataclass
 class TransformerWeights:
     """All arrays of a Transformer. ``embed`` is ``E [V, D]`` (token inputs) or ``W_in [d_in, D]``
     (feature inputs); which one is recorded in the model's metadata, not here."""

@@ -71,8 +71,8 @@ def _accuracy(apply, params, tokens, lengths, labels, chunk=500):
 def run(cell: Cell, progress=None) -> dict:
     """Train and test one cell; returns the JSON-ready result row (with the validation curve).
 
-    Runs with ``jax_enable_x64`` off whatever the process has set (importing ``constructions``
-    switches it on): with it on, some intermediates are float64 and the same seed gave other
+    Runs with ``jax_enable_x64`` off whatever the caller has set (``JAX_ENABLE_X64``, or a call
+    inside ``constructions.float64_scope()``): with it on, some intermediates are float64 and the same seed gave other
     numbers (the smoke cell's first mean loss 4.4911666 instead of 4.4911671, and the runs diverge
     from there).  So a cell's numbers do not depend on what else the process imported."""
     with jax.enable_x64(False):

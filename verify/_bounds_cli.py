@@ -21,7 +21,7 @@ import sys
 import bounds
 import constructions
 import tasks
-from bounds._report import BOUND_TASKS, format_report, plot_report, report
+from bounds import BOUND_TASKS, format_report, plot_report, report
 
 from ._cli import TASK_OPTIONS, UsageError
 

@@ -9,7 +9,7 @@ is a finite automaton, and its correctness on every input of every length is a f
 Objects
     * The *RNN automaton* ``R = (H, A, step, h0)``: ``H`` the hidden vectors reachable from ``h0``,
       found breadth-first over the alphabet ``A``; ``step(h, c)`` computed by the model's own
-      recurrence (``constructions._rnn.rnn_states``, in ``parse_precision(precision)``). Two vectors
+      recurrence (``constructions.rnn_states``, in ``parse_precision(precision)``). Two vectors
       are the same state iff they are bitwise equal. ``out(h) = logits`` of the readout applied to
       ``h``, by the model's own readout code (``rnn_logits`` on the empty suffix).
     * The *reference automaton* ``M = (Q, A, δ, q0, F)`` built from the task's definition alone
@@ -62,9 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import bounds
-from constructions import Model, parse_precision
-from constructions._rnn import rnn_logits, rnn_states
-from constructions._transformer import encode_weights
+from constructions import Model, encode_weights, float64_scope, parse_precision, rnn_logits, rnn_states
 
 from ._engine import VerifyError, task_of
 from ._reference_dfa import REFERENCES, ReferenceDFA, reference_dfa
@@ -144,6 +142,7 @@ def _key(v: np.ndarray) -> bytes:
     return np.ascontiguousarray(v, dtype=np.float64).tobytes()
 
 
+@float64_scope()  # the kernels run the model's float64 / int64 arithmetic
 def rnn_automaton(model: Model, precision: str = "float64", *, max_states: int = MAX_STATES) -> RNNAutomaton:
     """Enumerate the hidden vectors reachable from ``h0`` breadth-first, each transition computed
     in ``precision`` by the model's own step; :class:`VerifyError` past ``max_states`` states."""

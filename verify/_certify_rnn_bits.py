@@ -58,9 +58,7 @@ import time
 import numpy as np
 
 import bounds
-from constructions import Model, parse_precision
-from constructions._precision import FixedArithmetic
-from constructions._transformer import encode_weights
+from constructions import FixedArithmetic, Model, encode_weights, float64_scope, parse_precision
 
 from ._engine import VerifyError, check, task_of
 
@@ -121,6 +119,7 @@ def _exact_sums(name: str, terms: np.ndarray, what: str):
         raise VerifyError(f"{what}: partial sums are not exact in {name} (the bit-level proof needs them exact)")
 
 
+@float64_scope()  # the model's own arithmetic, float64 / int64
 def boolean_network(model: Model, precision: str = "float64") -> BitNetwork:
     """Step 1 of the module docstring; :class:`VerifyError` if a unit can leave {0, 1}."""
     if model.arch != "rnn":

@@ -38,8 +38,7 @@ import numpy as np
 
 import bounds
 import tasks
-from constructions import Model, parse_precision
-from constructions._model import batch_sharding
+from constructions import Model, batch_sharding, float64_scope, parse_precision
 
 __all__ = ["check", "task_of", "MAX_EXHAUSTIVE", "VerifyError", "ProgressBar", "HOST_TOKENS"]
 
@@ -149,6 +148,7 @@ def _device_chunks(model, task, mode, samples, seed, host_batch, size):
             yield inputs, start, part, want, valid, count
 
 
+@float64_scope()  # the model's float64 / int64 forward is composed into this function's jitted step
 def check(model: Model, *, mode: str = "sampled", samples: int = 10_000, seed: int = 0,
           precision: str = "float64", batch: int = _BATCH, task=None, progress=None) -> dict:
     """Check ``model`` on its task; returns one report row (docs/DESIGN.md §6.2).
@@ -170,8 +170,8 @@ def check(model: Model, *, mode: str = "sampled", samples: int = 10_000, seed: i
     length = task.seq_len
     host_batch = max(1, min(int(batch), HOST_TOKENS // max(1, length)))
     ndev = len(jax.local_devices())
-    size = min(model._chunk(length, precision), -(-min(host_batch, total) // ndev) * ndev)
-    forward, prepared = model._forward(precision)
+    size = min(model.chunk_size(length, precision), -(-min(host_batch, total) // ndev) * ndev)
+    forward, prepared = model.forward(precision)
     step = _tally_step(forward)
     data = batch_sharding()[0]
 

@@ -24,6 +24,7 @@ import json
 import sys
 import time
 
+import bounds
 import constructions
 import tasks
 
@@ -181,8 +182,7 @@ def plot(rows, path: str) -> list[str]:
     ax1.legend(fontsize=7)
     ax2.legend(fontsize=7)
     fig.tight_layout()
-    from bounds._report import save_png_svg
-    return save_png_svg(fig, path)
+    return bounds.save_png_svg(fig, path)
 
 
 def main(argv: list[str]) -> int:

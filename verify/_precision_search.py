@@ -13,14 +13,14 @@ otherwise a seeded sample plus adversarial inputs) we search
 
 "Exact" means the engine's rule: the right logit strictly above every other, on every input of
 the check set. The searched formats run the project's one forward pass
-(:mod:`constructions._transformer` / :mod:`constructions._rnn`) with an arithmetic whose I, F or p
-are traced values, so the search compiles once per model; ``GridArithmetic(I, F)`` computes
-exactly what ``precision="fixed:I.F"`` computes (tests/verify/test_precision_search.py checks it).
+(``Model.traced_runner``) with an arithmetic whose I, F or p are traced values, so the search
+compiles once per model: the fixed grid is :class:`constructions.FixedArithmetic` itself, with
+traced I and F, and computes exactly what ``precision="fixed:I.F"`` computes
+(tests/verify/test_precision_search.py checks it).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 
@@ -28,12 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from constructions import Model
-from constructions._precision import Arithmetic
-from constructions._rnn import rnn_logits
-from constructions._transformer import encode_weights, prepare, transformer_logits
+from constructions import Arithmetic, FixedArithmetic, Model, pytree_dataclass
 
-__all__ = ["GridArithmetic", "MantissaArithmetic", "Certified", "check_set", "search", "smallest_fixed",
+__all__ = ["MantissaArithmetic", "Certified", "check_set", "search", "smallest_fixed",
            "smallest_mantissa", "float_matrix", "fit_log", "EXHAUSTIVE_LIMIT", "HARDWARE_FLOATS"]
 
 EXHAUSTIVE_LIMIT = 1 << 14
@@ -41,54 +38,7 @@ HARDWARE_FLOATS = ("float32", "bfloat16", "float16")
 _BUDGET = 1 << 23
 
 
-def _pytree(cls):
-    cls = dataclasses.dataclass(frozen=True)(cls)
-    fields = [f.name for f in dataclasses.fields(cls)]
-    return jax.tree_util.register_dataclass(cls, data_fields=fields, meta_fields=[])
-
-
-@_pytree
-class GridArithmetic(Arithmetic):
-    """``fixed:I.F`` with I and F as traced int64 scalars (same rules as ``FixedArithmetic``)."""
-
-    scale: object  # 2^F
-    hi: object  # 2^(I+F)
-
-    @classmethod
-    def of(cls, int_bits: int, frac_bits: int):
-        return cls(jnp.int64(1 << frac_bits), jnp.int64(1 << (int_bits + frac_bits)))
-
-    def _clip(self, v):
-        return jnp.clip(v, -self.hi, self.hi)
-
-    def encode(self, x):
-        return self._clip(jnp.floor(jnp.asarray(x, jnp.float64) * self.scale)).astype(jnp.int64)
-
-    def decode(self, v):
-        return v.astype(jnp.float64) / self.scale
-
-    def einsum(self, spec, a, b):
-        exact = jnp.einsum(spec, a, b, preferred_element_type=jnp.int64)
-        return self._clip(jnp.floor_divide(exact, self.scale))
-
-    def add(self, a, b):
-        return self._clip(a + b)
-
-    def relu(self, a):
-        return jnp.maximum(a, 0)
-
-    def softmax(self, scores, mask):
-        lo = jnp.iinfo(jnp.int64).min
-        s = jnp.where(mask, scores, lo)
-        m = jnp.max(s, axis=-1, keepdims=True)
-        d = self._clip(jnp.where(mask, scores - m, 0))
-        e = jnp.floor(jnp.exp(d.astype(jnp.float64) / self.scale) * self.scale).astype(jnp.int64)
-        e = jnp.where(mask, e, 0)
-        z = self._clip(jnp.sum(e, axis=-1, keepdims=True))
-        return jnp.floor_divide(e * self.scale, jnp.maximum(z, 1))
-
-
-@_pytree
+@pytree_dataclass
 class MantissaArithmetic(Arithmetic):
     """Binary floats with ``p`` significand bits (traced) and float64's exponent range."""
 
@@ -96,7 +46,7 @@ class MantissaArithmetic(Arithmetic):
 
     @classmethod
     def of(cls, bits: int):
-        return cls(jnp.float64(bits))
+        return cls(np.float64(bits))
 
     def _round(self, x):
         # Round to nearest, ties to even, at p significand bits, on float64's bit pattern: drop the
@@ -135,21 +85,10 @@ class MantissaArithmetic(Arithmetic):
         return self._round(e / self._round(jnp.sum(e, axis=-1, keepdims=True)))
 
 
-@functools.lru_cache(maxsize=None)
-def _runner(arch: str, embed_kind: str, causal: bool):
-    if arch == "transformer":
-        def run(ar, w, x):
-            return transformer_logits(ar, prepare(ar, w, embed_kind=embed_kind), x, embed_kind=embed_kind, causal=causal)
-    else:
-        def run(ar, w, x):
-            return rnn_logits(ar, encode_weights(ar, w), x)
-    return jax.jit(run)
-
-
 def _logit_chunks(model: Model, ar: Arithmetic, inputs):
     """Yield ``(start, float64 logits [b, C])`` chunk by chunk (one compiled shape per model)."""
     x = model.encode_inputs(inputs)
-    run = _runner(model.family, model.metadata.embed_kind, model.metadata.causal)
+    run = model.traced_runner()
     width = model.weights.position.shape[1] if model.family == "transformer" else model.weights.wh.shape[0]
     chunk = max(1, _BUDGET // max(1, x.shape[1] * width))
     chunk = 1 << (chunk.bit_length() - 1)
@@ -158,7 +97,7 @@ def _logit_chunks(model: Model, ar: Arithmetic, inputs):
         short = chunk - part.shape[0] if x.shape[0] > chunk else 0
         if short:
             part = np.concatenate([part, np.repeat(part[:1], short, axis=0)])
-        res = np.asarray(run(ar, model.weights, jnp.asarray(part)))
+        res = run(ar, part)
         yield start, res[: res.shape[0] - short]
 
 
@@ -278,7 +217,7 @@ def smallest_fixed(model: Model, inputs, expected, max_bits: int = 31, proved=No
     ``proved(I, F)``, if given, says a certificate already proves ``fixed:I.F`` right on every
     input; such formats are not re-evaluated on the check set (they pass it a fortiori)."""
     def ok(I, F):
-        return (proved is not None and proved(I, F)) or exact_on(model, GridArithmetic.of(I, F), inputs, expected)
+        return (proved is not None and proved(I, F)) or exact_on(model, FixedArithmetic(I, F), inputs, expected)
     return _smallest_grid(model, ok, max_bits)
 
 

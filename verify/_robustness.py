@@ -26,8 +26,7 @@ import numpy as np
 
 import constructions
 import tasks
-from constructions import Model
-from constructions._registry import builder_for
+from constructions import Model, builder_for
 
 from ._precision_search import check_set
 

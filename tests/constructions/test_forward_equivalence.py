@@ -82,6 +82,7 @@ def naive_rnn(ar, weights, x):
 _NAIVE = {}
 
 
+@constructions.float64_scope()
 def naive_logits(model, inputs, precision):
     """The naive forward, one example at a time (``vmap`` of the per-example function, jitted only
     so that the test runs in seconds: the function itself is the literal one above)."""
@@ -256,6 +257,7 @@ def test_random_rnn():
             assert_same(model, x, precision)
 
 
+@constructions.float64_scope()
 def test_narrow_grid_really_clips():
     """The narrow format is a real test of the clipping fallbacks: values do reach the clip there."""
     ar = parse_precision("fixed:1.6")

@@ -11,6 +11,13 @@ import constructions
 from constructions import FixedArithmetic, hadamard_addresses, parse_precision, random_addresses
 
 
+@pytest.fixture(autouse=True)
+def _float64():
+    """The number formats run inside the scope where JAX has 64-bit types (as every forward does)."""
+    with constructions.float64_scope():
+        yield
+
+
 def test_fixed_rounds_down_and_clips():
     ar = FixedArithmetic(2, 3)  # grid step 1/8, range [-4, 4]
     v = ar.encode(np.array([0.13, -0.13, 9.0, -9.0, 1.0]))

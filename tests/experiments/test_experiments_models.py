@@ -60,8 +60,8 @@ def test_size_counts_the_arrays(built):
 
 @pytest.mark.parametrize("name", models.MODELS)
 def test_parameters_are_float32_and_the_same_with_x64_on(name):
-    """Importing ``constructions`` switches on jax_enable_x64 for the whole process (notebooks, test
-    workers); the trained models must not change with it: same float32 initial parameters, bit for
+    """A process may run with jax_enable_x64 on (``JAX_ENABLE_X64``, or inside
+    ``constructions.float64_scope()``); the trained models must not change with it: same float32 initial parameters, bit for
     bit, and a forward pass that runs."""
     m = models.build(name, vocab=VOCAB, max_len=L, width=8, layers=2, classes=3)
     tok, lengths = jnp.zeros((2, L), jnp.int32), jnp.full((2,), L, jnp.int32)

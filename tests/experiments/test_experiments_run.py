@@ -33,8 +33,8 @@ def test_same_seed_same_numbers(smoke_rows):
 
 
 def test_x64_elsewhere_does_not_change_the_numbers(smoke_rows):
-    """Importing ``constructions`` switches jax_enable_x64 on for the process; training must not
-    notice (it once did: float64 intermediates changed the losses from the 7th digit on)."""
+    """A process may have jax_enable_x64 on (``JAX_ENABLE_X64``, or inside
+    ``constructions.float64_scope()``); training must not notice (it once did: float64 intermediates changed the losses from the 7th digit on)."""
     import jax
 
     cell, row, _ = smoke_rows

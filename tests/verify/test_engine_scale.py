@@ -95,7 +95,7 @@ def test_passing_model_and_margin():
 
 def test_one_compilation_whatever_the_count():
     m = constructions.build("index_lookup", arch="tf1", n=6, alphabet_size=2, seed=3)
-    forward, _ = m._forward("float64")
+    forward, _ = m.forward("float64")
     step = _tally_step(forward)
     before = step._cache_size()
     for samples in (1000, 1500, 2047):  # different totals, ragged last batches, one shape

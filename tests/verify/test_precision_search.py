@@ -12,7 +12,8 @@ import tasks
 from testkit import built
 from verify import main
 from verify.certify import certify
-from verify._precision_search import (Certified, GridArithmetic, MantissaArithmetic, _grid_ok, check_set, exact_on,
+from constructions import FixedArithmetic
+from verify._precision_search import (Certified, MantissaArithmetic, _grid_ok, check_set, exact_on,
                                       fit_log, logits, smallest_fixed, smallest_mantissa)
 
 
@@ -24,7 +25,21 @@ def model(n, s=2, addresses="random"):
 def test_traced_grid_equals_fixed_format(I, F):
     for m, x in [(model(40, 4), tasks.get("index_lookup", n=40, alphabet_size=4).sample(np.random.default_rng(0), 200)),
                  (constructions.build("equality", arch="tf2", n=8), np.concatenate(list(tasks.get("equality", n=8).enumerate(64))))]:
-        assert np.array_equal(logits(m, GridArithmetic.of(I, F), x), m.logits(x, precision=f"fixed:{I}.{F}"))
+        assert np.array_equal(logits(m, FixedArithmetic(I, F), x), m.logits(x, precision=f"fixed:{I}.{F}"))
+
+
+def test_traced_grid_compiles_once_per_model():
+    """I and F are traced arguments: every format of a search runs one compiled forward pass."""
+    from constructions._compiled import traced_forward
+
+    m = model(6, 2)
+    x = tasks.get("index_lookup", n=6, alphabet_size=2).sample(np.random.default_rng(0), 50)
+    compiled = traced_forward(m.family, m.metadata.embed_kind, m.metadata.causal)
+    logits(m, FixedArithmetic(1, 1), x)
+    before = compiled._cache_size()
+    for I, F in [(2, 3), (5, 10), (0, 0), (12, 12)]:
+        assert np.array_equal(logits(m, FixedArithmetic(I, F), x), m.logits(x, precision=f"fixed:{I}.{F}"))
+    assert compiled._cache_size() == before
 
 
 @pytest.mark.parametrize("p,dtype", [(11, np.float16), (8, ml_dtypes.bfloat16)])
@@ -32,7 +47,8 @@ def test_mantissa_rounding_matches_ml_dtypes(p, dtype):
     """p significand bits, round to nearest even: float16 is p = 11, bfloat16 p = 8 (normal range)."""
     x = np.random.default_rng(1).normal(0, 3, 4000)
     x = x[(np.abs(x) > 0.02) & (np.abs(x) < 200)]
-    ours = np.asarray(MantissaArithmetic.of(p).encode(x))
+    with constructions.float64_scope():
+        ours = np.asarray(MantissaArithmetic.of(p).encode(x))
     assert np.array_equal(ours, x.astype(dtype).astype(np.float64))
 
 
@@ -44,7 +60,8 @@ def test_mantissa_rounding_every_p_against_numpy_frexp():
     for p in range(1, 54):
         m, e = np.frexp(x)
         want = np.ldexp(np.round(np.ldexp(m, p)), e - p)  # np.round: ties to even
-        got = np.asarray(MantissaArithmetic.of(p).encode(x))
+        with constructions.float64_scope():
+            got = np.asarray(MantissaArithmetic.of(p).encode(x))
         assert np.array_equal(got, want), p
 
 
@@ -53,11 +70,11 @@ def test_smallest_fixed_is_minimal_and_exact():
     x, y, what = check_set(tasks.get("index_lookup", n=6, alphabet_size=2))
     assert what == "all 384 inputs"
     best = smallest_fixed(m, x, y)
-    assert exact_on(m, GridArithmetic.of(best["int_bits"], best["frac_bits"]), x, y)
+    assert exact_on(m, FixedArithmetic(best["int_bits"], best["frac_bits"]), x, y)
     assert m.logits(x, precision=best["precision"]).shape == (384, 2)
     for I in range(0, 12):  # no format with fewer bits is exact (brute force)
         for F in range(0, best["bits"] - 1 - I):
-            assert not exact_on(m, GridArithmetic.of(I, F), x, y), (I, F)
+            assert not exact_on(m, FixedArithmetic(I, F), x, y), (I, F)
     p = smallest_mantissa(m, x, y)["mantissa_bits"]
     assert exact_on(m, MantissaArithmetic.of(p), x, y)
     assert p == 1 or not exact_on(m, MantissaArithmetic.of(p - 1), x, y)
@@ -82,7 +99,7 @@ def test_certified_search_is_minimal_sound_and_above_sampled(task_name, kw):
     assert best["bits"] == min(I + F + 1 for I in family for F in range(fmax(I) + 1) if proved(I, F))
     x, y, what = check_set(task)
     assert what.startswith("all ")
-    assert exact_on(m, GridArithmetic.of(best["int_bits"], best["frac_bits"]), x, y)
+    assert exact_on(m, FixedArithmetic(best["int_bits"], best["frac_bits"]), x, y)
     assert smallest_fixed(m, x, y)["bits"] <= best["bits"]
     assert smallest_fixed(m, x, y, proved=cert.proves) == smallest_fixed(m, x, y)
     assert smallest_fixed(m, x, y, proved=cert.known) == smallest_fixed(m, x, y)
