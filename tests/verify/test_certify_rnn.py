@@ -1,4 +1,4 @@
-"""Finite-state certificates of RNNs (verify/_certify_rnn.py): the Dyck RNN proved for every length,
+"""Finite-state certificates of RNNs (verify/certify/_rnn_states.py): the Dyck RNN proved for every length,
 tampered models failed with real counterexamples, drifting models refused, and a mutation loop
 checking soundness (and exactness at length n) against the exhaustive check."""
 
@@ -12,7 +12,7 @@ import constructions
 import tasks
 from constructions import Model
 from verify import VerifyError, check
-from verify._certify_rnn import certify_rnn, prove, reference_dfa, rnn_automaton
+from verify.certify._rnn_states import certify_rnn, prove, reference_dfa, rnn_automaton
 
 
 @functools.cache
@@ -207,9 +207,38 @@ def test_mutation_loop_soundness(precision):
 def test_a_step_that_disagrees_with_the_forward_pass_is_refused(monkeypatch):
     """The replay guard: if the stepwise evaluation differed from the forward pass (here a step that
     never moves), the certificate is refused rather than trusted."""
-    import verify._certify_rnn as cr
+    import verify.certify._rnn_states as cr
 
     _, readout, start = cr._kernels("float64")
     monkeypatch.setattr(cr, "_kernels", lambda precision: (lambda w, h, c: h, readout, start))
     with pytest.raises(VerifyError, match="differs from the forward pass"):
         certify_rnn(dyck(4), "float64")
+
+
+def test_certified_mode_dispatches_rnns_through_the_registry(capsys):
+    """`verify --certify` reaches the RNN proofs through verify/certify/'s registry: the Dyck RNN is
+    proved for every length by one command, the tight equality RNN at its length, and an RNN with
+    no plan (index lookup) is refused as bad input."""
+    import json
+
+    from verify._cli import main
+    from verify.certify import CERTIFIABLE, can_certify, certify
+
+    assert "dyck" in CERTIFIABLE
+    assert main(["--task", "dyck", "--arch", "rnn", "--n", "200", "--certify", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["mode"] == "certified" and row["status"] == "pass"
+    assert row["certificate"]["proved_for"] == "every length"
+    assert main(["--task", "dyck", "--arch", "rnn", "--n", "200", "--certify"]) == 0
+    assert "right on every input of every length" in capsys.readouterr().out
+    eq = constructions.build("equality", arch="rnn", n=10)
+    assert can_certify(eq) and certify(eq)["status"] == "pass"
+    il = constructions.build("index_lookup", arch="rnn", n=4, alphabet_size=2)
+    assert not can_certify(il)
+    assert main(["--task", "index_lookup", "--arch", "rnn", "--n", "4", "--alphabet-size", "2", "--certify"]) == 2
+    # a tampered Dyck RNN (one transition cut, as in the tests above) fails through the same path
+    m = dyck(8)
+    wh = np.array(m.weights.wh)
+    wh[_unit(m, [0]), _unit(m, [0, 0])] = 0.0  # "((": the second open no longer reaches depth 2
+    row = certify(_with(m, wh=wh))
+    assert row["status"] == "fail" and row["counterexample"] is not None

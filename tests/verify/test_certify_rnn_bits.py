@@ -1,4 +1,4 @@
-"""Bit-level certificates of the tight equality / disjointness RNNs (verify/_certify_rnn_bits.py):
+"""Bit-level certificates of the tight equality / disjointness RNNs (verify/certify/_rnn_bits.py):
 proved in the formats they are exact in, failed (with a real counterexample) where they are not,
 and a mutation loop checking soundness against the exhaustive check."""
 
@@ -11,8 +11,8 @@ import constructions
 import tasks
 from constructions import Model
 from verify import VerifyError, check
-from verify._certify_rnn import certify_rnn
-from verify._certify_rnn_bits import boolean_network, certify_bits
+from verify.certify._rnn_states import certify_rnn
+from verify.certify._rnn_bits import boolean_network, certify_bits
 
 
 @pytest.mark.parametrize("precision", ["float64", "float16", "fixed:1.0"])

@@ -4,7 +4,8 @@
     row = certify(model, "fixed:4.4")          # one report row (a dict)
 
 Sampling checks a few thousand of the ``s^n·n`` inputs; this package proves all of them, for the
-constructions whose attention pattern does not depend on the symbols. It reads only the model's
+Transformer constructions whose attention pattern does not depend on the symbols and for the RNNs
+whose states a finite or bit-level induction covers. It reads only the model's
 arrays (``model.weights``) and the task named in its metadata, never the construction's
 ``meta["construction"]``, so it works on saved, foreign and tampered models alike.
 
@@ -18,22 +19,27 @@ enclosure of the forward pass; the plans are registered per task, model family a
 * _affine.py — affine forms through ``Wo``, the residual, the MLP and the readout; margins;
 * _index_lookup.py — the plan for index lookup (one layer), cells ``(t, s_t)``;
 * _pairs.py — the plan for equality and disjointness (two layers), cells by the first deciding pair;
+* _rnn_plan.py — RNNs: Dyck for every length (_rnn_states.py: reachable hidden states × the
+  task's minimal automaton of _reference_dfa.py), equality and disjointness at length n
+  (_rnn_bits.py: a bit-level proof from the arrays);
 * _registry.py — the registry and the protocol a plan implements;
 * _driver.py — :func:`certify`: the plan's cells chunk by chunk, witness search, the report row.
 
-Not covered: other floating formats (their attention sums are left to the sampled and exhaustive
-modes), and tasks other than those in :data:`CERTIFIABLE` (the registered tasks; read live, so a
-plan registered later appears in it).
+Not covered: for Transformers, other floating formats (their attention sums are left to the sampled
+and exhaustive modes); the index-lookup and associative-recall RNNs; nearest neighbour, THRES and
+associative recall (tf2); tasks other than those in :data:`CERTIFIABLE` (the registered tasks; read
+live, so a plan registered later appears in it).
 """
 
 from .._engine import VerifyError
-from . import _index_lookup, _pairs  # noqa: F401  (each module registers its plans)
+from . import _index_lookup, _pairs, _rnn_plan  # noqa: F401  (each module registers its plans)
 from ._arithmetic import Box
 from ._driver import certify
 from ._index_lookup import index_lookup_boxes
 from ._pairs import PAIR_TASKS, pair_boxes
 from ._registry import (
     Certifier,
+    can_certify,
     certifiable,
     register_certifier,
     register_family,
@@ -47,6 +53,7 @@ __all__ = [
     "Box",
     "Certifier",
     "VerifyError",
+    "can_certify",
     "certifiable",
     "certify",
     "index_lookup_boxes",

@@ -45,6 +45,15 @@ Protocol of a plan (the driver, verify/certify/_driver.py, calls exactly these):
     attention (or the recurrence) was bounded, the arithmetic and its assumptions. A plan produces
     these entries itself; the driver adds only the counts common to every plan.
 
+A *whole-row plan* instead defines one static method and nothing else of the above:
+
+``certify_row(model, precision, task, witnesses)``
+    Runs its own proof and returns the whole report row (the same fields as the driver's, mode
+    ``"certified"``). For proofs that are not a partition into cells, e.g. the finite-state
+    induction over the reachable hidden states of an RNN (verify/certify/_rnn_states.py), which
+    proves every length at once. The driver has already refused formats where the forward pass is
+    not defined; the plan refuses the formats its own proof does not cover.
+
 :class:`Certifier` records a registration; :func:`certifier_for` picks the plan for a model, with
 the refusals of certified mode (no plan for the task; a model of another family or depth).
 """
@@ -81,7 +90,7 @@ _CERTIFIERS: list[Certifier] = []
 
 def _check_transformer(model: Model, layers: int | None, what: str) -> None:
     meta = model.meta
-    if model.arch != "transformer" or meta.get("embed", "token") != "token":
+    if model.family != "transformer" or meta.get("embed", "token") != "token":
         raise VerifyError(f"certified {what} needs a Transformer with token inputs")
     if layers is not None and len(model.weights.layers) != layers:
         raise VerifyError(f"certified {what} covers {layers}-layer Transformers "
@@ -90,8 +99,14 @@ def _check_transformer(model: Model, layers: int | None, what: str) -> None:
         raise VerifyError("certified mode needs the readout at the last position")
 
 
+def _check_rnn(model: Model, layers: int | None, what: str) -> None:
+    if model.family != "rnn":
+        raise VerifyError(f"certified {what} for this family needs an RNN, not {model.variant}")
+
+
 # family -> check(model, layers, what): raises VerifyError when the model is not of that shape
-FAMILIES: dict[str, Callable[[Model, int | None, str], None]] = {"transformer": _check_transformer}
+FAMILIES: dict[str, Callable[[Model, int | None, str], None]] = {"transformer": _check_transformer,
+                                                                  "rnn": _check_rnn}
 
 
 def register_family(family: str, check: Callable[[Model, int | None, str], None]) -> None:
@@ -171,3 +186,12 @@ def certifier_for(model: Model, found: list[Certifier] | None = None) -> Certifi
         except VerifyError as e:
             errors.append(e)
     raise errors[0]
+
+
+def can_certify(model: Model) -> bool:
+    """Whether some registered plan covers ``model``'s task, family and depth (no refusal)."""
+    try:
+        certifier_for(model)
+    except VerifyError:
+        return False
+    return True

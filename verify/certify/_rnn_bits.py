@@ -1,7 +1,7 @@
 """Certified mode for one-bit RNNs with a shift register (equality, disjointness): every input of length n.
 
 The tight RNNs of constructions/rnn_halves.py have ``2^(n/2)`` and more reachable states, so the
-finite-state proof of verify/_certify_rnn.py cannot enumerate them. Their docstrings state an
+finite-state proof of verify/certify/_rnn_states.py cannot enumerate them. Their docstrings state an
 invariant (every unit is 0 or 1; most units copy another unit or the input; a few *control*
 units compare). This module proves such an invariant from the arrays alone and then checks the
 answer against the task's definition, never reading ``meta["construction"]``.
@@ -60,7 +60,7 @@ import numpy as np
 import bounds
 from constructions import FixedArithmetic, Model, encode_weights, float64_scope, parse_precision
 
-from ._engine import VerifyError, check, task_of
+from .._engine import VerifyError, check, task_of
 
 __all__ = ["MAX_FAN_IN", "WINDOWS", "BitNetwork", "boolean_network", "certify_bits"]
 

@@ -1,4 +1,4 @@
-"""Reference automata written from the task definitions (for verify/_certify_rnn.py).
+"""Reference automata written from the task definitions (for verify/certify/_rnn_states.py).
 
 A :class:`ReferenceDFA` is built from the task's definition alone — never from a model or a
 construction — minimised by Moore's partition refinement, and checked against the task's
@@ -14,7 +14,7 @@ import numpy as np
 
 import tasks
 
-from ._engine import VerifyError
+from .._engine import VerifyError
 
 __all__ = ["REFERENCES", "ReferenceDFA", "reference_dfa"]
 

@@ -64,7 +64,7 @@ import numpy as np
 import bounds
 from constructions import Model, encode_weights, float64_scope, parse_precision, rnn_logits, rnn_states
 
-from ._engine import VerifyError, task_of
+from .._engine import VerifyError, task_of
 from ._reference_dfa import REFERENCES, ReferenceDFA, reference_dfa
 
 __all__ = [
@@ -350,7 +350,7 @@ def certify_rnn(model: Model, precision: str = "float64", *, task=None, max_stat
 
     Tasks with a reference automaton (:data:`REFERENCES`: Dyck) get the finite-state proof of the
     module docstring; equality and disjointness the bit-level proof of
-    :mod:`verify._certify_rnn_bits` (``max_states``/``every_length`` do not apply there).
+    :mod:`verify.certify._rnn_bits` (``max_states``/``every_length`` do not apply there).
 
     ``status`` is ``"pass"`` iff every input of the task's length n is classified correctly with
     positive margin (part (b) of the theorem, an exact decision); with ``every_length=True`` it
@@ -368,7 +368,7 @@ def certify_rnn(model: Model, precision: str = "float64", *, task=None, max_stat
     if model.arch != "rnn":
         raise VerifyError(f"RNN certification applies to RNNs, not {model.variant}")
     if task.name not in REFERENCES:
-        from ._certify_rnn_bits import WINDOWS, certify_bits
+        from ._rnn_bits import WINDOWS, certify_bits
 
         if task.name in WINDOWS:
             return certify_bits(model, precision, task=task)
