@@ -44,7 +44,7 @@ from benchmarks._common import machine, table, write_section  # noqa: E402  (als
 import constructions  # noqa: E402
 import numpy_forward  # noqa: E402  (tests/numpy_forward.py)
 import tasks  # noqa: E402
-from verify._engine import check  # noqa: E402
+from verify import check  # noqa: E402
 from verify.certify import CERTIFIABLE, VerifyError, certify  # noqa: E402
 
 SCALES = (1e-9, 1e-6, 1e-3, 1e-1, 1e0)

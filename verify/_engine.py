@@ -148,6 +148,29 @@ def _device_chunks(model, task, mode, samples, seed, host_batch, size):
             yield inputs, start, part, want, valid, count
 
 
+def row_head(model: Model, precision: str, mode: str, seed: int | None = None) -> dict:
+    """The fields every report row starts with (docs/DESIGN.md §6.2), in this order: what was
+    checked (task, architecture, n, parameters), its sizes read from the arrays, the number format,
+    the mode, the sampling seed and the model's seed."""
+    size = model.size()
+    return {
+        "task": model.task,
+        "arch": model.variant,
+        "n": model.task_params.get("n"),
+        "task_params": model.task_params,
+        "params": size["params"],
+        "params_no_embed": size["params_no_embed"],
+        "width": size["width"],
+        "heads": size["heads"],
+        "layers": size["layers"],
+        "precision": str(precision),
+        "precision_bits": parse_precision(precision).bits,
+        "mode": mode,
+        "seed": seed,
+        "model_seed": model.metadata.build.get("seed"),
+    }
+
+
 @float64_scope()  # the model's float64 / int64 forward is composed into this function's jitted step
 def check(model: Model, *, mode: str = "sampled", samples: int = 10_000, seed: int = 0,
           precision: str = "float64", batch: int = _BATCH, task=None, progress=None) -> dict:
@@ -217,22 +240,8 @@ def check(model: Model, *, mode: str = "sampled", samples: int = 10_000, seed: i
         stop.set()
         worker.join()
 
-    size_info = model.size()
     row = {
-        "task": model.task,
-        "arch": model.variant,
-        "n": model.task_params.get("n"),
-        "task_params": model.task_params,
-        "params": size_info["params"],
-        "params_no_embed": size_info["params_no_embed"],
-        "width": size_info["width"],
-        "heads": size_info["heads"],
-        "layers": size_info["layers"],
-        "precision": precision,
-        "precision_bits": ar.bits,
-        "mode": mode,
-        "seed": seed if mode == "sampled" else None,
-        "model_seed": model.metadata.build.get("seed"),
+        **row_head(model, precision, mode, seed if mode == "sampled" else None),
         "inputs_checked": checked,
         "failures": failures,
         "counterexample": counterexample,

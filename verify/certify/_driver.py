@@ -18,7 +18,7 @@ import numpy as np
 import bounds
 from constructions import Model, check_precision, parse_precision
 
-from .._engine import task_of
+from .._engine import row_head, task_of
 from ._arithmetic import _arith
 from ._registry import certifier_for, plans_for
 
@@ -80,22 +80,8 @@ def certify(model: Model, precision: str = "float64", *, task=None, chunk_cells:
     if unproved and witnesses:
         x = plan.witnesses(unproved, rng)
         counterexample = _first_failure(model, x, task.solve(x), str(precision))
-    size = model.size()
     row = {
-        "task": model.task,
-        "arch": model.variant,
-        "n": model.task_params.get("n"),
-        "task_params": model.task_params,
-        "params": size["params"],
-        "params_no_embed": size["params_no_embed"],
-        "width": size["width"],
-        "heads": size["heads"],
-        "layers": size["layers"],
-        "precision": str(precision),
-        "precision_bits": ar.bits,
-        "mode": "certified",
-        "seed": None,
-        "model_seed": model.meta.get("build", {}).get("seed"),
+        **row_head(model, precision, "certified"),
         "inputs_checked": covered if log2 < 60 else formula,
         "failures": cells - proved,
         "counterexample": counterexample,

@@ -60,7 +60,7 @@ import numpy as np
 import bounds
 from constructions import FixedArithmetic, Model, encode_weights, float64_scope, parse_precision
 
-from .._engine import VerifyError, check, task_of
+from .._engine import VerifyError, check, row_head, task_of
 
 __all__ = ["MAX_FAN_IN", "WINDOWS", "BitNetwork", "boolean_network", "certify_bits"]
 
@@ -301,13 +301,8 @@ def certify_bits(model: Model, precision: str = "float64", *, task=None) -> dict
         found = check(model, mode="exhaustive" if exhaustive else "sampled", samples=1 << 16, precision=str(precision),
                       task=task)
         counterexample = found["counterexample"]
-    size = model.size()
     row = {
-        "task": model.task, "arch": model.variant, "n": model.task_params.get("n"),
-        "task_params": model.task_params, "params": size["params"], "params_no_embed": size["params_no_embed"],
-        "width": size["width"], "heads": size["heads"], "layers": size["layers"], "precision": str(precision),
-        "precision_bits": ar.bits, "mode": "certified", "seed": None,
-        "model_seed": model.meta.get("build", {}).get("seed"),
+        **row_head(model, precision, "certified"),
         "inputs_checked": A**n if n * math.log2(A) < 60 else f"{A}^{n}",
         "failures": 0 if result["proved"] else 1,
         "counterexample": counterexample,

@@ -64,7 +64,7 @@ import numpy as np
 import bounds
 from constructions import Model, encode_weights, float64_scope, parse_precision, rnn_logits, rnn_states
 
-from .._engine import VerifyError, task_of
+from .._engine import VerifyError, row_head, task_of
 from ._reference_dfa import REFERENCES, ReferenceDFA, reference_dfa
 
 __all__ = [
@@ -389,24 +389,10 @@ def certify_rnn(model: Model, precision: str = "float64", *, task=None, max_stat
         shortest = _failure(model, shortest, int(ref.accepts(np.asarray([shortest], dtype=np.int64)
                                                            .reshape(1, -1))[0]), precision)
     log2 = n * math.log2(A)
-    size = model.size()
     phi = proof.state_map()
     margins_n = proof.margin[at_n]
     row = {
-        "task": model.task,
-        "arch": model.variant,
-        "n": model.task_params.get("n"),
-        "task_params": model.task_params,
-        "params": size["params"],
-        "params_no_embed": size["params_no_embed"],
-        "width": size["width"],
-        "heads": size["heads"],
-        "layers": size["layers"],
-        "precision": precision,
-        "precision_bits": ar.bits,
-        "mode": "certified",
-        "seed": None,
-        "model_seed": model.meta.get("build", {}).get("seed"),
+        **row_head(model, precision, "certified"),
         "inputs_checked": A**n if log2 < 60 else f"{A}^{n}",
         "failures": int((~(margins_n > 0)).sum()),
         "counterexample": counterexample,
