@@ -73,8 +73,9 @@ def _solve_or_undefined(task, alice, bob, a, b) -> np.ndarray:
         if a.shape[0] == 1:
             return np.array([-1], dtype=np.int64)
         h = a.shape[0] // 2
-        return np.concatenate([_solve_or_undefined(task, alice, bob, a[:h], b[:h]),
-                               _solve_or_undefined(task, alice, bob, a[h:], b[h:])])
+        return np.concatenate(
+            [_solve_or_undefined(task, alice, bob, a[:h], b[:h]), _solve_or_undefined(task, alice, bob, a[h:], b[h:])]
+        )
 
 
 def _grid(task, alice, bob, a_parts, b_parts) -> np.ndarray:
@@ -84,8 +85,9 @@ def _grid(task, alice, bob, a_parts, b_parts) -> np.ndarray:
     step = max(1, _BLOCK // max(nb, 1))
     for s in range(0, na, step):
         a = a_parts[s : s + step]
-        out[s : s + a.shape[0]] = _solve(task, alice, bob, np.repeat(a, nb, axis=0),
-                                         np.tile(b_parts, (a.shape[0], 1))).reshape(a.shape[0], nb)
+        out[s : s + a.shape[0]] = _solve(
+            task, alice, bob, np.repeat(a, nb, axis=0), np.tile(b_parts, (a.shape[0], 1))
+        ).reshape(a.shape[0], nb)
     return out
 
 
@@ -108,8 +110,12 @@ def check_one_way(cert) -> dict:
     _distinct(A, "Alice's parts")
     _distinct(B, "Bob's parts")
     classes, table = np.asarray(cert.classes), np.asarray(cert.table)
-    if classes.shape != (A.shape[0],) or classes.min(initial=0) < 0 or table.shape[1] != B.shape[0] \
-            or classes.max(initial=-1) >= table.shape[0]:
+    if (
+        classes.shape != (A.shape[0],)
+        or classes.min(initial=0) < 0
+        or table.shape[1] != B.shape[0]
+        or classes.max(initial=-1) >= table.shape[0]
+    ):
         raise CertificateError("messages or Bob's table have the wrong shape or range")
     valid = np.ones((A.shape[0], B.shape[0]), dtype=bool) if cert.valid is None else np.asarray(cert.valid, bool)
     if valid.shape != (A.shape[0], B.shape[0]):
@@ -125,11 +131,18 @@ def check_one_way(cert) -> dict:
         wrong = f != table[classes[a], b]
         if wrong.any():
             k = int(np.flatnonzero(wrong)[0])
-            raise CertificateError(f"Bob answers {table[classes[a[k]], b[k]]} but f = {f[k]} on Alice part "
-                                   f"{A[a[k]].tolist()}, Bob part {B[b[k]].tolist()}")
+            raise CertificateError(
+                f"Bob answers {table[classes[a[k]], b[k]]} but f = {f[k]} on Alice part "
+                f"{A[a[k]].tolist()}, Bob part {B[b[k]].tolist()}"
+            )
     w, d = np.asarray(cert.witnesses), np.asarray(cert.distinguishing)
-    if np.unique(w).size != w.size or w.size == 0 or w.min() < 0 or w.max() >= A.shape[0] \
-            or (d.size and (d.min() < 0 or d.max() >= B.shape[0])):
+    if (
+        np.unique(w).size != w.size
+        or w.size == 0
+        or w.min() < 0
+        or w.max() >= A.shape[0]
+        or (d.size and (d.min() < 0 or d.max() >= B.shape[0]))
+    ):
         raise CertificateError("witnesses or distinguishing columns out of range or repeated")
     k, c = w.size, d.size
     f = F[np.ix_(w, d)]
@@ -144,7 +157,9 @@ def check_one_way(cert) -> dict:
         np.fill_diagonal(apart, True)
         if not apart.all():
             i, j = np.argwhere(~apart)[0]
-            raise CertificateError(f"witnesses {int(w[i])} and {int(w[j])} are not separated by the distinguishing columns")
+            raise CertificateError(
+                f"witnesses {int(w[i])} and {int(w[j])} are not separated by the distinguishing columns"
+            )
     got = {"lower_bits": _bits(k), "upper_bits": _bits(np.unique(classes).size)}
     claimed = {"lower_bits": cert.lower_bits, "upper_bits": cert.upper_bits}
     if got != claimed:
@@ -219,8 +234,14 @@ def check_rank(cert) -> dict:
     if not sympy.isprime(p):
         raise CertificateError(f"{p} is not prime")
     rows, cols, inv = np.asarray(cert.rows), np.asarray(cert.cols), np.asarray(cert.inverse)
-    if rows.shape != (r,) or cols.shape != (r,) or inv.shape != (r, r) or np.unique(rows).size != r \
-            or np.unique(cols).size != r or (r and (inv.min() < 0 or inv.max() >= p)):
+    if (
+        rows.shape != (r,)
+        or cols.shape != (r,)
+        or inv.shape != (r, r)
+        or np.unique(rows).size != r
+        or np.unique(cols).size != r
+        or (r and (inv.min() < 0 or inv.max() >= p))
+    ):
         raise CertificateError("the submatrix or its inverse has the wrong shape or entries")
     if r:
         prod = np.mod(_exact_matmul(m[np.ix_(rows, cols)], inv), p)

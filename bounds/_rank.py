@@ -69,11 +69,18 @@ class RankCertificate:
     method: str
 
     def summary(self) -> dict:
-        return {"certificate": "rank", "task": self.task, "params": self.params, "complement": self.complement,
-                "shape": [int(self.alice_parts.shape[0]), int(self.bob_parts.shape[0])], "rank": self.rank,
-                "field": f"GF({self.prime}) lower bound; rank over Q " +
-                         ("certified equal" if self.upper_certified else "at least this"),
-                "bits": self.bits, "method": self.method}
+        return {
+            "certificate": "rank",
+            "task": self.task,
+            "params": self.params,
+            "complement": self.complement,
+            "shape": [int(self.alice_parts.shape[0]), int(self.bob_parts.shape[0])],
+            "rank": self.rank,
+            "field": f"GF({self.prime}) lower bound; rank over Q "
+            + ("certified equal" if self.upper_certified else "at least this"),
+            "bits": self.bits,
+            "method": self.method,
+        }
 
 
 def rref_mod_p(m: np.ndarray, p: int = PRIME):
@@ -169,8 +176,9 @@ def _kronecker(task, split, complement: bool, p: int):
     return x
 
 
-def rank_certificate(task, split="halves", complement: bool = False, method: str = "auto",
-                     prime: int = PRIME) -> RankCertificate:
+def rank_certificate(
+    task, split="halves", complement: bool = False, method: str = "auto", prime: int = PRIME
+) -> RankCertificate:
     """Certify the rank of the 0/1 communication matrix of ``task`` (of ``1 - f`` if ``complement``).
 
     ``method``: ``"eliminate"``, ``"kronecker"`` or ``"auto"`` (Kronecker where it applies and the
@@ -201,8 +209,21 @@ def rank_certificate(task, split="halves", complement: bool = False, method: str
         used = "eliminate"
     upper = r == min(R, C) or kernel is not None
     return RankCertificate(
-        task=task.name, params=task.params, alice=tuple(split.alice), bob=tuple(split.bob), complement=complement,
-        alice_parts=cm.rows, bob_parts=cm.cols, prime=prime, rank=int(r), rows=np.asarray(rows, dtype=np.int64),
-        cols=np.asarray(cols, dtype=np.int64), inverse=x, kernel=kernel, free=free, upper_certified=upper,
-        bits=ceil_log2(r) if r else 0, method=used,
+        task=task.name,
+        params=task.params,
+        alice=tuple(split.alice),
+        bob=tuple(split.bob),
+        complement=complement,
+        alice_parts=cm.rows,
+        bob_parts=cm.cols,
+        prime=prime,
+        rank=int(r),
+        rows=np.asarray(rows, dtype=np.int64),
+        cols=np.asarray(cols, dtype=np.int64),
+        inverse=x,
+        kernel=kernel,
+        free=free,
+        upper_certified=upper,
+        bits=ceil_log2(r) if r else 0,
+        method=used,
     )

@@ -27,7 +27,9 @@ __all__ = ["rnn_protocol", "rnn_run"]
 
 def _weights(model, grid: Grid) -> dict:
     if getattr(model, "arch", None) != "rnn":
-        raise BoundError(f"Theorem 2's protocol runs an RNN; got a {getattr(model, 'arch', type(model).__name__)} model")
+        raise BoundError(
+            f"Theorem 2's protocol runs an RNN; got a {getattr(model, 'arch', type(model).__name__)} model"
+        )
     w = model.weights
     m = int(np.asarray(w.wh).shape[0])
     if 2 * (grid.int_bits + grid.frac_bits) + max(1, math.ceil(math.log2(max(m, 2)))) > 62:
@@ -63,6 +65,13 @@ def rnn_protocol(model, inputs, cut: int, precision: str) -> ProtocolRun:
     h_bob = signed_from_bits(message.bits, grid.bits)
     h_bob = rnn_run(grid, w, h_bob, x[:, cut:])
     logits = grid.decode(grid.add(grid.round(h_bob @ w["readout_w"]), w["readout_b"]))
-    info = {"theorem": "Theorem 2", "cut": int(cut), "precision": str(precision), "width": int(width),
-            "b": grid.bits, "formula_bits": int(width) * grid.bits, "alice_state": grid.decode(h)}
+    info = {
+        "theorem": "Theorem 2",
+        "cut": int(cut),
+        "precision": str(precision),
+        "width": int(width),
+        "b": grid.bits,
+        "formula_bits": int(width) * grid.bits,
+        "alice_state": grid.decode(h),
+    }
     return ProtocolRun(logits, (message,), info)

@@ -15,8 +15,15 @@ from ._precision import parse_precision
 from ._rnn import rnn_logits, rnn_states
 from ._transformer import encode_weights, prepare, transformer_logits
 
-__all__ = ["batch_sharding", "compiled_forward", "compiled_states", "forward_function", "preparer", "round_up",
-           "traced_forward"]
+__all__ = [
+    "batch_sharding",
+    "compiled_forward",
+    "compiled_states",
+    "forward_function",
+    "preparer",
+    "round_up",
+    "traced_forward",
+]
 
 
 @functools.lru_cache(maxsize=None)
@@ -50,11 +57,16 @@ def traced_forward(arch: str, embed_kind: str, causal: bool):
     """``f(ar, weights, inputs) -> logits``, jitted with the arithmetic as an argument: encoding,
     first-layer tables and the pass, without a plan (every shortcut that reads values is off)."""
     if arch == "transformer":
+
         def run(ar, w, x):
-            return transformer_logits(ar, prepare(ar, w, embed_kind=embed_kind), x, embed_kind=embed_kind, causal=causal)
+            return transformer_logits(
+                ar, prepare(ar, w, embed_kind=embed_kind), x, embed_kind=embed_kind, causal=causal
+            )
     else:
+
         def run(ar, w, x):
             return rnn_logits(ar, encode_weights(ar, w), x)
+
     return jax.jit(run)
 
 
@@ -63,8 +75,10 @@ def batch_sharding():
     across devices, weights are copied to each. One CPU, a GPU and a multi-device host run the
     same code; with one device both are trivial."""
     mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ("batch",))
-    return (jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch")),
-            jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+    return (
+        jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch")),
+        jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()),
+    )
 
 
 def round_up(k: int, m: int) -> int:

@@ -61,12 +61,21 @@ def mlp(resid: Layout, *groups: Units) -> MLP:
             if block in b2:
                 raise ValueError(f"two groups of units bias the output block {block!r}")
             b2[block] = value
-    return MLP(w1=linear_in(resid, hidden, w1), b1=hidden.vector(**b1), w2=linear_in(hidden, resid, w2),
-               b2=resid.vector(**b2))
+    return MLP(
+        w1=linear_in(resid, hidden, w1), b1=hidden.vector(**b1), w2=linear_in(hidden, resid, w2), b2=resid.vector(**b2)
+    )
 
 
-def ramp(size: int, reads: Mapping[str, object], out: str, *, bias: tuple, gain=1.0,
-         names: tuple[str, str] = ("hi", "lo"), out_bias=None) -> Units:
+def ramp(
+    size: int,
+    reads: Mapping[str, object],
+    out: str,
+    *,
+    bias: tuple,
+    gain=1.0,
+    names: tuple[str, str] = ("hi", "lo"),
+    out_bias=None,
+) -> Units:
     """Two ReLUs whose difference is a ramp: ``size`` copies of
 
         ``out += gain·(ReLU(z + b_hi) − ReLU(z + b_lo)) (+ out_bias)``,   ``z = Σ_s reads[s]·x_s``,

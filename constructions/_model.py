@@ -24,15 +24,32 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._compiled import (batch_sharding, compiled_forward, compiled_states, forward_function, preparer, round_up,
-                        traced_forward)
+from ._compiled import (
+    batch_sharding,
+    compiled_forward,
+    compiled_states,
+    forward_function,
+    preparer,
+    round_up,
+    traced_forward,
+)
 from ._meta import FORMAT, ModelFormatError, ModelMeta
 from ._precision import float64_scope, parse_precision
 from ._rnn import RNNWeights
 from ._transformer import MLP, Attention, Layer, TransformerWeights, example_elements, make_plan
 
-__all__ = ["Model", "ModelMeta", "load", "ModelFormatError", "ModelInputError", "FORMAT", "register_input_encoder",
-           "batch_sharding", "check_precision", "product_terms"]
+__all__ = [
+    "Model",
+    "ModelMeta",
+    "load",
+    "ModelFormatError",
+    "ModelInputError",
+    "FORMAT",
+    "register_input_encoder",
+    "batch_sharding",
+    "check_precision",
+    "product_terms",
+]
 
 _ELEMENT_BUDGET = 1 << 24  # intermediate elements per compiled batch chunk
 
@@ -133,8 +150,10 @@ class Model:
 
     def __repr__(self) -> str:
         s = self.size()
-        return (f"Model({self.task}, {self.variant}, width={s['width']}, heads={s['heads']}, "
-                f"layers={s['layers']}, params={s['params']})")
+        return (
+            f"Model({self.task}, {self.variant}, width={s['width']}, heads={s['heads']}, "
+            f"layers={s['layers']}, params={s['params']})"
+        )
 
     # -- running
     def encode_inputs(self, inputs) -> np.ndarray:
@@ -189,8 +208,9 @@ class Model:
             check_precision(self, precision)
             embed = self.metadata.embed_kind
             seq_len = self.metadata.seq_len
-            prepared = preparer(self.family, precision, embed, int(seq_len) if seq_len else None,
-                                 self.metadata.causal)(self.weights)
+            prepared = preparer(self.family, precision, embed, int(seq_len) if seq_len else None, self.metadata.causal)(
+                self.weights
+            )
             plan = make_plan(parse_precision(precision), prepared) if self.family == "transformer" else None
             if len(cache) >= 4:  # a precision sweep keeps the last few formats, not all (tables can be large)
                 cache.pop(next(iter(cache)))
@@ -203,8 +223,7 @@ class Model:
         ``precision`` (traceable, not jitted) and this model's prepared weights, placed on every
         local device: for composing with other jitted code, which must run in :func:`float64_scope`."""
         prepared, plan = self._prepared(precision)
-        fn = forward_function(self.family, precision, self.metadata.embed_kind,
-                               self.metadata.causal, plan)
+        fn = forward_function(self.family, precision, self.metadata.embed_kind, self.metadata.causal, plan)
         return fn, prepared
 
     @float64_scope()
@@ -364,12 +383,21 @@ class Model:
                     p = f"layer{i}/"
                     att = Attention(*(a[p + "attn/" + k] for k in ("wq", "wk", "wv", "wo")))
                     mlp = MLP(*(a[p + "mlp/" + k] for k in ("w1", "b1", "w2", "b2")))
-                    _expect(att.wq.ndim == 3 and att.wq.shape == att.wk.shape and att.wq.shape[2] == D, p + "attn/wq,wk")
-                    _expect(att.wv.shape == att.wo.shape and att.wv.shape[0] == att.wq.shape[0] and att.wv.shape[2] == D,
-                            p + "attn/wv,wo")
+                    _expect(
+                        att.wq.ndim == 3 and att.wq.shape == att.wk.shape and att.wq.shape[2] == D, p + "attn/wq,wk"
+                    )
+                    _expect(
+                        att.wv.shape == att.wo.shape and att.wv.shape[0] == att.wq.shape[0] and att.wv.shape[2] == D,
+                        p + "attn/wv,wo",
+                    )
                     F = mlp.w1.shape[1] if mlp.w1.ndim == 2 else -1
-                    _expect(mlp.w1.shape == (D, F) and mlp.b1.shape == (F,) and mlp.w2.shape == (F, D)
-                            and mlp.b2.shape == (D,), p + "mlp")
+                    _expect(
+                        mlp.w1.shape == (D, F)
+                        and mlp.b1.shape == (F,)
+                        and mlp.w2.shape == (F, D)
+                        and mlp.b2.shape == (D,),
+                        p + "mlp",
+                    )
                     layers.append(Layer(att, mlp))
                     i += 1
                 _expect(len(layers) >= 1, "layer0")

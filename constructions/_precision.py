@@ -42,8 +42,15 @@ import re
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Arithmetic", "FloatArithmetic", "FixedArithmetic", "parse_precision", "PRECISIONS", "float64_scope",
-           "pytree_dataclass"]
+__all__ = [
+    "Arithmetic",
+    "FloatArithmetic",
+    "FixedArithmetic",
+    "parse_precision",
+    "PRECISIONS",
+    "float64_scope",
+    "pytree_dataclass",
+]
 
 PRECISIONS = ("float64", "float32", "bfloat16", "float16", "fixed:I.F")
 
@@ -75,8 +82,9 @@ def pytree_dataclass(cls=None, *, static: tuple = ()):
     def deco(c):
         c = dataclasses.dataclass(frozen=True)(c)
         names = [f.name for f in dataclasses.fields(c)]
-        return jax.tree_util.register_dataclass(c, data_fields=[n for n in names if n not in static],
-                                                meta_fields=[n for n in names if n in static])
+        return jax.tree_util.register_dataclass(
+            c, data_fields=[n for n in names if n not in static], meta_fields=[n for n in names if n in static]
+        )
 
     return deco if cls is None else deco(cls)
 
@@ -192,8 +200,7 @@ class FixedArithmetic(Arithmetic):
         need = 2 * (self.int_bits + self.frac_bits) + max(1, math.ceil(math.log2(max(terms, 2))))
         if not self._traced and need > 62:  # traced I, F: checked by whoever chose them
             raise ValueError(
-                f"{self.name} is too wide for exact int64 accumulation over {terms} terms "
-                f"(needs 2(I+F)+log2 K <= 62)"
+                f"{self.name} is too wide for exact int64 accumulation over {terms} terms (needs 2(I+F)+log2 K <= 62)"
             )
 
     def add(self, a, b):
@@ -225,6 +232,4 @@ def parse_precision(precision: str | Arithmetic) -> Arithmetic:
         if i + f > 30:
             raise ValueError(f"precision {precision!r}: I + F must be at most 30 for exact int64 arithmetic")
         return FixedArithmetic(i, f)
-    raise ValueError(
-        f"unknown precision {precision!r}; expected one of float64, float32, bfloat16, float16, fixed:I.F"
-    )
+    raise ValueError(f"unknown precision {precision!r}; expected one of float64, float32, bfloat16, float16, fixed:I.F")

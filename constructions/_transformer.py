@@ -212,8 +212,7 @@ def encode_weights(ar: Arithmetic, w):
     return _encode_tree(ar, w)
 
 
-def prepare(ar: Arithmetic, w: TransformerWeights, *, embed_kind: str, seq_len: int | None = None,
-            causal: bool = True):
+def prepare(ar: Arithmetic, w: TransformerWeights, *, embed_kind: str, seq_len: int | None = None, causal: bool = True):
     """Encode the weights in ``ar`` and, for token inputs, form the first layer's per-table
     products ``(E Wᵀ, P Wᵀ)`` for ``Wq, Wk, Wv`` (module docstring). Done once per model and format.
 
@@ -270,7 +269,9 @@ def _liveness(ar: Arithmetic, w: TransformerWeights, *, token_inputs: bool):
         a, m = w.layers[i].attn, w.layers[i].mlp
         out = need
         mid = out | reads(m.w1, 1)
-        inp = mid if (i == 0 and token_inputs) else mid | reads(a.wq, (0, 1)) | reads(a.wk, (0, 1)) | reads(a.wv, (0, 1))
+        inp = (
+            mid if (i == 0 and token_inputs) else mid | reads(a.wq, (0, 1)) | reads(a.wk, (0, 1)) | reads(a.wv, (0, 1))
+        )
         live.append(tuple(tuple(sorted(c)) for c in (inp, mid, out)))
         need = inp
     return tuple(reversed(live))

@@ -149,7 +149,9 @@ class DFA:
             if isinstance(transitions, np.ndarray):
                 transitions = transitions.tolist()
             if not isinstance(transitions, Sequence) or isinstance(transitions, (str, bytes)):
-                raise ConstructionError(f"transitions must be a table [S][|A|] or a mapping, got {type(transitions).__name__}")
+                raise ConstructionError(
+                    f"transitions must be a table [S][|A|] or a mapping, got {type(transitions).__name__}"
+                )
             if len(transitions) != S:
                 raise ConstructionError(f"transition table has {len(transitions)} rows, expected one per state ({S})")
             rows = []
@@ -251,9 +253,13 @@ class DFA:
         return DFA(len(order), self.alphabet_size, table, 0, set(accepting))
 
     def describe(self) -> dict:
-        return {"num_states": self.num_states, "alphabet_size": self.alphabet_size,
-                "transitions": [list(r) for r in self.transitions], "start": self.start,
-                "accepting": list(self.accepting)}
+        return {
+            "num_states": self.num_states,
+            "alphabet_size": self.alphabet_size,
+            "transitions": [list(r) for r in self.transitions],
+            "start": self.start,
+            "accepting": list(self.accepting),
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,9 +282,15 @@ class CompiledDFA:
         return len(self.units)
 
     def describe(self) -> dict:
-        return {"width": self.width, "units": [list(u) for u in self.units],
-                "hidden_layout": self.layout.describe(), "state_values": [0, 1],
-                "state_bits_per_unit": 1, "state_bits": self.width, "logit_margin": 1.0}
+        return {
+            "width": self.width,
+            "units": [list(u) for u in self.units],
+            "hidden_layout": self.layout.describe(),
+            "state_values": [0, 1],
+            "state_bits_per_unit": 1,
+            "state_bits": self.width,
+            "logit_margin": 1.0,
+        }
 
 
 def compile_dfa(dfa: DFA) -> CompiledDFA:
@@ -317,19 +329,31 @@ def compile_dfa(dfa: DFA) -> CompiledDFA:
     return CompiledDFA(weights, tuple(units), layout)
 
 
-def dfa_model(dfa: DFA, *, task: str = "dfa", task_params: dict | None = None, seq_len: int | None = None,
-              build: dict | None = None, construction: dict | None = None) -> Model:
+def dfa_model(
+    dfa: DFA,
+    *,
+    task: str = "dfa",
+    task_params: dict | None = None,
+    seq_len: int | None = None,
+    build: dict | None = None,
+    construction: dict | None = None,
+) -> Model:
     """A :class:`Model` (``arch="rnn"``, two classes: reject, accept) running ``compile_dfa(dfa)``.
 
     ``task``/``task_params`` name the task the model claims to compute (``"dfa"``, the default,
     is no registered task: such a model can be run but not ``verify.check``-ed).
     """
     compiled = compile_dfa(dfa)
-    info = {"theorem": "DFA compilation (paper App. E; docs/PAPER.md §11.3: one unit per transition)",
-            "dfa": dfa.describe(), **compiled.describe()}
+    info = {
+        "theorem": "DFA compilation (paper App. E; docs/PAPER.md §11.3: one unit per transition)",
+        "dfa": dfa.describe(),
+        **compiled.describe(),
+    }
     info.update(construction or {})
     meta = model_meta(
-        "rnn", task, dict(task_params or {}),
+        "rnn",
+        task,
+        dict(task_params or {}),
         seq_len=seq_len,
         vocab_size=dfa.alphabet_size,
         build=dict(build or {"dfa": json.loads(json.dumps(dfa.describe()))}),

@@ -302,9 +302,7 @@ class TokenTask(Task):
                 + (" (wrap a single example as x[None])" if x.ndim == 1 else "")
             )
         if x.shape[1] != self.seq_len:
-            raise TaskError(
-                f"{self.name} inputs must have length {self.seq_len}, got shape {x.shape}"
-            )
+            raise TaskError(f"{self.name} inputs must have length {self.seq_len}, got shape {x.shape}")
         if x.size:
             bad = (x < 0) | (x >= self.vocab_size)
             fail_at(bad, x, f"{self.name} token ids must lie in [0, {self.vocab_size})")

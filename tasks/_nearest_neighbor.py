@@ -96,7 +96,11 @@ class NearestNeighbor(Task):
         points = np.ascontiguousarray(points, dtype=np.float64)
         if not np.all(np.isfinite(points)):
             raise TaskError("nearest_neighbor points must be finite")
-        fail_at((labels < 0) | (labels >= self.num_labels), labels, f"nearest_neighbor labels must lie in [0, {self.num_labels})")
+        fail_at(
+            (labels < 0) | (labels >= self.num_labels),
+            labels,
+            f"nearest_neighbor labels must lie in [0, {self.num_labels})",
+        )
         labels = np.ascontiguousarray(labels, dtype=np.int64)
         norms = np.linalg.norm(points, axis=2)
         fail_at(np.abs(norms - 1.0) > UNIT_TOL, norms, "nearest_neighbor inputs have non-unit points")

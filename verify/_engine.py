@@ -82,7 +82,9 @@ def _total(task, mode: str, samples: int) -> int:
         if total is None:
             raise VerifyError(f"{task.name} has continuous inputs; use sampling")
         if total > MAX_EXHAUSTIVE:
-            raise VerifyError(f"exhaustive check of {task.name} would cover {total} inputs (limit {MAX_EXHAUSTIVE}); use --samples")
+            raise VerifyError(
+                f"exhaustive check of {task.name} would cover {total} inputs (limit {MAX_EXHAUSTIVE}); use --samples"
+            )
         return int(total)
     if mode == "sampled":
         if samples < 1:
@@ -104,8 +106,13 @@ def _tally_step(forward):
         margin = jnp.where(jnp.isnan(margin), -jnp.inf, margin)
         bad = ~(margin > 0) & valid
         first = jnp.argmax(bad)
-        return (jnp.sum(bad), jnp.min(jnp.where(valid, margin, jnp.inf)), first,
-                jnp.argmax(logits[first]), margin[first])
+        return (
+            jnp.sum(bad),
+            jnp.min(jnp.where(valid, margin, jnp.inf)),
+            first,
+            jnp.argmax(logits[first]),
+            margin[first],
+        )
 
     return jax.jit(step)
 
@@ -172,8 +179,17 @@ def row_head(model: Model, precision: str, mode: str, seed: int | None = None) -
 
 
 @float64_scope()  # the model's float64 / int64 forward is composed into this function's jitted step
-def check(model: Model, *, mode: str = "sampled", samples: int = 10_000, seed: int = 0,
-          precision: str = "float64", batch: int = _BATCH, task=None, progress=None) -> dict:
+def check(
+    model: Model,
+    *,
+    mode: str = "sampled",
+    samples: int = 10_000,
+    seed: int = 0,
+    precision: str = "float64",
+    batch: int = _BATCH,
+    task=None,
+    progress=None,
+) -> dict:
     """Check ``model`` on its task; returns one report row (docs/DESIGN.md §6.2).
 
     ``batch``: inputs drawn (or enumerated) and solved per host batch; the device batch is at most
@@ -208,8 +224,12 @@ def check(model: Model, *, mode: str = "sampled", samples: int = 10_000, seed: i
         inputs, offset, _, want, _, count = item
         if bad and counterexample is None:
             i = int(first)
-            counterexample = {"input": _index(inputs, offset + i), "expected": int(want[i]),
-                              "got": int(got), "margin": float(margin)}
+            counterexample = {
+                "input": _index(inputs, offset + i),
+                "expected": int(want[i]),
+                "got": int(got),
+                "margin": float(margin),
+            }
         failures += int(bad)
         checked += count
         min_margin = min(min_margin, float(low))
@@ -283,8 +303,9 @@ class ProgressBar:
         rate = done / elapsed
         eta = (total - done) / rate if rate > 0 else math.inf
         bar = "#" * fill + "." * (self.width - fill)
-        self.stream.write(f"\r\033[K{self.label} [{bar}] {100 * frac:5.1f}%  {done:,}/{total:,}  "
-                          f"{rate:,.0f}/s  eta {eta:,.0f}s")
+        self.stream.write(
+            f"\r\033[K{self.label} [{bar}] {100 * frac:5.1f}%  {done:,}/{total:,}  {rate:,.0f}/s  eta {eta:,.0f}s"
+        )
         self.stream.flush()
 
 

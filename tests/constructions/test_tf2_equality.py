@@ -135,8 +135,12 @@ def test_numpy_forward_from_spec_agrees(tmp_path):
 
 @pytest.mark.parametrize(
     "params,match",
-    [({"n": 7}, "even n"), ({"n": 0}, "even n >= 2"), ({"n": 8, "coherence": 1.0}, "coherence"),
-     ({"n": 8, "addresses": "magic"}, "addresses")],
+    [
+        ({"n": 7}, "even n"),
+        ({"n": 0}, "even n >= 2"),
+        ({"n": 8, "coherence": 1.0}, "coherence"),
+        ({"n": 8, "addresses": "magic"}, "addresses"),
+    ],
 )
 def test_bad_parameters(params, match):
     with pytest.raises(constructions.ConstructionError, match=match):

@@ -36,12 +36,17 @@ def _first_failure(model, x, expected, precision):
     if bad.size == 0:
         return None
     i = int(bad[0])
-    return {"input": x[i].tolist(), "expected": int(expected[i]), "got": int(np.argmax(logits[i])),
-            "margin": float(margin[i])}
+    return {
+        "input": x[i].tolist(),
+        "expected": int(expected[i]),
+        "got": int(np.argmax(logits[i])),
+        "margin": float(margin[i]),
+    }
 
 
-def certify(model: Model, precision: str = "float64", *, task=None, chunk_cells: int = _CELLS_PER_CHUNK,
-            witnesses: bool = True) -> dict:
+def certify(
+    model: Model, precision: str = "float64", *, task=None, chunk_cells: int = _CELLS_PER_CHUNK, witnesses: bool = True
+) -> dict:
     """Prove ``model`` right on every input of its task; one report row (mode ``"certified"``).
 
     ``status`` is ``"pass"`` only if every cell is proved; ``failures`` counts the cells that were

@@ -69,8 +69,11 @@ class _PairPlan:
         self.W2 = {k: ia.encode(getattr(a2, k)) for k in ("wq", "wk", "wv")}
         self.tail2 = _tail(ia, a2, w.layers[1].mlp, (w.readout_w, w.readout_b))
         combos = [(a, b) for a in (0, 1) for b in (0, 1)]
-        self.sets = {"neg": [c for c in combos if not self.hit(*c)], "pos": [c for c in combos if self.hit(*c)],
-                     "any": combos}
+        self.sets = {
+            "neg": [c for c in combos if not self.hit(*c)],
+            "pos": [c for c in combos if self.hit(*c)],
+            "any": combos,
+        }
         self.task, self.step = task, _step(ia)
         self.num_inputs_log2 = float(n)
         self._X1 = self._X1_soft = None  # layer-1 boxes, computed on the first chunk (soft: when needed)
@@ -79,7 +82,7 @@ class _PairPlan:
     def chunks(self, chunk_cells: int):
         """Cells −1, 0, …, n/2 − 1 in chunks of 2^22 / n (``chunk_cells`` is not used)."""
         cells, per = np.arange(-1, self.h), max(1, (1 << 22) // self.n)
-        return (cells[c0:c0 + per].tolist() for c0 in range(0, len(cells), per))
+        return (cells[c0 : c0 + per].tolist() for c0 in range(0, len(cells), per))
 
     def prove(self, chunk: list):
         cells, step = np.asarray(chunk), self.step
@@ -102,11 +105,13 @@ class _PairPlan:
         return _pair_witnesses(self, cells, rng)
 
     def details(self) -> dict:
-        return {"cell": "no pair (x_i, x_{i+n/2}) hits, or pair i is the first that hits (earlier pairs miss, "
-                        "later pairs free)",
-                "attention": "layer 1: one target key per head and position, derived from the arrays; "
-                             "layer 2: per-key weight bounds at the last position",
-                **_arith_details(self.ia)}
+        return {
+            "cell": "no pair (x_i, x_{i+n/2}) hits, or pair i is the first that hits (earlier pairs miss, "
+            "later pairs free)",
+            "attention": "layer 1: one target key per head and position, derived from the arrays; "
+            "layer 2: per-key weight bounds at the last position",
+            **_arith_details(self.ia),
+        }
 
     # -- layer 1 -----------------------------------------------------------------------------
     def targets(self):
@@ -118,9 +123,9 @@ class _PairPlan:
             k, _ = _midrad(self.PK[h])
             t = np.empty(n, dtype=np.int64)
             for r0 in range(0, n, 1024):
-                g = q[r0:r0 + 1024] @ k.T
-                g[np.arange(n)[None, :] >= limit[r0:r0 + 1024, None]] = -np.inf
-                t[r0:r0 + 1024] = g.argmax(1)
+                g = q[r0 : r0 + 1024] @ k.T
+                g[np.arange(n)[None, :] >= limit[r0 : r0 + 1024, None]] = -np.inf
+                t[r0 : r0 + 1024] = g.argmax(1)
             out.append(t)
         return np.stack(out, 1), limit  # [n, H], [n]
 
@@ -134,7 +139,7 @@ class _PairPlan:
         valid = np.ones((n, len(bits)), dtype=bool)
         for u in range(H + 1):
             for v in range(u + 1, H + 1):
-                same = where[:, u:u + 1] == where[:, v:v + 1]
+                same = where[:, u : u + 1] == where[:, v : v + 1]
                 valid &= ~same | (bits[None, :, u] == bits[None, :, v])
         pr, kr = np.nonzero(valid)
         cb = bits[kr]  # [R, H+1]
@@ -204,7 +209,7 @@ class _PairPlan:
     def expected(self, task, cells):
         x = np.zeros((len(cells), self.n), dtype=np.int64)
         neg, pos = self.sets["neg"][0], self.sets["pos"][0]
-        x[:, : self.h], x[:, self.h:] = neg
+        x[:, : self.h], x[:, self.h :] = neg
         for r, c in enumerate(cells):
             if c >= 0:
                 x[r, c], x[r, c + self.h] = pos

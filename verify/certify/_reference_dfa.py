@@ -19,8 +19,6 @@ from .._engine import VerifyError
 __all__ = ["REFERENCES", "ReferenceDFA", "reference_dfa"]
 
 
-
-
 @dataclasses.dataclass(frozen=True)
 class ReferenceDFA:
     """``delta [S, A]`` (int), ``start``, ``accepting`` (bool ``[S]``), ``label``: the state names."""
@@ -104,8 +102,9 @@ def reference_dfa(task) -> ReferenceDFA:
     length ≤ ℓ (``A^ℓ ≤ 4096`` per length) and on random strings and the task's own samples at its
     length (1024 of each, fewer for n > 1024: about 2^20 symbols each)."""
     if task.name not in REFERENCES:
-        raise VerifyError(f"no reference automaton for task {task.name!r} (finite-state certificates: "
-                          f"{', '.join(REFERENCES)})")
+        raise VerifyError(
+            f"no reference automaton for task {task.name!r} (finite-state certificates: {', '.join(REFERENCES)})"
+        )
     ref = REFERENCES[task.name](**task.params)
     params = {k: v for k, v in task.params.items() if k != "n"}
     A = ref.delta.shape[1]
