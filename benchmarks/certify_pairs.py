@@ -9,15 +9,13 @@ margin, inputs covered.
 import argparse
 import json
 import os
-import time
-
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._common import machine, table, write_section  # noqa: E402
-
 import constructions  # noqa: E402
+from benchmarks._common import machine, table, write_section  # noqa: E402
 from verify.certify import certify  # noqa: E402
 
 

@@ -39,13 +39,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._common import machine, table, write_section  # noqa: E402  (also puts tests/ on the path)
-
 import constructions  # noqa: E402
-import numpy_forward  # noqa: E402  (tests/numpy_forward.py)
 import tasks  # noqa: E402
+from benchmarks._common import machine, table, write_section  # noqa: E402  (also puts tests/ on the path)
 from verify import check  # noqa: E402
 from verify.certify import CERTIFIABLE, VerifyError, certify  # noqa: E402
+
+import numpy_forward  # noqa: E402  (tests/numpy_forward.py)
 
 SCALES = (1e-9, 1e-6, 1e-3, 1e-1, 1e0)
 AMBIGUOUS = 1e-9

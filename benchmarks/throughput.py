@@ -21,13 +21,13 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._common import Timer, fmt, machine, table, write_section  # noqa: E402
-
 import numpy as np  # noqa: E402
 
 import constructions  # noqa: E402
-import numpy_forward  # noqa: E402
 import verify  # noqa: E402
+from benchmarks._common import Timer, fmt, machine, table, write_section  # noqa: E402
+
+import numpy_forward  # noqa: E402
 
 CASES = [  # (label, construction, build params, numpy inputs, verify inputs)
     ("equality tf2, n = 20", "equality", {"arch": "tf2", "n": 20}, 2_000, 1 << 18),

@@ -22,12 +22,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._common import Timer, fmt, machine, table, write_section  # noqa: E402
-
 import numpy as np  # noqa: E402
 
 import constructions  # noqa: E402
 import tasks  # noqa: E402
+from benchmarks._common import Timer, fmt, machine, table, write_section  # noqa: E402
 
 S = 4  # alphabet size
 BATCH = 256

@@ -144,7 +144,7 @@ def check_one_way(cert) -> dict:
         or (d.size and (d.min() < 0 or d.max() >= B.shape[0]))
     ):
         raise CertificateError("witnesses or distinguishing columns out of range or repeated")
-    k, c = w.size, d.size
+    k = w.size
     f = F[np.ix_(w, d)]
     todo = np.argwhere(f == -2)  # combinations not claimed as inputs: ask the task whether they are
     if todo.size:

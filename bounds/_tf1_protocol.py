@@ -212,7 +212,7 @@ def tf1_protocol(model, inputs, alice, precision: str, *, round_partials: bool =
 
     # step 4: partial weighted values (exact, units 2^-2F)
     U = {}
-    for p, (s, v) in local.items():
+    for p, (_, v) in local.items():
         alpha = (e[p] * tm.g.scale) // np.maximum(Z[p], 1)[:, :, None]
         U[p] = np.einsum("hbp,hbpv->hbv", alpha, v)
     if round_partials:

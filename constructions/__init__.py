@@ -21,6 +21,19 @@ JAX's 32-bit default. Code that runs ``model.forward``'s function in its own jit
 inside ``with constructions.float64_scope():``.
 """
 
+# construction modules register themselves on import
+from . import (  # noqa: F401  # noqa: F401
+    associative_recall,
+    dfa,
+    dyck_rnn,
+    equality,
+    index_lookup,
+    nearest_neighbor,
+    rnn_associative_recall,
+    rnn_halves,
+    rnn_index_lookup,
+    threshold,
+)
 from ._addresses import AddressCode, hadamard_addresses, random_addresses
 from ._layout import Layout, linear, linear_in
 from ._meta import ModelMeta, model_meta
@@ -39,10 +52,6 @@ from ._precision import Arithmetic, FixedArithmetic, FloatArithmetic, float64_sc
 from ._registry import ConstructionError, available, build, builder_for, register
 from ._rnn import RNNWeights, rnn_logits, rnn_states
 from ._transformer import MLP, Attention, Layer, TransformerWeights, encode_weights
-
-# construction modules register themselves on import
-from . import index_lookup, equality, threshold, nearest_neighbor, associative_recall  # noqa: F401
-from . import dfa, dyck_rnn, rnn_associative_recall, rnn_halves, rnn_index_lookup  # noqa: F401
 
 __all__ = [
     "AddressCode",

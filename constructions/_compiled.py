@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def preparer(arch: str, precision: str, embed_kind: str, seq_len: int | None = None, causal: bool = True):
     """``prepare(weights)`` jitted for one family and format: the encoded weights (and, for token
     Transformers, the first layer's tables)."""
@@ -36,7 +36,7 @@ def preparer(arch: str, precision: str, embed_kind: str, seq_len: int | None = N
     return jax.jit(lambda w: encode_weights(ar, w))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def forward_function(arch: str, precision: str, embed_kind: str, causal: bool, plan):
     """The pure batched forward ``f(prepared, inputs) -> logits [B, C]`` (traceable, not jitted):
     what :meth:`Model.logits` compiles, and what the checking engine composes with its tallies."""
@@ -46,13 +46,13 @@ def forward_function(arch: str, precision: str, embed_kind: str, causal: bool, p
     return lambda p, x: rnn_logits(ar, p, x)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compiled_forward(arch: str, precision: str, embed_kind: str, causal: bool, plan):
     """:func:`forward_function` jitted (one compilation per input shape)."""
     return jax.jit(forward_function(arch, precision, embed_kind, causal, plan))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def traced_forward(arch: str, embed_kind: str, causal: bool):
     """``f(ar, weights, inputs) -> logits``, jitted with the arithmetic as an argument: encoding,
     first-layer tables and the pass, without a plan (every shortcut that reads values is off)."""
@@ -86,7 +86,7 @@ def round_up(k: int, m: int) -> int:
     return -(-k // m) * m
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compiled_states(precision: str):
     """``states(weights, tokens [B, L]) -> [B, L+1, m]``: an RNN's hidden states, jitted per format."""
     ar = parse_precision(precision)

@@ -359,7 +359,7 @@ class Model:
             raise
 
     @classmethod
-    def from_arrays(cls, arrays: dict, meta: ModelMeta | Mapping) -> "Model":
+    def from_arrays(cls, arrays: dict, meta: ModelMeta | Mapping) -> Model:
         """Rebuild a model from file-format arrays (validating shapes and the metadata); used by
         :func:`load`."""
         a = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
@@ -411,7 +411,7 @@ class Model:
                 raise ModelFormatError(f"array {k!r} has non-finite entries")
         return cls(w, meta)
 
-    def with_arrays(self, **changes) -> "Model":
+    def with_arrays(self, **changes) -> Model:
         """A copy with some file-format arrays replaced, e.g. ``m.with_arrays(**{"embed/position": P})``."""
         arrays = self.arrays()
         for k, v in changes.items():

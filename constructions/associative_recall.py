@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from ._meta import model_meta
-from ._model import Model, ModelInputError, _INPUT_ENCODERS, register_input_encoder
+from ._model import _INPUT_ENCODERS, Model, ModelInputError, register_input_encoder
 from ._nearest import core
 from ._registry import ConstructionError, register
 

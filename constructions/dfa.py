@@ -223,7 +223,7 @@ class DFA:
                     todo.append(p)
         return sorted(seen)
 
-    def minimize(self) -> "DFA":
+    def minimize(self) -> DFA:
         """The minimal DFA of the same language (Moore's partition refinement over the reachable
         states); states renumbered in order of first appearance from the start state."""
         reach = self.reachable()

@@ -12,7 +12,8 @@ import dataclasses
 import json
 import math
 import numbers
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 

@@ -76,7 +76,7 @@ def text_of(path: Path) -> str:
     return "\n".join(parts)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def headings(doc: str) -> tuple[frozenset, tuple]:
     """``(section numbers, heading titles)`` of a markdown file of the repository (outside code fences)."""
     numbers, titles = set(), []

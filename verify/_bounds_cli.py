@@ -95,7 +95,7 @@ def main(argv) -> int:
                 bounds.lower_bounds(t, {**p, "n": n}, args.bits, args.heads)
         registered = set(constructions.available())
 
-        @functools.lru_cache(maxsize=None)
+        @functools.cache
         def build(task, arch, frozen):
             params = dict(frozen)
             if (task, arch) not in registered:

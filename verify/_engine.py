@@ -93,7 +93,7 @@ def _total(task, mode: str, samples: int) -> int:
     raise VerifyError(f"unknown mode {mode!r}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tally_step(forward):
     """Jitted ``(prepared, x, expected, valid) -> tallies`` around a pure batched forward pass."""
 

@@ -148,7 +148,7 @@ def test_no_claim_exceeds_the_matrix(task, params):
 def test_claims_are_proved_at_small_n(task, params):
     """Every claim is also proved at this n by another method (a property of today's bounds, not a
     necessary condition: a correct bound may exceed log-rank; Dyck-(1,d) at n = 2 needs 1 bit, rank 1)."""
-    for t, arch, lb, kind, m, a_parts in claims(task, params):
+    for t, arch, lb, _, m, a_parts in claims(task, params):
         what = f"{task} {t.params} {arch}: claims {lb['bits']} bits"
         if arch == "rnn":
             if (m >= 0).all():  # total: the one-way cost is exactly ⌈log2 R⌉

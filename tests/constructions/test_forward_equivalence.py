@@ -32,8 +32,8 @@ import pytest
 
 import constructions
 from constructions import MLP, Attention, Layer, Model, RNNWeights, TransformerWeights, parse_precision
-from testkit import built
 
+from testkit import built
 
 # --------------------------------------------------------------------------- the naive reference
 
@@ -56,15 +56,12 @@ def naive_transformer(ar, weights, meta, x):
     for i, layer in enumerate(weights.layers):
         a, m = layer.attn, layer.mlp
         if i == 0 and token:
-            proj = (
-                lambda w: ar.add(
-                    ar.einsum("vd,hwd->hvw", E, w)[:, x],  # noqa: E731
-                    ar.einsum("ld,hwd->hlw", P, w)[:, :L],
-                )
+            Q, K, V = (
+                ar.add(ar.einsum("vd,hwd->hvw", E, w)[:, x], ar.einsum("ld,hwd->hlw", P, w)[:, :L])
+                for w in (a.wq, a.wk, a.wv)
             )
         else:
-            proj = lambda w: ar.einsum("ld,hwd->hlw", X, w)  # noqa: E731
-        Q, K, V = proj(a.wq), proj(a.wk), proj(a.wv)
+            Q, K, V = (ar.einsum("ld,hwd->hlw", X, w) for w in (a.wq, a.wk, a.wv))
         scores = ar.einsum("hqw,hkw->hqk", Q, K)
         alpha = ar.softmax(scores, mask[None])
         heads = ar.einsum("hqk,hkv->hqv", alpha, V)
@@ -135,7 +132,7 @@ def _meta(causal, embed, vocab, seq_len, classes):
     }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def random_transformer(
     seed,
     *,
@@ -176,7 +173,7 @@ def random_transformer(
     return Model(weights, _meta(causal, embed, V, L if fixed_length else None, C))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def random_rnn(seed, V=4, m=6, C=3, L=7):
     rng = np.random.default_rng(seed)
     g = lambda *s: rng.normal(size=s) * 0.5  # noqa: E731

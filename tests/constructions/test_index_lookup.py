@@ -9,10 +9,11 @@ from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
 import constructions
-import numpy_forward
 import tasks
-from testkit import built
 from verify import check
+
+import numpy_forward
+from testkit import built
 
 
 def model(n, s):

@@ -1,7 +1,7 @@
 """The number formats and the address codes."""
 
-from fractions import Fraction
 import math
+from fractions import Fraction
 
 import jax.numpy as jnp
 import numpy as np

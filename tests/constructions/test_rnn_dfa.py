@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from constructions import ConstructionError
 from constructions.dfa import DFA, compile_dfa, dfa_model
+
 from testkit import examples
 
 LENGTHS = [0, 1, 7]  # few lengths: each new shape is a new compilation

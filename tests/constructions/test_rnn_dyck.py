@@ -6,11 +6,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import constructions
-import numpy_forward
 from constructions.dyck_rnn import dyck_dfa, dyck_width
+from verify import check
+
+import numpy_forward
 from testkit import built, examples
 from testkit import task as cached_task
-from verify import check
 
 
 def model(n, types=2, depth=2):

@@ -13,10 +13,11 @@ import scipy.sparse
 
 import bounds
 import constructions
-import numpy_forward
 import tasks
-from testkit import built
 from verify import check
+
+import numpy_forward
+from testkit import built
 
 
 def build(task, params):

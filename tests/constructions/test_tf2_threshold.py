@@ -6,11 +6,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import constructions
-import numpy_forward
 import tasks
 from constructions.threshold import disjointness_instance, expand_table, schedule
-from testkit import built, examples, samples_to_catch
 from verify import check
+
+import numpy_forward
+from testkit import built, examples, samples_to_catch
 
 
 def disj(n):

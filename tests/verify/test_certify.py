@@ -8,9 +8,10 @@ import pytest
 
 import constructions
 import tasks
-from testkit import built
 from verify import check, main
 from verify.certify import VerifyError, certify, index_lookup_boxes
+
+from testkit import built
 
 
 def model(n, s, addresses="random"):

@@ -4,10 +4,11 @@ passes too. The certificate may refuse a correct model, never accept a wrong one
 
 import numpy as np
 import pytest
-from testkit import built
 
 from verify import check
 from verify.certify import certify
+
+from testkit import built
 
 SCALES = (1e-6, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 

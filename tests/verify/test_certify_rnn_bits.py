@@ -11,8 +11,8 @@ import constructions
 import tasks
 from constructions import Model
 from verify import VerifyError, check
-from verify.certify._rnn_states import certify_rnn
 from verify.certify._rnn_bits import boolean_network, certify_bits
+from verify.certify._rnn_states import certify_rnn
 
 
 @pytest.mark.parametrize("precision", ["float64", "float16", "fixed:1.0"])

@@ -21,8 +21,9 @@ import constructions
 import tasks
 import verify
 from verify import VerifyError, check
-from testkit import built
 from verify._engine import ProgressBar, _tally_step, terminal_progress
+
+from testkit import built
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -4,10 +4,11 @@ exact int64 emulation of the model's largest matrix product), with the same one-
 
 import numpy as np
 import pytest
-from testkit import built, task
 
 from verify import main
 from verify.certify import VerifyError, certify
+
+from testkit import built, task
 
 FLOATS = ["float64", "float32", "float16", "bfloat16"]
 GRID = FLOATS + [f"fixed:{i}.{f}" for i in range(32) for f in range(32)]

@@ -9,10 +9,8 @@ import pytest
 
 import constructions
 import tasks
-from testkit import built
-from verify import main
-from verify.certify import certify
 from constructions import FixedArithmetic
+from verify import main
 from verify._precision_search import (
     Certified,
     MantissaArithmetic,
@@ -24,6 +22,9 @@ from verify._precision_search import (
     smallest_fixed,
     smallest_mantissa,
 )
+from verify.certify import certify
+
+from testkit import built
 
 
 def model(n, s=2, addresses="random"):
