@@ -38,7 +38,7 @@ import tasks
 
 from ._closed_forms import BoundError
 from ._graphs import colour_with, conflicts, dsatur, max_clique
-from ._matrix import matrix, resolve_split
+from ._matrix import SplitLike, matrix, resolve_split
 
 __all__ = ["OneWayCertificate", "FoolingSetCertificate", "one_way_certificate", "dyck_fooling_set", "ceil_log2"]
 
@@ -201,7 +201,7 @@ def _separating_columns(sub: np.ndarray) -> np.ndarray:
     return np.asarray(keep, dtype=np.int64)
 
 
-def one_way_certificate(task, split="prefix") -> OneWayCertificate:
+def one_way_certificate(task: tasks.Task | str, split: SplitLike = "prefix") -> OneWayCertificate:
     """Certify the deterministic one-way communication of ``task`` (a Task or its name with
     defaults) under ``split`` by enumeration from the reference solver."""
     if isinstance(task, str):
@@ -264,6 +264,7 @@ def dyck_fooling_set(n: int, types: int = 2, depth: int = 2) -> FoolingSetCertif
     Why it fools Dyck-(K, d) for every depth d >= 2 as well: docs/BOUNDS.md §2.
     """
     t = tasks.get("dyck", n=n, types=types, depth=depth)
+    assert isinstance(t, tasks.Dyck)
     if n % 2:
         raise BoundError(f"Lemma 1 needs an even n (odd-length strings are never balanced), got n={n}")
     half = n // 2

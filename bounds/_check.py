@@ -9,12 +9,18 @@ producers. Every failure raises :class:`CertificateError` with the reason.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import numpy as np
 import sympy
 
 import tasks
 
 from ._closed_forms import BoundError
+
+if TYPE_CHECKING:
+    from ._certificates import FoolingSetCertificate, OneWayCertificate
+    from ._rank import RankCertificate
 
 __all__ = ["CertificateError", "check_one_way", "check_fooling_set", "check_rank", "check"]
 
@@ -94,7 +100,7 @@ def _grid(task, alice, bob, a_parts, b_parts) -> np.ndarray:
 # --- one-way ------------------------------------------------------------------------------------
 
 
-def check_one_way(cert) -> dict:
+def check_one_way(cert: OneWayCertificate) -> dict:
     """Re-check a :class:`~bounds.OneWayCertificate`; returns ``{"lower_bits", "upper_bits"}``.
 
     Upper bound: every claimed input (all combinations, or those marked ``valid``) is an input,
@@ -170,7 +176,7 @@ def check_one_way(cert) -> dict:
 # --- fooling set --------------------------------------------------------------------------------
 
 
-def check_fooling_set(cert) -> int:
+def check_fooling_set(cert: FoolingSetCertificate) -> int:
     """Re-check a :class:`~bounds.FoolingSetCertificate`; returns the certified bits ``⌈log2 |S|⌉``.
 
     f = value on every pair; for every i != j, ``f(x_i, y_j) != value`` or ``f(x_j, y_i) != value``
@@ -213,7 +219,7 @@ def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a.astype(object).dot(b.astype(object))
 
 
-def check_rank(cert) -> dict:
+def check_rank(cert: RankCertificate) -> dict:
     """Re-check a :class:`~bounds.RankCertificate`; returns ``{"rank", "upper_certified", "bits"}``.
 
     Rebuilds the 0/1 matrix from the solver; checks p is prime and ``M[rows, cols] @ inverse ≡ I
@@ -267,13 +273,13 @@ def check_rank(cert) -> dict:
     return {"rank": r, "upper_certified": upper, "bits": bits}
 
 
-def check(cert):
-    """Dispatch on the certificate's kind."""
+def check(cert: OneWayCertificate | FoolingSetCertificate | RankCertificate) -> dict | int:
+    """Dispatch on the certificate's kind (its class name)."""
     kind = type(cert).__name__
     if kind == "OneWayCertificate":
-        return check_one_way(cert)
+        return check_one_way(cast("OneWayCertificate", cert))
     if kind == "FoolingSetCertificate":
-        return check_fooling_set(cert)
+        return check_fooling_set(cast("FoolingSetCertificate", cert))
     if kind == "RankCertificate":
-        return check_rank(cert)
+        return check_rank(cast("RankCertificate", cert))
     raise CertificateError(f"unknown certificate type {kind}")

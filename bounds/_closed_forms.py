@@ -198,7 +198,7 @@ def _two_way(task):
 
 def _table() -> dict:
     rnn = w * b
-    out = {
+    out: dict[tuple[str, ...], LowerBound] = {
         ("index_lookup", "rnn"): LowerBound(
             "index_lookup",
             "rnn",

@@ -28,7 +28,7 @@ import tasks
 
 from ._certificates import ceil_log2
 from ._closed_forms import BoundError
-from ._matrix import matrix, resolve_split
+from ._matrix import SplitLike, matrix, resolve_split
 
 __all__ = ["RankCertificate", "rank_certificate", "rref_mod_p", "inverse_mod_p", "PRIME"]
 
@@ -177,7 +177,11 @@ def _kronecker(task, split, complement: bool, p: int):
 
 
 def rank_certificate(
-    task, split="halves", complement: bool = False, method: str = "auto", prime: int = PRIME
+    task: tasks.Task | str,
+    split: SplitLike = "halves",
+    complement: bool = False,
+    method: str = "auto",
+    prime: int = PRIME,
 ) -> RankCertificate:
     """Certify the rank of the 0/1 communication matrix of ``task`` (of ``1 - f`` if ``complement``).
 

@@ -18,10 +18,17 @@ extrapolated); :func:`crossover` says how few probes it needs and what it assume
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any
 
 import tasks
 
 from ._closed_forms import BoundError, lower_bounds
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+Sizes = Callable[[str, str, dict], dict | str]  # (task, arch, params) -> the construction's size(), or why none
 
 __all__ = [
     "EVEN_N_TASKS",
@@ -82,7 +89,9 @@ def _first_exceeding(task, params, bound_arch, bits, heads, width, start, max_n)
     return lo if above(lo) else hi
 
 
-def crossover(task: str, params: dict, arch: str, bound_arch: str, sizes, *, bits: int, heads: int, max_n: int) -> dict:
+def crossover(
+    task: str, params: dict, arch: str, bound_arch: str, sizes: Sizes, *, bits: int, heads: int, max_n: int
+) -> dict:
     """Smallest n at which ``bound_arch``'s minimum width exceeds the ``arch`` construction's width.
 
     Fixed-point search: build at n, read the width w, jump to the first n whose bound exceeds w
@@ -93,7 +102,7 @@ def crossover(task: str, params: dict, arch: str, bound_arch: str, sizes, *, bit
     the probed widths are reported. Where the bound's hypotheses fail at an n the search needs,
     it stops with ``"n": None`` and a note "no bound known (reason)".
     """
-    result = {
+    result: dict[str, Any] = {
         "task": task,
         "construction": arch,
         "bound": bound_arch,
@@ -130,8 +139,8 @@ def crossover(task: str, params: dict, arch: str, bound_arch: str, sizes, *, bit
 def report(
     task_params: dict,
     ns: list,
-    sizes,
-    registered,
+    sizes: Sizes,
+    registered: Collection[tuple[str, str]],
     *,
     bits: int,
     heads: int = 1,
@@ -154,7 +163,7 @@ def report(
         for n in ns:
             p = tasks.get(task, **params, n=n).params  # with the task's defaults filled in
             lbs = lower_bounds(task, p, bits, heads)
-            cons = []
+            cons: list[dict[str, Any]] = []
             for arch in ARCHS:
                 s = sizes(task, arch, p)
                 if isinstance(s, str):
@@ -281,10 +290,9 @@ def plot_report(rep: dict, path: str) -> list[str]:
                 label = f"{arch} lower bound" + (
                     " (paper constant)" if key.endswith("paper") else " (airtight)" if arch == "tf1" else ""
                 )
-                ys = np.where(
-                    np.asarray(ys, dtype=float) > 0, ys, np.nan
-                )  # width 0 (no constraint) is off the log axis
-                ax.plot(grid, ys, style, color=_COLOURS[arch], label=label)
+                y = np.asarray(ys, dtype=float)
+                y = np.where(y > 0, y, np.nan)  # width 0 (no constraint) is off the log axis
+                ax.plot(grid, y, style, color=_COLOURS[arch], label=label)
         for arch in ARCHS:
             pts = {
                 r["n"]: c["paper_width"]
@@ -321,7 +329,7 @@ def plot_report(rep: dict, path: str) -> list[str]:
     return save_png_svg(fig, path)
 
 
-def save_png_svg(fig, path: str) -> list[str]:
+def save_png_svg(fig: Figure, path: str) -> list[str]:
     """Write ``fig`` as ``PATH.png`` and ``PATH.svg`` (a ``.png``/``.svg`` suffix on PATH is dropped
     first; the SVG carries no date, so reruns are byte-identical), close it, return the paths."""
     import matplotlib.pyplot as plt

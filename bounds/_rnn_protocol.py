@@ -15,12 +15,17 @@ addition clipped), so the agreement with ``Model.logits(x, precision)`` is a che
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._closed_forms import BoundError
 from ._grid import Grid, parse_fixed, signed_bits, signed_from_bits
 from ._protocol import Message, ProtocolRun
+
+if TYPE_CHECKING:  # type names only
+    from constructions import Model
+    from tasks import Inputs
 
 __all__ = ["rnn_protocol", "rnn_run"]
 
@@ -45,7 +50,7 @@ def rnn_run(grid: Grid, w: dict, h: np.ndarray, tokens: np.ndarray) -> np.ndarra
     return h
 
 
-def rnn_protocol(model, inputs, cut: int, precision: str) -> ProtocolRun:
+def rnn_protocol(model: Model, inputs: Inputs, cut: int, precision: str) -> ProtocolRun:
     """Run Theorem 2's protocol on a batch: Alice holds positions ``[0, cut)``, Bob the rest.
 
     Returns a :class:`ProtocolRun` with Bob's logits and one message of exactly ``w·b`` bits;

@@ -41,6 +41,8 @@ integer; the exact partial sums fit their codes with room to spare (``|U_A| <= 2
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -48,6 +50,10 @@ from ._certificates import ceil_log2
 from ._closed_forms import BoundError
 from ._grid import Grid, parse_fixed, signed_bits, signed_from_bits, unsigned_bits, unsigned_from_bits
 from ._protocol import Message, ProtocolRun
+
+if TYPE_CHECKING:  # type names only
+    from constructions import Model
+    from tasks import Inputs
 
 __all__ = ["tf1_protocol", "tf1_protocol_bits"]
 
@@ -66,7 +72,12 @@ def tf1_protocol_bits(
     """Bits :func:`tf1_protocol` exchanges (the table in the module docstring)."""
     if alice_empty:
         return 0
-    first = max(1, ceil_log2(vocab)) if vocab is not None else D * (b + 1)
+    if vocab is not None:
+        first = max(1, ceil_log2(vocab))
+    elif D is not None:
+        first = D * (b + 1)
+    else:
+        raise ValueError("tf1_protocol_bits needs vocab (token inputs) or D (feature inputs)")
     if bob_empty:
         return first + heads * wv * 2 * b
     return first + heads * (2 * (b + 1) + 2 * (b + ceil_log2(L)) + wv * 2 * b)
@@ -136,7 +147,9 @@ def _party(tm: _Model, x, positions, q):
     return s, v
 
 
-def tf1_protocol(model, inputs, alice, precision: str, *, round_partials: bool = False) -> ProtocolRun:
+def tf1_protocol(
+    model: Model, inputs: Inputs, alice: Iterable[int], precision: str, *, round_partials: bool = False
+) -> ProtocolRun:
     """Run Theorem 4's protocol on a batch. ``alice``: Alice's positions (any subset of
     ``range(L)``; Bob holds the rest). Returns Bob's logits and the transcript.
 

@@ -70,7 +70,7 @@ def traced_forward(arch: str, embed_kind: str, causal: bool):
     return jax.jit(run)
 
 
-def batch_sharding():
+def batch_sharding() -> tuple[jax.sharding.NamedSharding, jax.sharding.NamedSharding]:
     """``(data, replicated)`` shardings over every local device: the batch axis of inputs is split
     across devices, weights are copied to each. One CPU, a GPU and a multi-device host run the
     same code; with one device both are trivial."""

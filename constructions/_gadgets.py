@@ -52,7 +52,10 @@ class Units:
 def mlp(resid: Layout, *groups: Units) -> MLP:
     """One MLP ``relu(X W1 + b1) W2 + b2`` holding the groups side by side (hidden blocks in order)."""
     hidden = Layout(*[block for g in groups for block in g.hidden])
-    w1, b1, w2, b2 = {}, {}, {}, {}
+    w1: dict = {}
+    b1: dict = {}
+    w2: dict = {}
+    b2: dict = {}
     for g in groups:
         w1.update(g.w1)
         b1.update(g.b1)

@@ -133,7 +133,7 @@ class ModelMeta:
 
     # -- the JSON object
     @classmethod
-    def from_dict(cls, meta: Mapping, *, require_format: bool = False) -> ModelMeta:
+    def from_dict(cls, meta: ModelMeta | Mapping, *, require_format: bool = False) -> ModelMeta:
         """Read a ``meta`` object (validated). Missing optional keys take their defaults; with
         ``require_format`` (files) ``format`` must be present."""
         if isinstance(meta, ModelMeta):

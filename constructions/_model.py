@@ -18,11 +18,13 @@ import os
 import tempfile
 import types
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._compiled import (
     batch_sharding,
@@ -34,7 +36,10 @@ from ._compiled import (
     traced_forward,
 )
 from ._meta import FORMAT, ModelFormatError, ModelMeta
-from ._precision import float64_scope, parse_precision
+from ._precision import Arithmetic, float64_scope, parse_precision
+
+if TYPE_CHECKING:  # a type name only: constructions does not import tasks
+    from tasks import Inputs
 from ._rnn import RNNWeights
 from ._transformer import MLP, Attention, Layer, TransformerWeights, example_elements, make_plan
 
@@ -54,21 +59,25 @@ __all__ = [
 _ELEMENT_BUDGET = 1 << 24  # intermediate elements per compiled batch chunk
 
 
+PathLike = str | os.PathLike
+
+
 class ModelInputError(ValueError):
     """Inputs that the model cannot read (wrong shape, token out of range, ...)."""
 
 
 # --- input encoders: task inputs -> what the forward pass reads -------------------------------
 
-_INPUT_ENCODERS = {}
+Encoder = TypeVar("Encoder", bound=Callable[[Mapping, Any], np.ndarray])
+_INPUT_ENCODERS: dict[str, Callable[[Mapping, Any], np.ndarray]] = {}
 
 
-def register_input_encoder(name: str):
+def register_input_encoder(name: str) -> Callable[[Encoder], Encoder]:
     """Register ``fn(meta, inputs) -> np.ndarray`` turning a task's inputs into model inputs
     (int tokens ``[B, L]`` or float features ``[B, L, d_in]``). Named in ``meta["input_encoding"]``;
     ``meta`` is the model's metadata as a read-only dict (:attr:`Model.meta`)."""
 
-    def deco(fn):
+    def deco(fn: Encoder) -> Encoder:
         _INPUT_ENCODERS[name] = fn
         return fn
 
@@ -106,10 +115,10 @@ class Model:
         metadata: :class:`~constructions._meta.ModelMeta`, the typed metadata (docs/MODEL.md).
     """
 
-    def __init__(self, weights, meta: ModelMeta | Mapping):
+    def __init__(self, weights: TransformerWeights | RNNWeights, meta: ModelMeta | Mapping) -> None:
         """``meta``: a :class:`ModelMeta`, or a ``meta`` object as docs/MODEL.md describes it
         (validated; missing optional keys take their defaults)."""
-        self.weights = weights
+        self.weights: Any = weights  # TransformerWeights or RNNWeights, as ``family`` says (not a static fact)
         self.metadata = ModelMeta.from_dict(meta)
         self._meta_dict = self.metadata.to_dict()
 
@@ -156,7 +165,7 @@ class Model:
         )
 
     # -- running
-    def encode_inputs(self, inputs) -> np.ndarray:
+    def encode_inputs(self, inputs: Inputs) -> np.ndarray:
         """Task inputs -> model inputs (validated); see ``meta["input_encoding"]``."""
         name = self.metadata.input_encoding
         if name not in _INPUT_ENCODERS:
@@ -176,7 +185,7 @@ class Model:
         return (1 << (c.bit_length() - 1)) * len(jax.local_devices())
 
     @float64_scope()
-    def logits(self, inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
+    def logits(self, inputs: Inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
         """float64 ``[B, C]`` logits at the readout position, computed in ``precision``.
 
         Inputs run in chunks of a fixed size (the last one padded), the batch axis split across
@@ -218,7 +227,7 @@ class Model:
         return cache[precision]
 
     @float64_scope()
-    def forward(self, precision: str = "float64"):
+    def forward(self, precision: str = "float64") -> tuple[Callable[[Any, jax.Array], jax.Array], Any]:
         """``(f, prepared)``: the pure batched forward ``f(prepared, inputs) -> logits [B, C]`` in
         ``precision`` (traceable, not jitted) and this model's prepared weights, placed on every
         local device: for composing with other jitted code, which must run in :func:`float64_scope`."""
@@ -227,7 +236,7 @@ class Model:
         return fn, prepared
 
     @float64_scope()
-    def runner(self, precision: str = "float64"):
+    def runner(self, precision: str = "float64") -> Callable[[ArrayLike], np.ndarray]:
         """``run(x) -> logits``: the compiled forward on encoded inputs ``x`` (numpy, batch axis
         split across local devices); one compilation per input shape."""
         prepared, plan = self._prepared(precision)
@@ -235,12 +244,12 @@ class Model:
         data = batch_sharding()[0]
 
         @float64_scope()
-        def run(x):
+        def run(x: ArrayLike) -> np.ndarray:
             return np.asarray(fn(prepared, jax.device_put(np.asarray(x), data)))
 
         return run
 
-    def traced_runner(self):
+    def traced_runner(self) -> Callable[[Arithmetic, ArrayLike], np.ndarray]:
         """``run(ar, x) -> logits``: the whole forward pass (encoding the weights in ``ar``, the
         first layer's tables, the layers) on encoded inputs ``x`` (numpy), compiled once per input
         shape with the arithmetic as an argument. An :class:`Arithmetic` whose fields change from
@@ -250,17 +259,17 @@ class Model:
         fn = traced_forward(self.family, self.metadata.embed_kind, self.metadata.causal)
 
         @float64_scope()
-        def run(ar, x):
+        def run(ar: Arithmetic, x: ArrayLike) -> np.ndarray:
             return np.asarray(fn(ar, self.weights, jnp.asarray(x)))
 
         return run
 
-    def predict(self, inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
+    def predict(self, inputs: Inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
         """int64 ``[B]``: ``argmax`` of the logits (first index on ties)."""
         return np.argmax(self.logits(inputs, precision, batch_size), axis=1).astype(np.int64)
 
     @float64_scope()
-    def hidden_states(self, inputs, precision: str = "float64") -> np.ndarray:
+    def hidden_states(self, inputs: Inputs, precision: str = "float64") -> np.ndarray:
         """RNN only: float64 ``[B, L+1, m]``, the state after every prefix (row 0 is ``h0``)."""
         if self.family != "rnn":
             raise TypeError("hidden_states is defined for RNNs only")
@@ -336,7 +345,7 @@ class Model:
         }
 
     # -- files
-    def save(self, path) -> None:
+    def save(self, path: PathLike) -> None:
         """Write the model to ``path`` (.npz), atomically and byte-reproducibly."""
         path = os.fspath(path)
         entries = dict(self.arrays())
@@ -364,6 +373,7 @@ class Model:
         :func:`load`."""
         a = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
         meta = ModelMeta.from_dict(meta)
+        w: RNNWeights | TransformerWeights
         try:
             if meta.family == "rnn":
                 w = RNNWeights(a["rnn/win"], a["rnn/wh"], a["rnn/b"], a["rnn/h0"], a["readout/w"], a["readout/b"])
@@ -439,7 +449,7 @@ def product_terms(model: Model) -> int:
     return max(sizes)
 
 
-def check_precision(model: Model, precision) -> None:
+def check_precision(model: Model, precision: str | Arithmetic) -> None:
     """Refuse, with a one-line ``ValueError``, a format in which ``model``'s forward pass is not
     defined: an unknown name, or a fixed-point format too wide for the exact int64 emulation of its
     largest matrix product (:func:`product_terms`). ``predict``, ``logits``, the checking engine and
@@ -452,7 +462,7 @@ def _expect(cond: bool, what: str):
         raise ModelFormatError(f"inconsistent shapes in {what}")
 
 
-def load(path) -> Model:
+def load(path: PathLike) -> Model:
     """Read a model saved by :meth:`Model.save` (or written by anyone following docs/MODEL.md)."""
     path = os.fspath(path)
     try:

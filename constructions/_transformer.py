@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -59,6 +60,7 @@ from ._precision import Arithmetic, FixedArithmetic, FloatArithmetic, pytree_dat
 
 __all__ = ["Attention", "MLP", "Layer", "TransformerWeights", "transformer_logits", "Plan", "make_plan"]
 
+Weights = TypeVar("Weights")  # a weights pytree: TransformerWeights or RNNWeights
 SELECT_VOCAB = 16  # vocabularies up to this size are looked up by selection, not gathered
 TABLE_ELEMENTS = 1 << 25  # largest table of attention rows by query token
 QUERY_BLOCK = 1 << 18  # attention scores held at once per example (queries are taken in blocks)
@@ -207,7 +209,7 @@ def _layer(ar, x, layer: Layer, causal: bool, only_last: bool, cols):
 # --- weights: encoding, first-layer tables, plan -------------------------------------------------
 
 
-def encode_weights(ar: Arithmetic, w):
+def encode_weights(ar: Arithmetic, w: Weights) -> Weights:
     """Round every parameter to the format (the grid for ``fixed:I.F``)."""
     return _encode_tree(ar, w)
 
@@ -242,11 +244,11 @@ def _query_token_rows(ar, eq, pq, kc, L: int, causal: bool):
 def make_plan(ar: Arithmetic, prepared) -> Plan:
     """Read the :class:`Plan` off concrete prepared weights (numpy; once per model and format)."""
     w, tables = prepared[:2]
-    consts = (False, False, False)
+    const_q = const_k = const_v = False
     if tables is not None:
-        same_rows = lambda t: bool(np.all(t == t[:, :1]))  # noqa: E731  t [H, V, w]
-        consts = tuple(same_rows(np.asarray(token_table)) for token_table, _ in tables)
-    return Plan(*consts, live=_liveness(ar, w, token_inputs=tables is not None))
+        same_rows = lambda t: bool(np.all(t == t[:, :1]))  # t [H, V, w]
+        const_q, const_k, const_v = (same_rows(np.asarray(token_table)) for token_table, _ in tables)
+    return Plan(const_q, const_k, const_v, live=_liveness(ar, w, token_inputs=tables is not None))
 
 
 def _may_skip_zero_weights(ar: Arithmetic, D: int) -> bool:

@@ -28,6 +28,7 @@ Input promise: keys distinct and the query among them (the input encoder
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -47,7 +48,7 @@ def hypercube_keys(num_keys: int) -> np.ndarray:
 
 
 @register_input_encoder("associative_recall_tokens")
-def encode_tokens(meta: dict, inputs) -> np.ndarray:
+def encode_tokens(meta: Mapping, inputs) -> np.ndarray:
     """The plain token encoding, plus the task's promise: distinct keys, the query one of them."""
     x = _INPUT_ENCODERS["tokens"](meta, inputs)
     n, K = int(meta["task_params"]["n"]), int(meta["task_params"]["num_keys"])

@@ -65,6 +65,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -102,9 +103,9 @@ class DFA:
 
     num_states: int
     alphabet_size: int
-    transitions: object
+    transitions: Any  # any form above on input; ``tuple[tuple[int, ...], ...]`` once constructed
     start: int = 0
-    accepting: object = ()
+    accepting: Any = ()  # any iterable of states on input; a sorted ``tuple[int, ...]`` once constructed
 
     def __post_init__(self):
         S = _as_int(self.num_states, "num_states")
@@ -133,7 +134,7 @@ class DFA:
     @staticmethod
     def _table(transitions, S: int, A: int) -> tuple[tuple[int, ...], ...]:
         if isinstance(transitions, Mapping):
-            rows = [[None] * A for _ in range(S)]
+            rows: list[list] = [[None] * A for _ in range(S)]
             for key, target in transitions.items():
                 try:
                     q, c = key
@@ -165,7 +166,7 @@ class DFA:
                 rows.append(list(row) + [None] * (A - len(row)))
         table = []
         for q, row in enumerate(rows):
-            out = []
+            out: list[int] = []
             for c, target in enumerate(row):
                 if target is None:
                     raise ConstructionError(f"missing transition: state {q} on symbol {c}")
@@ -210,7 +211,7 @@ class DFA:
 
     def live(self) -> list[int]:
         """States from which some string reaches an accepting state, sorted."""
-        into = [[] for _ in range(self.num_states)]
+        into: list[list[int]] = [[] for _ in range(self.num_states)]
         for q, row in enumerate(self.transitions):
             for target in row:
                 into[target].append(q)
@@ -231,13 +232,13 @@ class DFA:
         block = {q: int(q in acc) for q in reach}
         while True:
             signature = {q: (block[q],) + tuple(block[t] for t in self.transitions[q]) for q in reach}
-            ids = {}
+            ids: dict[tuple[int, ...], int] = {}
             new = {q: ids.setdefault(signature[q], len(ids)) for q in reach}
             if len(ids) == len(set(block.values())):
                 break
             block = new
         order, seen, todo = [], set(), [block[self.start]]
-        rep = {}
+        rep: dict[int, int] = {}
         for q in reach:
             rep.setdefault(block[q], q)
         while todo:  # breadth-first renumbering from the start block

@@ -67,7 +67,8 @@ def dyck_dfa(types: int = 2, depth: int = 2) -> DFA:
     stack), then the sink; token ``2j`` opens type ``j``, ``2j+1`` closes it."""
     types = _check("types", types, 1)
     depth = _check("depth", depth, 1)
-    stacks, frontier = [()], [()]
+    stacks: list[tuple[int, ...]] = [()]
+    frontier: list[tuple[int, ...]] = [()]
     for _ in range(depth):
         frontier = [s + (j,) for s in frontier for j in range(types)]
         stacks.extend(frontier)

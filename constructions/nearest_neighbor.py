@@ -73,6 +73,8 @@ Heads: one per layer (the paper counts 2, TF(2; w, b, 2)). The weights are built
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from ._meta import model_meta
@@ -86,7 +88,7 @@ UNIT_TOL = 1e-9
 
 
 @register_input_encoder("nearest_neighbor_features")
-def encode_features(meta: dict, inputs) -> np.ndarray:
+def encode_features(meta: Mapping, inputs) -> np.ndarray:
     """``{"points" [B, n+1, d], "labels" [B, n]}`` → features ``[B, 2n+1, d + V]``: point rows at
     even positions, one-hot label rows at odd positions, the query last."""
     p = meta["task_params"]

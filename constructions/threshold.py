@@ -96,7 +96,7 @@ def schedule(index_sets, n: int, causal: bool = True) -> tuple[list, int]:
     earliest = {j: (max(index_sets[j]) if causal else 0) for j in live}
     order = sorted(live, key=lambda j: -earliest[j])  # stable: ties keep the given order
     s = max([t // (n - earliest[j]) + 1 for t, j in enumerate(order)], default=1)
-    hosts = [None] * len(index_sets)
+    hosts: list[tuple[int, int] | None] = [None] * len(index_sets)
     for t, j in enumerate(order):
         hosts[j] = (n - 1 - t // s, t % s)
     return hosts, s

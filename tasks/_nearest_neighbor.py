@@ -55,8 +55,8 @@ class NearestNeighbor(Task):
         margin = float(margin)
         if not (math.isfinite(margin) and 0.0 < margin <= 2.0):
             raise TaskError(f"margin must lie in (0, 2], got {margin}")
-        self.margin = margin
-        self.num_labels = check_int("num_labels", num_labels, 1)
+        self.margin: float = margin
+        self.num_labels: int = check_int("num_labels", num_labels, 1)
         self._params = {"n": self.n, "dim": self.dim, "margin": self.margin, "num_labels": self.num_labels}
 
     @property

@@ -15,6 +15,7 @@ import argparse
 import importlib
 import json
 import sys
+from collections.abc import Callable
 
 import constructions
 import tasks
@@ -32,7 +33,7 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 # task options: flag -> (parameter name, type)
-TASK_OPTIONS = {
+TASK_OPTIONS: dict[str, tuple[str, Callable[[str], object]]] = {
     "--n": ("n", int),
     "--alphabet-size": ("alphabet_size", int),
     "--types": ("types", int),

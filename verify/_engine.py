@@ -31,6 +31,7 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -52,7 +53,7 @@ class VerifyError(ValueError):
     """A check that cannot be run as asked (e.g. exhaustive over too many inputs)."""
 
 
-def task_of(model: Model):
+def task_of(model: Model) -> tasks.Task:
     """The task a model claims to compute, rebuilt from its metadata."""
     return tasks.get(model.task, **model.task_params)
 
@@ -187,8 +188,8 @@ def check(
     seed: int = 0,
     precision: str = "float64",
     batch: int = _BATCH,
-    task=None,
-    progress=None,
+    task: tasks.Task | None = None,
+    progress: Callable[[int, int], object] | None = None,
 ) -> dict:
     """Check ``model`` on its task; returns one report row (docs/DESIGN.md §6.2).
 

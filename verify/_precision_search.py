@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -202,13 +203,13 @@ def _smallest_grid(model: Model, passes, max_bits: int) -> dict | None:
     integer bit still pass."""
     ok = functools.lru_cache(maxsize=None)(lambda I, F: _grid_ok(model, I, F) and passes(I, F))
     fmax = lambda I: max(F for F in range(0, 31) if I + F <= 30 and (_grid_ok(model, I, F) or F == 0))  # noqa: E731
-    workable = []
+    workable: list[int] = []
     for I in range(0, 30):  # the three smallest I at which the largest allowed F works
         if len(workable) == 3 or not _grid_ok(model, I, 0):
             break
         if ok(I, fmax(I)):
             workable.append(I)
-    best = None
+    best: dict[str, Any] | None = None
     for I in workable:
         for F in range(0, fmax(I) + 1):
             if best is not None and I + F + 1 >= best["bits"]:

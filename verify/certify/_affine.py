@@ -235,7 +235,7 @@ def _tail(ia, attn, mlp, readout=None) -> _Tail:
     """The :class:`_Tail` of a layer (its ``Wo`` and MLP, and the readout for the last layer), its
     arrays encoded in the format and held as float64 reals."""
     real = lambda a: None if a is None else ia.encode(a) / ia.scale  # exact in float64
-    Wo = real(attn.wo)
+    Wo = ia.encode(attn.wo) / ia.scale  # exact in float64
     wr, br = (None, None) if readout is None else (real(readout[0]), real(readout[1]))
     return _Tail(Wo.reshape(-1, Wo.shape[-1]), real(mlp.w1), real(mlp.b1), real(mlp.w2), real(mlp.b2), wr, br, ia)
 

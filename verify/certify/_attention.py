@@ -169,7 +169,7 @@ def _mix_float(tl, groups, vt: Box, ho: Box, smax, L):
     ``α_t >= 1/(1 + Σ_groups count·e^{upper − s_t})`` for the ideal softmax of the model's scores,
     widened by the model's own rounding. ``tl [R, B]`` lower bounds on the target's score;
     ``groups``: ``(upper [R], count)`` for the other keys; ``ho [R, wv]`` hull of their values."""
-    den = 1.0
+    den: float | np.ndarray = 1.0
     with np.errstate(over="ignore", invalid="ignore"):
         for upper, count in groups:
             cnt = np.broadcast_to(np.asarray(count, dtype=np.float64), upper.shape)[:, None]

@@ -71,7 +71,8 @@ def certify(
     start = time.perf_counter()
     plan = certifier.plan(model, ia, task)
     rng = np.random.default_rng(0)
-    worst, unproved, cells, proved, covered = np.inf, [], 0, 0, 0
+    unproved: list = []
+    worst, cells, proved, covered = np.inf, 0, 0, 0
     for chunk in plan.chunks(chunk_cells):
         gap = plan.prove(chunk)
         ok = gap > 0

@@ -76,7 +76,9 @@ class _PairPlan:
         }
         self.task, self.step = task, _step(ia)
         self.num_inputs_log2 = float(n)
-        self._X1 = self._X1_soft = None  # layer-1 boxes, computed on the first chunk (soft: when needed)
+        # layer-1 boxes, computed on the first chunk (soft: when needed)
+        self._X1: Box | None = None
+        self._X1_soft: Box | None = None
 
     # -- the plan protocol (verify/certify/_registry.py) ----------------------------------------
     def chunks(self, chunk_cells: int):
@@ -88,10 +90,12 @@ class _PairPlan:
         cells, step = np.asarray(chunk), self.step
         if self._X1 is None:
             self._X1 = self.layer1()
+        X1 = self._X1
         expected = self.expected(self.task, cells)
-        gap = _proved(lambda keep, soft: self.logits(self._X1, cells, keep), expected, step, False)
+        gap = _proved(lambda keep, soft: self.logits(X1, cells, keep), expected, step, False)
         if not (gap > 0).all():  # retry with soft counts in layer 1
-            self._X1_soft = self.layer1(soft=True) if self._X1_soft is None else self._X1_soft
+            if self._X1_soft is None:
+                self._X1_soft = self.layer1(soft=True)
             gap = np.maximum(gap, _margins(self.logits(self._X1_soft, cells, True), expected, step))
         return gap
 
@@ -162,6 +166,7 @@ class _PairPlan:
                 ho = Box(np.repeat(vall.lo.min(0)[None], R, 0), np.repeat(vall.hi.max(0)[None], R, 0))
             count = limit[pr] - 1
             rows = np.arange(R)
+            grp: tuple
             if isinstance(ia, _Fixed):
                 up, real, cnt = others
                 grp = (up, count, None if cnt is None else (real, cnt))
@@ -232,11 +237,17 @@ class _PairPlan:
             K = ia.matmul(X1, W["wk"][g].T)  # [n, 3, w]
             V = ia.matmul(X1, W["wv"][g].T)  # [n, 3, wv]
             q = ia.matmul(xq, W["wq"][g].T)  # [3, w]
-            sc = [[None] * 3 for _ in range(3)]
-            for a in range(3):
-                for b in range(3):
-                    qa = Box(np.broadcast_to(q.lo[a], K.lo[:, b].shape), np.broadcast_to(q.hi[a], K.hi[:, b].shape))
-                    sc[a][b] = _dot_points(ia, qa, K[:, b])  # [n]
+            sc = [  # sc[a][b]: [n]
+                [
+                    _dot_points(
+                        ia,
+                        Box(np.broadcast_to(q.lo[a], K.lo[:, b].shape), np.broadcast_to(q.hi[a], K.hi[:, b].shape)),
+                        K[:, b],
+                    )
+                    for b in range(3)
+                ]
+                for a in range(3)
+            ]
             slo = np.stack([np.stack([sc[a][b].lo for b in range(3)], 1) for a in range(3)])  # [3, n, 3]
             shi = np.stack([np.stack([sc[a][b].hi for b in range(3)], 1) for a in range(3)])
             j = np.arange(n)[None, :]

@@ -54,6 +54,7 @@ import dataclasses
 import itertools
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -180,9 +181,9 @@ class Window:
     """A reference automaton reading, at time T, the symbols at ``positions(T)``."""
 
     start: int
-    positions: object  # T -> tuple of positions
-    step: object  # (r, T, {position: symbol}) -> r'
-    answer: object  # r -> class
+    positions: Callable[[int], tuple[int, ...]]  # T -> tuple of positions
+    step: Callable[[int, int, dict[int, int]], int]  # (r, T, {position: symbol}) -> r'
+    answer: Callable[[int], int]  # r -> class
 
 
 def _halves(n: int, bad) -> Window:
@@ -282,8 +283,7 @@ def prove_bits(net: BitNetwork, win: Window, n: int, A: int) -> dict:
                 if not all(v in (0.0, 1.0) for v in new):
                     k = control[next(i for i, v in enumerate(new) if v not in (0.0, 1.0))]
                     return _unproved(f"control unit {k} leaves {{0, 1}} at time {T}", sizes, control, kinds)
-                new = tuple(int(v) for v in new)
-                nxt.add((new, win.step(r, T, {p: assign[p] for p in win.positions(T)})))
+                nxt.add((tuple(int(v) for v in new), win.step(r, T, {p: assign[p] for p in win.positions(T)})))
         layer = nxt
         sizes.append(len(layer))
     outs = [value(j, n) for j in net.out_reads]

@@ -268,7 +268,8 @@ def prove(auto: RNNAutomaton, ref: ReferenceDFA, n: int | None = None, *, max_pa
     if ref.delta.shape[1] != A:
         raise VerifyError(f"the RNN reads {A} symbols, the task {ref.delta.shape[1]}")
     index = {(0, ref.start): 0}
-    pairs, access, todo, rows = [(0, ref.start)], [()], deque([0]), {}
+    access: list[tuple[int, ...]] = [()]
+    pairs, todo, rows = [(0, ref.start)], deque([0]), {}
     while todo:
         p = todo.popleft()
         h, q = pairs[p]
@@ -388,15 +389,16 @@ def certify_rnn(
     A = auto.delta.shape[1]
     ok_n, ok_all = proof.length_n, proof.every_length
     at_n = proof.at_n
+    assert at_n is not None  # prove() was given n
     counterexample = None
     if proof.witness_n is not None:
         x = np.asarray(proof.witness_n, dtype=np.int64)
         counterexample = _failure(model, x, int(np.asarray(task.solve(x[None]))[0]), precision)
-    shortest = proof.shortest_counterexample()
-    if shortest is not None:
-        shortest = _failure(
-            model, shortest, int(ref.accepts(np.asarray([shortest], dtype=np.int64).reshape(1, -1))[0]), precision
-        )
+    shortest_string = proof.shortest_counterexample()
+    shortest = None
+    if shortest_string is not None:
+        expected = int(ref.accepts(np.asarray([shortest_string], dtype=np.int64).reshape(1, -1))[0])
+        shortest = _failure(model, shortest_string, expected, precision)
     log2 = n * math.log2(A)
     phi = proof.state_map()
     margins_n = proof.margin[at_n]
