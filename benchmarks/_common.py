@@ -35,9 +35,11 @@ def machine() -> str:
     import jax
 
     devices = jax.local_devices()
-    return (f"{os.cpu_count()}-core CPU ({model}), this sandbox, shared with other jobs "
-            f"(1-min load average {load:.1f} at the start); JAX {jax.__version__}, "
-            f"{len(devices)} {devices[0].platform} device(s)")
+    return (
+        f"{os.cpu_count()}-core CPU ({model}), this sandbox, shared with other jobs "
+        f"(1-min load average {load:.1f} at the start); JAX {jax.__version__}, "
+        f"{len(devices)} {devices[0].platform} device(s)"
+    )
 
 
 class Timer:
@@ -67,8 +69,9 @@ def isolated(code: str, devices: int | None = None, timeout: int = 1800) -> dict
     if devices:
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     prelude = "import sys; sys.path[:0] = %r\nfrom benchmarks._common import *\n" % [ROOT, os.path.join(ROOT, "tests")]
-    done = subprocess.run([sys.executable, "-c", prelude + code], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-c", prelude + code], env=env, capture_output=True, text=True, timeout=timeout
+    )
     if done.returncode != 0:
         raise RuntimeError(f"benchmark child failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -88,12 +91,17 @@ def table(header: list[str], rows: list[list]) -> str:
 def write_section(name: str, body: str) -> None:
     """Replace (or append) the section ``name`` of benchmarks/RESULTS.md, between markers."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    text = open(RESULTS).read() if os.path.exists(RESULTS) else (
-        "# Benchmark results\n\nWritten by the scripts in this folder (`python benchmarks/<script>.py`); "
-        "each section says which script and which machine produced it.\n")
+    text = (
+        open(RESULTS).read()
+        if os.path.exists(RESULTS)
+        else (
+            "# Benchmark results\n\nWritten by the scripts in this folder (`python benchmarks/<script>.py`); "
+            "each section says which script and which machine produced it.\n"
+        )
+    )
     block = f"{start}\n{body.strip()}\n{end}"
     if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     with open(RESULTS, "w") as fh:

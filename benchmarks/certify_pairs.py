@@ -9,15 +9,13 @@ margin, inputs covered.
 import argparse
 import json
 import os
-import time
-
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._common import machine, table, write_section  # noqa: E402
-
 import constructions  # noqa: E402
+from benchmarks._common import machine, table, write_section  # noqa: E402
 from verify.certify import certify  # noqa: E402
 
 
@@ -35,25 +33,68 @@ def main():
         for prec in a.precision:
             t = time.perf_counter()
             row = certify(model, prec)
-            r = {"task": task, "n": a.n, "precision": prec, "width": row["width"],
-                              "build_seconds": round(built, 1), "certify_seconds": round(time.perf_counter() - t, 1),
-                              "status": row["status"], "cells_proved": row["certificate"]["cells_proved"],
-                              "cells": row["certificate"]["cells"], "min_margin": row["min_margin"],
-                              "inputs_covered": row["certificate"]["inputs_covered"], "cpus": os.cpu_count()}
+            r = {
+                "task": task,
+                "n": a.n,
+                "precision": prec,
+                "width": row["width"],
+                "build_seconds": round(built, 1),
+                "certify_seconds": round(time.perf_counter() - t, 1),
+                "status": row["status"],
+                "cells_proved": row["certificate"]["cells_proved"],
+                "cells": row["certificate"]["cells"],
+                "min_margin": row["min_margin"],
+                "inputs_covered": row["certificate"]["inputs_covered"],
+                "cpus": os.cpu_count(),
+            }
             rows.append(r)
             print(json.dumps(r), flush=True)
     if a.no_write:
         return
-    write_section("certify_pairs", "\n".join([
-        "## Certified mode: equality and disjointness, two layers (`benchmarks/certify_pairs.py`)", "",
-        f"Machine: {where}.", "",
-        "Every one of the 2^n inputs proved (verify/certify/); *build* is constructing the model, *certify* the proof.",
-        "", table(["task", "n", "precision", "width", "build (s)", "certify (s)", "cells proved", "inputs covered",
-                   "certified min margin", "status"],
-                  [[r["task"], f"{r['n']:,}", r["precision"], r["width"], r["build_seconds"], r["certify_seconds"],
-                    f"{r['cells_proved']:,} / {r['cells']:,}", r["inputs_covered"], f"{r['min_margin']:.4f}",
-                    r["status"]] for r in rows]),
-        "", f"Command: `python benchmarks/certify_pairs.py --n {a.n} --precision {' '.join(a.precision)}`."]))
+    write_section(
+        "certify_pairs",
+        "\n".join(
+            [
+                "## Certified mode: equality and disjointness, two layers (`benchmarks/certify_pairs.py`)",
+                "",
+                f"Machine: {where}.",
+                "",
+                "Every one of the 2^n inputs proved (verify/certify/); *build* is constructing the model, *certify* the proof.",
+                "",
+                table(
+                    [
+                        "task",
+                        "n",
+                        "precision",
+                        "width",
+                        "build (s)",
+                        "certify (s)",
+                        "cells proved",
+                        "inputs covered",
+                        "certified min margin",
+                        "status",
+                    ],
+                    [
+                        [
+                            r["task"],
+                            f"{r['n']:,}",
+                            r["precision"],
+                            r["width"],
+                            r["build_seconds"],
+                            r["certify_seconds"],
+                            f"{r['cells_proved']:,} / {r['cells']:,}",
+                            r["inputs_covered"],
+                            f"{r['min_margin']:.4f}",
+                            r["status"],
+                        ]
+                        for r in rows
+                    ],
+                ),
+                "",
+                f"Command: `python benchmarks/certify_pairs.py --n {a.n} --precision {' '.join(a.precision)}`.",
+            ]
+        ),
+    )
 
 
 if __name__ == "__main__":

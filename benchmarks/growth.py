@@ -73,10 +73,23 @@ def child(task: str, params: dict, mode: str, samples: int = 0) -> None:
             run(x)
         model_wall += t.wall
         model_cpu += t.cpu
-    emit({"task": task, "params": params, "mode": mode, "inputs": row["inputs_checked"], "devices": len(jax.local_devices()),
-          "build_s": t_build.wall, "check_s": t_check.wall, "check_cpu_s": t_check.cpu,
-          "model_s": model_wall, "model_cpu_s": model_cpu, "peak_rss_mb": peak,
-          "rss_growth_mb": peak - rss_before, "traced_peak_mb": traced_peak})
+    emit(
+        {
+            "task": task,
+            "params": params,
+            "mode": mode,
+            "inputs": row["inputs_checked"],
+            "devices": len(jax.local_devices()),
+            "build_s": t_build.wall,
+            "check_s": t_check.wall,
+            "check_cpu_s": t_check.cpu,
+            "model_s": model_wall,
+            "model_cpu_s": model_cpu,
+            "peak_rss_mb": peak,
+            "rss_growth_mb": peak - rss_before,
+            "traced_peak_mb": traced_peak,
+        }
+    )
 
 
 def run(task, params, mode, samples=0, devices=None):
@@ -98,25 +111,55 @@ def main(argv=None):
         exhaustive = [("equality", {"arch": "tf2", "n": n}) for n in ((8, 10) if args.quick else (14, 16, 18, 20, 22))]
     else:
         exhaustive = [("index_lookup", {"arch": "tf1", "n": n, "alphabet_size": 2}) for n in (8, 10, 12, 14, 16)]
-    sampled = ([(256, 2000), (1024, 2000)] if args.quick else
-               [(1024, 1_000_000), (4096, 20_000), (16384, 5_000), (65536, 1_000)])
+    sampled = (
+        [(256, 2000), (1024, 2000)]
+        if args.quick
+        else [(1024, 1_000_000), (4096, 20_000), (16384, 5_000), (65536, 1_000)]
+    )
 
     ex_rows = [run(t, p, "exhaustive") for t, p in exhaustive]
     target = exhaustive[-2]
     ex_two = run(*target, "exhaustive", devices=2)
     sa_rows = [run("index_lookup", {"arch": "tf1", "n": n, "alphabet_size": 16}, "sampled", k) for n, k in sampled]
-    sa_two = run("index_lookup", {"arch": "tf1", "n": sampled[0][0], "alphabet_size": 16}, "sampled", sampled[0][1], devices=2)
+    sa_two = run(
+        "index_lookup", {"arch": "tf1", "n": sampled[0][0], "alphabet_size": 16}, "sampled", sampled[0][1], devices=2
+    )
 
     def rows_of(rs):
-        return [[r["params"]["n"], f"{r['inputs']:,}", r["devices"], f"{r['check_s']:.1f}", f"{r['check_cpu_s']:.1f}",
-                 f"{r['model_s']:.1f}", fmt(r["inputs"] / r["check_s"]), f"{r['peak_rss_mb']:.0f}",
-                 f"{r['rss_growth_mb']:.0f}", f"{r['traced_peak_mb']:.1f}"] for r in rs]
+        return [
+            [
+                r["params"]["n"],
+                f"{r['inputs']:,}",
+                r["devices"],
+                f"{r['check_s']:.1f}",
+                f"{r['check_cpu_s']:.1f}",
+                f"{r['model_s']:.1f}",
+                fmt(r["inputs"] / r["check_s"]),
+                f"{r['peak_rss_mb']:.0f}",
+                f"{r['rss_growth_mb']:.0f}",
+                f"{r['traced_peak_mb']:.1f}",
+            ]
+            for r in rs
+        ]
 
-    header = ["n", "inputs", "devices", "verify wall (s)", "verify CPU (s)", "model alone wall (s)",
-              "verify inputs/s", "peak RSS (MiB)", "RSS growth in check (MiB)", "numpy/Python peak in check (MiB)"]
+    header = [
+        "n",
+        "inputs",
+        "devices",
+        "verify wall (s)",
+        "verify CPU (s)",
+        "model alone wall (s)",
+        "verify inputs/s",
+        "peak RSS (MiB)",
+        "RSS growth in check (MiB)",
+        "numpy/Python peak in check (MiB)",
+    ]
     lo, hi = ex_rows[1], ex_rows[-1]
-    name = "two-layer equality (`equality`, tf2)" if have_equality else (
-        "index lookup, s = 2 (the equality construction was not registered when this ran)")
+    name = (
+        "two-layer equality (`equality`, tf2)"
+        if have_equality
+        else ("index lookup, s = 2 (the equality construction was not registered when this ran)")
+    )
     body = [
         "## Growth and memory (`benchmarks/growth.py`)",
         "",

@@ -39,13 +39,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._common import machine, table, write_section  # noqa: E402  (also puts tests/ on the path)
-
 import constructions  # noqa: E402
-import numpy_forward  # noqa: E402  (tests/numpy_forward.py)
 import tasks  # noqa: E402
+from benchmarks._common import machine, table, write_section  # noqa: E402  (also puts tests/ on the path)
 from verify import check  # noqa: E402
 from verify.certify import CERTIFIABLE, VerifyError, certify  # noqa: E402
+
+import numpy_forward  # noqa: E402  (tests/numpy_forward.py)
 
 SCALES = (1e-9, 1e-6, 1e-3, 1e-1, 1e0)
 AMBIGUOUS = 1e-9
@@ -112,8 +112,11 @@ def _nonzero(a, rng):
 
 def _matrix(arrays, rng, min_rows=2):
     """A random (name, head index or None) of a weight with at least ``min_rows`` rows and columns."""
-    names = [k for k, a in arrays.items() if a.ndim >= 2 and a.shape[-2] >= min_rows and a.shape[-1] >= min_rows
-             and np.any(a)]
+    names = [
+        k
+        for k, a in arrays.items()
+        if a.ndim >= 2 and a.shape[-2] >= min_rows and a.shape[-1] >= min_rows and np.any(a)
+    ]
     k = names[rng.integers(len(names))]
     a = arrays[k]
     return k, (int(rng.integers(a.shape[0])) if a.ndim == 3 else None)
@@ -162,8 +165,12 @@ def mutants(model, rng, per_kind: int) -> list[tuple[str, str, dict]]:
                 m[[i, j]] = m[[j, i]]
             else:
                 m[:, [i, j]] = m[:, [j, i]]
-            add(kind, f"{'rows' if axis == 0 else 'columns'} {i}<->{j}" + (f" of head {h}" if h is not None else ""),
-                k, a)
+            add(
+                kind,
+                f"{'rows' if axis == 0 else 'columns'} {i}<->{j}" + (f" of head {h}" if h is not None else ""),
+                k,
+                a,
+            )
         k, h = _matrix(base, rng, min_rows=1)
         a = base[k].copy()
         m = a[h] if h is not None else a
@@ -219,8 +226,10 @@ def boundary(model, truth: Truth, rng, tries: int = 6) -> list[tuple[str, str, d
             out = hi + (hi - lo)  # one gap further: off an exact tie (a dyadic boundary is hit exactly)
             out = out if wrong(out) else hi
             where = f"{tuple(int(i) for i in at)} by t·{unit:+.3g}"
-            return [("boundary-in", f"{where}, t={lo:.9g}", {k: moved(lo)}),
-                    ("boundary-out", f"{where}, t={out:.9g}", {k: moved(out)})]
+            return [
+                ("boundary-in", f"{where}, t={lo:.9g}", {k: moved(lo)}),
+                ("boundary-out", f"{where}, t={out:.9g}", {k: moved(out)}),
+            ]
     return []
 
 
@@ -229,8 +238,10 @@ def boundary(model, truth: Truth, rng, tries: int = 6) -> list[tuple[str, str, d
 
 def run_modes(mutant, certifiable: bool, samples: int, seed: int) -> dict:
     """``{mode: "pass" | "fail" | "refused"}`` for the mutant (a VerifyError from certify: refused)."""
-    out = {"sampled": check(mutant, mode="sampled", samples=samples, seed=seed)["status"],
-           "exhaustive": check(mutant, mode="exhaustive")["status"]}
+    out = {
+        "sampled": check(mutant, mode="sampled", samples=samples, seed=seed)["status"],
+        "exhaustive": check(mutant, mode="exhaustive")["status"],
+    }
     if certifiable:
         try:
             out["certified"] = certify(mutant, "float64", witnesses=False)["status"]
@@ -249,8 +260,9 @@ def _has_plan(model) -> bool:
     return True
 
 
-def campaign(subject_list, *, seed: int = 0, per_kind: int = 1, boundaries: int = 1, samples: int = 64,
-             log=None) -> list[dict]:
+def campaign(
+    subject_list, *, seed: int = 0, per_kind: int = 1, boundaries: int = 1, samples: int = 64, log=None
+) -> list[dict]:
     """One record per mutant: subject, kind, what changed, the truth and every mode's answer.
 
     Asserts, for every mutant whose truth is not ambiguous: a certificate never passes a wrong
@@ -270,8 +282,17 @@ def campaign(subject_list, *, seed: int = 0, per_kind: int = 1, boundaries: int 
             t0 = time.perf_counter()
             wrong, ambiguous = truth.judge({**base, **changes})
             got = run_modes(model.with_arrays(**changes), certifiable, samples, seed)
-            rec = {"task": task, "arch": arch, "n": params["n"], "kind": kind, "what": what, "wrong": wrong,
-                   "ambiguous": ambiguous, **got, "seconds": round(time.perf_counter() - t0, 2)}
+            rec = {
+                "task": task,
+                "arch": arch,
+                "n": params["n"],
+                "kind": kind,
+                "what": what,
+                "wrong": wrong,
+                "ambiguous": ambiguous,
+                **got,
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
             records.append(rec)
             if log:
                 log(rec)
@@ -287,13 +308,21 @@ def tally(records: list[dict]) -> dict:
     decided = [r for r in records if not r["ambiguous"]]
     wrong = [r for r in decided if r["wrong"]]
     right = [r for r in decided if not r["wrong"]]
-    out = {"mutants": len(records), "ambiguous": len(records) - len(decided), "wrong": len(wrong),
-           "correct": len(right)}
+    out = {
+        "mutants": len(records),
+        "ambiguous": len(records) - len(decided),
+        "wrong": len(wrong),
+        "correct": len(right),
+    }
     for mode in MODES:
         ran_w = [r for r in wrong if mode in r]
         ran_r = [r for r in right if mode in r]
-        out[mode] = {"wrong": len(ran_w), "caught": sum(r[mode] != "pass" for r in ran_w),
-                     "correct": len(ran_r), "refused": sum(r[mode] != "pass" for r in ran_r)}
+        out[mode] = {
+            "wrong": len(ran_w),
+            "caught": sum(r[mode] != "pass" for r in ran_w),
+            "correct": len(ran_r),
+            "refused": sum(r[mode] != "pass" for r in ran_r),
+        }
     return out
 
 
@@ -306,37 +335,68 @@ def report(records: list[dict], *, seed, per_kind, boundaries, samples, seconds,
     for r in records:
         groups.setdefault(f"{r['task']}/{r['arch']} n={r['n']}", []).append(r)
     kinds = {}
-    for r in sorted(records, key=lambda r: (r["kind"].split(" ")[0], float(r["kind"].split(" ")[1])
-                                            if " " in r["kind"] else 0.0)):
+    for r in sorted(
+        records, key=lambda r: (r["kind"].split(" ")[0], float(r["kind"].split(" ")[1]) if " " in r["kind"] else 0.0)
+    ):
         kinds.setdefault(r["kind"], []).append(r)
 
     def row(name, rs):
         t = tally(rs)
         cert = t["certified"]
-        return [name, t["mutants"], t["wrong"], t["ambiguous"], _rate(t["sampled"]), _rate(t["exhaustive"]),
-                _rate(cert) if cert["wrong"] + cert["correct"] else "no plan",
-                f"{cert['refused']}/{cert['correct']}" if cert["correct"] else "–"]
+        return [
+            name,
+            t["mutants"],
+            t["wrong"],
+            t["ambiguous"],
+            _rate(t["sampled"]),
+            _rate(t["exhaustive"]),
+            _rate(cert) if cert["wrong"] + cert["correct"] else "no plan",
+            f"{cert['refused']}/{cert['correct']}" if cert["correct"] else "–",
+        ]
 
-    header = ["subject", "mutants", "behaviour-changing", "ambiguous", "sampled caught", "exhaustive caught",
-              "certified caught", "certificate refusals of correct mutants"]
+    header = [
+        "subject",
+        "mutants",
+        "behaviour-changing",
+        "ambiguous",
+        "sampled caught",
+        "exhaustive caught",
+        "certified caught",
+        "certificate refusals of correct mutants",
+    ]
     total = tally(records)
-    return "\n".join([
-        "## Mutation campaign (`benchmarks/mutation.py`)", "",
-        f"Machine: {where}.", "",
-        (f"Seed {seed}; {per_kind} mutant(s) per kind and scale, {boundaries} boundary bisection(s) per subject; "
-         f"sampled mode draws {samples} inputs (seed {seed}); certified mode in float64. Truth: every input "
-         "through the independent numpy forward (tests/numpy_forward.py). *Behaviour-changing*: some input "
-         f"answered wrongly; *ambiguous*: some |margin| below {AMBIGUOUS:g} (relative), not asserted on. "
-         "Checked in this run: no certificate passed a behaviour-changing mutant, and exhaustive agreed with the "
-         "truth on every mutant that is not ambiguous."), "",
-        table(header, [row(k, v) for k, v in groups.items()] + [row("**all**", records)]), "",
-        "By kind of mutation (and scale):", "",
-        table(["kind"] + header[1:], [row(k, v) for k, v in kinds.items()]), "",
-        (f"Totals: {total['mutants']} mutants, {total['wrong']} behaviour-changing, {total['correct']} correct, "
-         f"{total['ambiguous']} ambiguous; {seconds:.0f} s."), "",
-        (f"Command: `python -m benchmarks.mutation --seed {seed} --per-kind {per_kind} --boundaries {boundaries} "
-         f"--samples {samples}`."),
-    ])
+    return "\n".join(
+        [
+            "## Mutation campaign (`benchmarks/mutation.py`)",
+            "",
+            f"Machine: {where}.",
+            "",
+            (
+                f"Seed {seed}; {per_kind} mutant(s) per kind and scale, {boundaries} boundary bisection(s) per subject; "
+                f"sampled mode draws {samples} inputs (seed {seed}); certified mode in float64. Truth: every input "
+                "through the independent numpy forward (tests/numpy_forward.py). *Behaviour-changing*: some input "
+                f"answered wrongly; *ambiguous*: some |margin| below {AMBIGUOUS:g} (relative), not asserted on. "
+                "Checked in this run: no certificate passed a behaviour-changing mutant, and exhaustive agreed with the "
+                "truth on every mutant that is not ambiguous."
+            ),
+            "",
+            table(header, [row(k, v) for k, v in groups.items()] + [row("**all**", records)]),
+            "",
+            "By kind of mutation (and scale):",
+            "",
+            table(["kind"] + header[1:], [row(k, v) for k, v in kinds.items()]),
+            "",
+            (
+                f"Totals: {total['mutants']} mutants, {total['wrong']} behaviour-changing, {total['correct']} correct, "
+                f"{total['ambiguous']} ambiguous; {seconds:.0f} s."
+            ),
+            "",
+            (
+                f"Command: `python -m benchmarks.mutation --seed {seed} --per-kind {per_kind} --boundaries {boundaries} "
+                f"--samples {samples}`."
+            ),
+        ]
+    )
 
 
 def main(argv=None):
@@ -349,10 +409,23 @@ def main(argv=None):
     a = p.parse_args(argv)
     where = machine()
     start = time.perf_counter()
-    records = campaign(subjects(a.seed), seed=a.seed, per_kind=a.per_kind, boundaries=a.boundaries,
-                       samples=a.samples, log=lambda r: print(r, flush=True))
-    body = report(records, seed=a.seed, per_kind=a.per_kind, boundaries=a.boundaries, samples=a.samples,
-                  seconds=time.perf_counter() - start, where=where)
+    records = campaign(
+        subjects(a.seed),
+        seed=a.seed,
+        per_kind=a.per_kind,
+        boundaries=a.boundaries,
+        samples=a.samples,
+        log=lambda r: print(r, flush=True),
+    )
+    body = report(
+        records,
+        seed=a.seed,
+        per_kind=a.per_kind,
+        boundaries=a.boundaries,
+        samples=a.samples,
+        seconds=time.perf_counter() - start,
+        where=where,
+    )
     if a.no_write:
         print(body)
     else:

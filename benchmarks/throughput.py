@@ -21,17 +21,23 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._common import Timer, fmt, machine, table, write_section  # noqa: E402
-
 import numpy as np  # noqa: E402
 
 import constructions  # noqa: E402
-import numpy_forward  # noqa: E402
 import verify  # noqa: E402
+from benchmarks._common import Timer, fmt, machine, table, write_section  # noqa: E402
+
+import numpy_forward  # noqa: E402
 
 CASES = [  # (label, construction, build params, numpy inputs, verify inputs)
     ("equality tf2, n = 20", "equality", {"arch": "tf2", "n": 20}, 2_000, 1 << 18),
-    ("index lookup tf1, n = 1024, s = 16", "index_lookup", {"arch": "tf1", "n": 1024, "alphabet_size": 16}, 300, 1 << 15),
+    (
+        "index lookup tf1, n = 1024, s = 16",
+        "index_lookup",
+        {"arch": "tf1", "n": 1024, "alphabet_size": 16},
+        300,
+        1 << 15,
+    ),
 ]
 
 
@@ -68,11 +74,16 @@ def measure(label, name, params, k_numpy, k_verify, tmp):
     rate = lambda k, t: k / t.wall  # noqa: E731
     return {
         "label": label,
-        "numpy": rate(k_numpy, t_np), "numpy_cpu": k_numpy / t_np.cpu,
+        "numpy": rate(k_numpy, t_np),
+        "numpy_cpu": k_numpy / t_np.cpu,
         "model_same": rate(k_numpy, t_model_same),
-        "model": rate(k_verify, t_model), "model_cpu": k_verify / t_model.cpu,
-        "verify": rate(k_verify, t_warm), "verify_cpu": k_verify / t_warm.cpu, "verify_cold_s": t_cold.wall,
-        "k_numpy": k_numpy, "k_verify": k_verify,
+        "model": rate(k_verify, t_model),
+        "model_cpu": k_verify / t_model.cpu,
+        "verify": rate(k_verify, t_warm),
+        "verify_cpu": k_verify / t_warm.cpu,
+        "verify_cold_s": t_cold.wall,
+        "k_numpy": k_numpy,
+        "k_verify": k_verify,
     }
 
 
@@ -96,15 +107,32 @@ def main(argv=None):
         "",
         "Inputs per second, wall clock (CPU-time rate in brackets: inputs per CPU-second of all threads). "
         "*numpy* is tests/numpy_forward.py run one example at a time on the saved model; *model* is "
-        "`Model.predict`; *verify* is the whole `verify.check(mode=\"sampled\")` path (sampler + reference "
+        '`Model.predict`; *verify* is the whole `verify.check(mode="sampled")` path (sampler + reference '
         "solver + model + margins), warm. Both forwards agree on every numpy input (asserted).",
         "",
-        table(["model", "numpy per example", "model alone (same inputs)", "model alone", "verify (whole path)",
-               "verify / numpy", "first verify call (with compilation)"],
-              [[r["label"], f"{fmt(r['numpy'])} ({fmt(r['numpy_cpu'])}) [{r['k_numpy']:,}]",
-                fmt(r["model_same"]), f"{fmt(r['model'])} ({fmt(r['model_cpu'])}) [{r['k_verify']:,}]",
-                f"{fmt(r['verify'])} ({fmt(r['verify_cpu'])})", f"{r['verify'] / r['numpy']:,.0f}x",
-                f"{r['verify_cold_s']:.1f} s"] for r in rows]),
+        table(
+            [
+                "model",
+                "numpy per example",
+                "model alone (same inputs)",
+                "model alone",
+                "verify (whole path)",
+                "verify / numpy",
+                "first verify call (with compilation)",
+            ],
+            [
+                [
+                    r["label"],
+                    f"{fmt(r['numpy'])} ({fmt(r['numpy_cpu'])}) [{r['k_numpy']:,}]",
+                    fmt(r["model_same"]),
+                    f"{fmt(r['model'])} ({fmt(r['model_cpu'])}) [{r['k_verify']:,}]",
+                    f"{fmt(r['verify'])} ({fmt(r['verify_cpu'])})",
+                    f"{r['verify'] / r['numpy']:,.0f}x",
+                    f"{r['verify_cold_s']:.1f} s",
+                ]
+                for r in rows
+            ],
+        ),
         "",
         "[k] = number of inputs timed.",
     ]

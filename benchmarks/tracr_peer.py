@@ -22,12 +22,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._common import Timer, fmt, machine, table, write_section  # noqa: E402
-
 import numpy as np  # noqa: E402
 
 import constructions  # noqa: E402
 import tasks  # noqa: E402
+from benchmarks._common import Timer, fmt, machine, table, write_section  # noqa: E402
 
 S = 4  # alphabet size
 BATCH = 256
@@ -81,11 +80,17 @@ def measure(n: int) -> dict:
     size = ours.size()
     return {
         "n": n,
-        "tracr_width": tracr_width, "tracr_params": tracr_params, "tracr_layers": peer.model_config.num_layers,
+        "tracr_width": tracr_width,
+        "tracr_params": tracr_params,
+        "tracr_layers": peer.model_config.num_layers,
         "tracr_dtype": str(peer.params["token_embed"]["embeddings"].dtype),
-        "tracr_build_s": t_tracr_build.wall, "tracr_us": 1e6 * tracr_time,
-        "ours_width": size["width"], "ours_params": size["params"], "ours_layers": size["layers"],
-        "ours_build_s": t_ours_build.wall, "ours_us": 1e6 * time_per_input(lambda: run(enc)),
+        "tracr_build_s": t_tracr_build.wall,
+        "tracr_us": 1e6 * tracr_time,
+        "ours_width": size["width"],
+        "ours_params": size["params"],
+        "ours_layers": size["layers"],
+        "ours_build_s": t_ours_build.wall,
+        "ours_us": 1e6 * time_per_input(lambda: run(enc)),
     }
 
 
@@ -115,11 +120,35 @@ def main(argv=None):
         f"{rows[0]['tracr_dtype'] if rows else '?'}, ours float64); both models return the "
         "reference answer on all of them (asserted). Parameters: entries of every array, embeddings included.",
         "",
-        table(["n", "tracr width", "ours width", "tracr params", "ours params", "tracr layers / ours",
-               "tracr build (s)", "ours build (s)", "tracr forward (µs/input)", "ours forward (µs/input)"],
-              [[r["n"], r["tracr_width"], r["ours_width"], f"{r['tracr_params']:,}", f"{r['ours_params']:,}",
-                f"{r['tracr_layers']} / {r['ours_layers']}", f"{r['tracr_build_s']:.1f}", f"{r['ours_build_s']:.2f}",
-                fmt(r["tracr_us"]), fmt(r["ours_us"])] for r in rows]),
+        table(
+            [
+                "n",
+                "tracr width",
+                "ours width",
+                "tracr params",
+                "ours params",
+                "tracr layers / ours",
+                "tracr build (s)",
+                "ours build (s)",
+                "tracr forward (µs/input)",
+                "ours forward (µs/input)",
+            ],
+            [
+                [
+                    r["n"],
+                    r["tracr_width"],
+                    r["ours_width"],
+                    f"{r['tracr_params']:,}",
+                    f"{r['ours_params']:,}",
+                    f"{r['tracr_layers']} / {r['ours_layers']}",
+                    f"{r['tracr_build_s']:.1f}",
+                    f"{r['ours_build_s']:.2f}",
+                    fmt(r["tracr_us"]),
+                    fmt(r["ours_us"]),
+                ]
+                for r in rows
+            ],
+        ),
     ]
     write_section("tracr", "\n".join(body))
     return 0

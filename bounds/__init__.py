@@ -18,11 +18,19 @@ This package imports ``tasks`` (reference solvers) but never ``constructions``: 
 take a built model and read its weights and metadata.
 """
 
-from ._certificates import (FoolingSetCertificate, OneWayCertificate, ceil_log2, dyck_fooling_set,
-                            one_way_certificate)
+from ._certificates import FoolingSetCertificate, OneWayCertificate, ceil_log2, dyck_fooling_set, one_way_certificate
 from ._check import CertificateError, check, check_fooling_set, check_one_way, check_rank
-from ._closed_forms import (CLOSED_FORMS, FALLBACKS, BoundError, LowerBound, closed_form, lower_bounds,
-                            min_width_rnn, nn_keys, tf1_cost)
+from ._closed_forms import (
+    CLOSED_FORMS,
+    FALLBACKS,
+    BoundError,
+    LowerBound,
+    closed_form,
+    lower_bounds,
+    min_width_rnn,
+    nn_keys,
+    tf1_cost,
+)
 from ._domains import Domain, Requirement
 from ._grid import Grid, GridOverflow, parse_fixed
 from ._matrix import CommMatrix, communication_matrix, matrix, product_matrix
@@ -33,11 +41,44 @@ from ._rnn_protocol import rnn_protocol
 from ._tf1_protocol import tf1_protocol, tf1_protocol_bits
 
 __all__ = [
-    "BOUND_TASKS", "BoundError", "CLOSED_FORMS", "CertificateError", "CommMatrix", "Domain", "FALLBACKS",
-    "FoolingSetCertificate", "Grid", "GridOverflow", "LowerBound", "Message", "OneWayCertificate", "ProtocolRun",
-    "RankCertificate", "Requirement", "ceil_log2", "check", "check_fooling_set", "check_one_way", "check_rank",
-    "closed_form", "communication_matrix", "dyck_fooling_set", "format_report", "lower_bounds", "matrix",
-    "min_width_rnn", "nn_keys", "one_way_certificate", "parse_fixed", "plot_report", "product_matrix",
-    "rank_certificate", "report", "rnn_protocol", "save_png_svg", "tf1_cost", "tf1_protocol",
+    "BOUND_TASKS",
+    "BoundError",
+    "CLOSED_FORMS",
+    "CertificateError",
+    "CommMatrix",
+    "Domain",
+    "FALLBACKS",
+    "FoolingSetCertificate",
+    "Grid",
+    "GridOverflow",
+    "LowerBound",
+    "Message",
+    "OneWayCertificate",
+    "ProtocolRun",
+    "RankCertificate",
+    "Requirement",
+    "ceil_log2",
+    "check",
+    "check_fooling_set",
+    "check_one_way",
+    "check_rank",
+    "closed_form",
+    "communication_matrix",
+    "dyck_fooling_set",
+    "format_report",
+    "lower_bounds",
+    "matrix",
+    "min_width_rnn",
+    "nn_keys",
+    "one_way_certificate",
+    "parse_fixed",
+    "plot_report",
+    "product_matrix",
+    "rank_certificate",
+    "report",
+    "rnn_protocol",
+    "save_png_svg",
+    "tf1_cost",
+    "tf1_protocol",
     "tf1_protocol_bits",
 ]

@@ -38,10 +38,9 @@ import tasks
 
 from ._closed_forms import BoundError
 from ._graphs import colour_with, conflicts, dsatur, max_clique
-from ._matrix import matrix, resolve_split
+from ._matrix import SplitLike, matrix, resolve_split
 
-__all__ = ["OneWayCertificate", "FoolingSetCertificate", "one_way_certificate", "dyck_fooling_set",
-           "ceil_log2"]
+__all__ = ["OneWayCertificate", "FoolingSetCertificate", "one_way_certificate", "dyck_fooling_set", "ceil_log2"]
 
 
 def ceil_log2(k: int) -> int:
@@ -94,10 +93,18 @@ class OneWayCertificate:
         return self.lower_bits if self.exact else None
 
     def summary(self) -> dict:
-        return {"certificate": "one-way", "task": self.task, "params": self.params,
-                "alice": len(self.alice), "bob": len(self.bob), "messages": int(self.table.shape[0]),
-                "witnesses": int(self.witnesses.size), "lower_bits": self.lower_bits,
-                "upper_bits": self.upper_bits, "exact": self.exact}
+        return {
+            "certificate": "one-way",
+            "task": self.task,
+            "params": self.params,
+            "alice": len(self.alice),
+            "bob": len(self.bob),
+            "messages": int(self.table.shape[0]),
+            "witnesses": int(self.witnesses.size),
+            "lower_bits": self.lower_bits,
+            "upper_bits": self.upper_bits,
+            "exact": self.exact,
+        }
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -121,8 +128,14 @@ class FoolingSetCertificate:
     bits: int
 
     def summary(self) -> dict:
-        return {"certificate": "fooling set", "task": self.task, "params": self.params,
-                "size": int(self.alice_parts.shape[0]), "value": self.value, "bits": self.bits}
+        return {
+            "certificate": "fooling set",
+            "task": self.task,
+            "params": self.params,
+            "size": int(self.alice_parts.shape[0]),
+            "value": self.value,
+            "bits": self.bits,
+        }
 
 
 # --- one-way ----------------------------------------------------------------------------------
@@ -188,7 +201,7 @@ def _separating_columns(sub: np.ndarray) -> np.ndarray:
     return np.asarray(keep, dtype=np.int64)
 
 
-def one_way_certificate(task, split="prefix") -> OneWayCertificate:
+def one_way_certificate(task: tasks.Task | str, split: SplitLike = "prefix") -> OneWayCertificate:
     """Certify the deterministic one-way communication of ``task`` (a Task or its name with
     defaults) under ``split`` by enumeration from the reference solver."""
     if isinstance(task, str):
@@ -206,10 +219,19 @@ def one_way_certificate(task, split="prefix") -> OneWayCertificate:
         classes, table, witnesses = _partial_protocol(values)
         distinguishing = _separating_columns(values[witnesses])
     return OneWayCertificate(
-        task=task.name, params=task.params, alice=tuple(split.alice), bob=tuple(split.bob),
-        alice_parts=cm.rows, bob_parts=cm.cols, valid=None if cm.total else defined,
-        classes=classes, table=table, witnesses=witnesses, distinguishing=distinguishing,
-        lower_bits=ceil_log2(witnesses.size), upper_bits=ceil_log2(int(np.unique(classes).size)),
+        task=task.name,
+        params=task.params,
+        alice=tuple(split.alice),
+        bob=tuple(split.bob),
+        alice_parts=cm.rows,
+        bob_parts=cm.cols,
+        valid=None if cm.total else defined,
+        classes=classes,
+        table=table,
+        witnesses=witnesses,
+        distinguishing=distinguishing,
+        lower_bits=ceil_log2(witnesses.size),
+        upper_bits=ceil_log2(int(np.unique(classes).size)),
     )
 
 
@@ -242,6 +264,7 @@ def dyck_fooling_set(n: int, types: int = 2, depth: int = 2) -> FoolingSetCertif
     Why it fools Dyck-(K, d) for every depth d >= 2 as well: docs/BOUNDS.md §2.
     """
     t = tasks.get("dyck", n=n, types=types, depth=depth)
+    assert isinstance(t, tasks.Dyck)
     if n % 2:
         raise BoundError(f"Lemma 1 needs an even n (odd-length strings are never balanced), got n={n}")
     half = n // 2
@@ -266,7 +289,12 @@ def dyck_fooling_set(n: int, types: int = 2, depth: int = 2) -> FoolingSetCertif
     s = np.concatenate(strings, axis=0)
     split = t.split("odd_even")
     return FoolingSetCertificate(
-        task="dyck", params=t.params, alice=tuple(split.alice), bob=tuple(split.bob),
-        alice_parts=s[:, list(split.alice)], bob_parts=s[:, list(split.bob)], value=1,
+        task="dyck",
+        params=t.params,
+        alice=tuple(split.alice),
+        bob=tuple(split.bob),
+        alice_parts=s[:, list(split.alice)],
+        bob_parts=s[:, list(split.bob)],
+        value=1,
         bits=ceil_log2(s.shape[0]),
     )

@@ -9,12 +9,18 @@ producers. Every failure raises :class:`CertificateError` with the reason.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import numpy as np
 import sympy
 
 import tasks
 
 from ._closed_forms import BoundError
+
+if TYPE_CHECKING:
+    from ._certificates import FoolingSetCertificate, OneWayCertificate
+    from ._rank import RankCertificate
 
 __all__ = ["CertificateError", "check_one_way", "check_fooling_set", "check_rank", "check"]
 
@@ -73,8 +79,9 @@ def _solve_or_undefined(task, alice, bob, a, b) -> np.ndarray:
         if a.shape[0] == 1:
             return np.array([-1], dtype=np.int64)
         h = a.shape[0] // 2
-        return np.concatenate([_solve_or_undefined(task, alice, bob, a[:h], b[:h]),
-                               _solve_or_undefined(task, alice, bob, a[h:], b[h:])])
+        return np.concatenate(
+            [_solve_or_undefined(task, alice, bob, a[:h], b[:h]), _solve_or_undefined(task, alice, bob, a[h:], b[h:])]
+        )
 
 
 def _grid(task, alice, bob, a_parts, b_parts) -> np.ndarray:
@@ -84,15 +91,16 @@ def _grid(task, alice, bob, a_parts, b_parts) -> np.ndarray:
     step = max(1, _BLOCK // max(nb, 1))
     for s in range(0, na, step):
         a = a_parts[s : s + step]
-        out[s : s + a.shape[0]] = _solve(task, alice, bob, np.repeat(a, nb, axis=0),
-                                         np.tile(b_parts, (a.shape[0], 1))).reshape(a.shape[0], nb)
+        out[s : s + a.shape[0]] = _solve(
+            task, alice, bob, np.repeat(a, nb, axis=0), np.tile(b_parts, (a.shape[0], 1))
+        ).reshape(a.shape[0], nb)
     return out
 
 
 # --- one-way ------------------------------------------------------------------------------------
 
 
-def check_one_way(cert) -> dict:
+def check_one_way(cert: OneWayCertificate) -> dict:
     """Re-check a :class:`~bounds.OneWayCertificate`; returns ``{"lower_bits", "upper_bits"}``.
 
     Upper bound: every claimed input (all combinations, or those marked ``valid``) is an input,
@@ -108,8 +116,12 @@ def check_one_way(cert) -> dict:
     _distinct(A, "Alice's parts")
     _distinct(B, "Bob's parts")
     classes, table = np.asarray(cert.classes), np.asarray(cert.table)
-    if classes.shape != (A.shape[0],) or classes.min(initial=0) < 0 or table.shape[1] != B.shape[0] \
-            or classes.max(initial=-1) >= table.shape[0]:
+    if (
+        classes.shape != (A.shape[0],)
+        or classes.min(initial=0) < 0
+        or table.shape[1] != B.shape[0]
+        or classes.max(initial=-1) >= table.shape[0]
+    ):
         raise CertificateError("messages or Bob's table have the wrong shape or range")
     valid = np.ones((A.shape[0], B.shape[0]), dtype=bool) if cert.valid is None else np.asarray(cert.valid, bool)
     if valid.shape != (A.shape[0], B.shape[0]):
@@ -125,13 +137,20 @@ def check_one_way(cert) -> dict:
         wrong = f != table[classes[a], b]
         if wrong.any():
             k = int(np.flatnonzero(wrong)[0])
-            raise CertificateError(f"Bob answers {table[classes[a[k]], b[k]]} but f = {f[k]} on Alice part "
-                                   f"{A[a[k]].tolist()}, Bob part {B[b[k]].tolist()}")
+            raise CertificateError(
+                f"Bob answers {table[classes[a[k]], b[k]]} but f = {f[k]} on Alice part "
+                f"{A[a[k]].tolist()}, Bob part {B[b[k]].tolist()}"
+            )
     w, d = np.asarray(cert.witnesses), np.asarray(cert.distinguishing)
-    if np.unique(w).size != w.size or w.size == 0 or w.min() < 0 or w.max() >= A.shape[0] \
-            or (d.size and (d.min() < 0 or d.max() >= B.shape[0])):
+    if (
+        np.unique(w).size != w.size
+        or w.size == 0
+        or w.min() < 0
+        or w.max() >= A.shape[0]
+        or (d.size and (d.min() < 0 or d.max() >= B.shape[0]))
+    ):
         raise CertificateError("witnesses or distinguishing columns out of range or repeated")
-    k, c = w.size, d.size
+    k = w.size
     f = F[np.ix_(w, d)]
     todo = np.argwhere(f == -2)  # combinations not claimed as inputs: ask the task whether they are
     if todo.size:
@@ -144,7 +163,9 @@ def check_one_way(cert) -> dict:
         np.fill_diagonal(apart, True)
         if not apart.all():
             i, j = np.argwhere(~apart)[0]
-            raise CertificateError(f"witnesses {int(w[i])} and {int(w[j])} are not separated by the distinguishing columns")
+            raise CertificateError(
+                f"witnesses {int(w[i])} and {int(w[j])} are not separated by the distinguishing columns"
+            )
     got = {"lower_bits": _bits(k), "upper_bits": _bits(np.unique(classes).size)}
     claimed = {"lower_bits": cert.lower_bits, "upper_bits": cert.upper_bits}
     if got != claimed:
@@ -155,7 +176,7 @@ def check_one_way(cert) -> dict:
 # --- fooling set --------------------------------------------------------------------------------
 
 
-def check_fooling_set(cert) -> int:
+def check_fooling_set(cert: FoolingSetCertificate) -> int:
     """Re-check a :class:`~bounds.FoolingSetCertificate`; returns the certified bits ``⌈log2 |S|⌉``.
 
     f = value on every pair; for every i != j, ``f(x_i, y_j) != value`` or ``f(x_j, y_i) != value``
@@ -198,7 +219,7 @@ def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a.astype(object).dot(b.astype(object))
 
 
-def check_rank(cert) -> dict:
+def check_rank(cert: RankCertificate) -> dict:
     """Re-check a :class:`~bounds.RankCertificate`; returns ``{"rank", "upper_certified", "bits"}``.
 
     Rebuilds the 0/1 matrix from the solver; checks p is prime and ``M[rows, cols] @ inverse ≡ I
@@ -219,8 +240,14 @@ def check_rank(cert) -> dict:
     if not sympy.isprime(p):
         raise CertificateError(f"{p} is not prime")
     rows, cols, inv = np.asarray(cert.rows), np.asarray(cert.cols), np.asarray(cert.inverse)
-    if rows.shape != (r,) or cols.shape != (r,) or inv.shape != (r, r) or np.unique(rows).size != r \
-            or np.unique(cols).size != r or (r and (inv.min() < 0 or inv.max() >= p)):
+    if (
+        rows.shape != (r,)
+        or cols.shape != (r,)
+        or inv.shape != (r, r)
+        or np.unique(rows).size != r
+        or np.unique(cols).size != r
+        or (r and (inv.min() < 0 or inv.max() >= p))
+    ):
         raise CertificateError("the submatrix or its inverse has the wrong shape or entries")
     if r:
         prod = np.mod(_exact_matmul(m[np.ix_(rows, cols)], inv), p)
@@ -246,13 +273,13 @@ def check_rank(cert) -> dict:
     return {"rank": r, "upper_certified": upper, "bits": bits}
 
 
-def check(cert):
-    """Dispatch on the certificate's kind."""
+def check(cert: OneWayCertificate | FoolingSetCertificate | RankCertificate) -> dict | int:
+    """Dispatch on the certificate's kind (its class name)."""
     kind = type(cert).__name__
     if kind == "OneWayCertificate":
-        return check_one_way(cert)
+        return check_one_way(cast("OneWayCertificate", cert))
     if kind == "FoolingSetCertificate":
-        return check_fooling_set(cert)
+        return check_fooling_set(cast("FoolingSetCertificate", cert))
     if kind == "RankCertificate":
-        return check_rank(cert)
+        return check_rank(cast("RankCertificate", cert))
     raise CertificateError(f"unknown certificate type {kind}")

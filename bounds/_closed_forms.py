@@ -58,8 +58,19 @@ import tasks
 
 from ._domains import RNN_PRECISION, TF1_PRECISION, Domain, Requirement
 
-__all__ = ["BoundError", "LowerBound", "CLOSED_FORMS", "FALLBACKS", "closed_form", "lower_bounds", "min_width_rnn",
-           "tf1_cost", "nn_keys", "SYMBOLS", "ALPHABET_PARAM"]
+__all__ = [
+    "BoundError",
+    "LowerBound",
+    "CLOSED_FORMS",
+    "FALLBACKS",
+    "closed_form",
+    "lower_bounds",
+    "min_width_rnn",
+    "tf1_cost",
+    "nn_keys",
+    "SYMBOLS",
+    "ALPHABET_PARAM",
+]
 
 n, b, h, w, D, A, K = sp.symbols("n b h w D A K", positive=True)
 SYMBOLS = {"n": n, "b": b, "h": h, "w": w, "D": D, "A": A, "K": K}
@@ -79,8 +90,7 @@ def tf1_cost(constant: str) -> sp.Expr:
 
 
 # which task parameter is the alphabet A of a bound (None: the bound has no A)
-ALPHABET_PARAM = {"index_lookup": "alphabet_size", "associative_recall": "num_values",
-                  "nearest_neighbor": "num_labels"}
+ALPHABET_PARAM = {"index_lookup": "alphabet_size", "associative_recall": "num_values", "nearest_neighbor": "num_labels"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,20 +147,48 @@ def _dom(task, requires, split, complexity, why):
 
 _EVEN = ("n", "even")
 DOMAINS = {
-    "index_lookup": _dom("index_lookup", [("n", ">=", 1), ("alphabet_size", ">=", 2)], "prefix", "one-way",
-                         "INDEX on n symbols of A: the A^n strings are distinct rows (Bob's index tells any two apart)"),
-    "associative_recall": _dom("associative_recall", [("n", ">=", 1), ("num_keys", ">=", "n"), ("num_values", ">=", 1)],
-                               "prefix", "one-way",
-                               "n distinct keys fixed in advance; the V^n value strings are distinct rows"),
-    "equality": _dom("equality", [_EVEN], "halves", "one-way",
-                     "EQ on the two halves: 2^(n/2) distinct rows (RNN); fooling set {(x, x)} (Transformer)"),
-    "disjointness": _dom("disjointness", [_EVEN], "halves", "one-way",
-                         "DISJ on the two halves: 2^(n/2) distinct rows (RNN); fooling set {(x, not x)} (Transformer)"),
-    "nearest_neighbor": _dom("nearest_neighbor", [("n", ">=", 1), ("dim", ">=", 2), ("margin", "<=", 2),
-                                                  ("num_labels", ">=", 1)], "prefix", "one-way",
-                             "keys from a code whose inner products are <= 1 - margin (nn_keys); Bob queries each key"),
-    "dyck": _dom("dyck", [_EVEN, ("types", ">=", 2), ("depth", ">=", 2)], "odd_even", "two-way",
-                 "Lemma 1's fooling set (Dyck-(2,2) strings over two of the types) fools Dyck-(K,d) for K, d >= 2"),
+    "index_lookup": _dom(
+        "index_lookup",
+        [("n", ">=", 1), ("alphabet_size", ">=", 2)],
+        "prefix",
+        "one-way",
+        "INDEX on n symbols of A: the A^n strings are distinct rows (Bob's index tells any two apart)",
+    ),
+    "associative_recall": _dom(
+        "associative_recall",
+        [("n", ">=", 1), ("num_keys", ">=", "n"), ("num_values", ">=", 1)],
+        "prefix",
+        "one-way",
+        "n distinct keys fixed in advance; the V^n value strings are distinct rows",
+    ),
+    "equality": _dom(
+        "equality",
+        [_EVEN],
+        "halves",
+        "one-way",
+        "EQ on the two halves: 2^(n/2) distinct rows (RNN); fooling set {(x, x)} (Transformer)",
+    ),
+    "disjointness": _dom(
+        "disjointness",
+        [_EVEN],
+        "halves",
+        "one-way",
+        "DISJ on the two halves: 2^(n/2) distinct rows (RNN); fooling set {(x, not x)} (Transformer)",
+    ),
+    "nearest_neighbor": _dom(
+        "nearest_neighbor",
+        [("n", ">=", 1), ("dim", ">=", 2), ("margin", "<=", 2), ("num_labels", ">=", 1)],
+        "prefix",
+        "one-way",
+        "keys from a code whose inner products are <= 1 - margin (nn_keys); Bob queries each key",
+    ),
+    "dyck": _dom(
+        "dyck",
+        [_EVEN, ("types", ">=", 2), ("depth", ">=", 2)],
+        "odd_even",
+        "two-way",
+        "Lemma 1's fooling set (Dyck-(2,2) strings over two of the types) fools Dyck-(K,d) for K, d >= 2",
+    ),
 }
 
 
@@ -160,33 +198,77 @@ def _two_way(task):
 
 def _table() -> dict:
     rnn = w * b
-    out = {
+    out: dict[tuple[str, ...], LowerBound] = {
         ("index_lookup", "rnn"): LowerBound(
-            "index_lookup", "rnn", rnn, n * sp.log(A, 2), "Theorem 3 (Theorem 2 + Fact 3, INDEX)",
-            "Alice runs the RNN on the n symbols and sends the state; Bob feeds the index token", "rnn",
-            DOMAINS["index_lookup"]),
+            "index_lookup",
+            "rnn",
+            rnn,
+            n * sp.log(A, 2),
+            "Theorem 3 (Theorem 2 + Fact 3, INDEX)",
+            "Alice runs the RNN on the n symbols and sends the state; Bob feeds the index token",
+            "rnn",
+            DOMAINS["index_lookup"],
+        ),
         ("associative_recall", "rnn"): LowerBound(
-            "associative_recall", "rnn", rnn, n * sp.log(A, 2), "Proposition 9 (Theorem 2 + Fact 3)",
-            "fixed distinct keys; Alice's values are her string, Bob queries the key of his index", "rnn",
-            DOMAINS["associative_recall"]),
+            "associative_recall",
+            "rnn",
+            rnn,
+            n * sp.log(A, 2),
+            "Proposition 9 (Theorem 2 + Fact 3)",
+            "fixed distinct keys; Alice's values are her string, Bob queries the key of his index",
+            "rnn",
+            DOMAINS["associative_recall"],
+        ),
         ("equality", "rnn"): LowerBound(
-            "equality", "rnn", rnn, n / 2, "Theorem 11 (Theorem 2 + Fact 2, EQ)",
-            "Alice runs the first half and sends the state; Bob finishes the second half", "rnn", DOMAINS["equality"]),
+            "equality",
+            "rnn",
+            rnn,
+            n / 2,
+            "Theorem 11 (Theorem 2 + Fact 2, EQ)",
+            "Alice runs the first half and sends the state; Bob finishes the second half",
+            "rnn",
+            DOMAINS["equality"],
+        ),
         ("disjointness", "rnn"): LowerBound(
-            "disjointness", "rnn", rnn, n / 2, "§4.2 (Theorem 2 + Fact 1, DISJ)",
-            "Alice runs the first half and sends the state; Bob finishes the second half", "rnn",
-            DOMAINS["disjointness"]),
+            "disjointness",
+            "rnn",
+            rnn,
+            n / 2,
+            "§4.2 (Theorem 2 + Fact 1, DISJ)",
+            "Alice runs the first half and sends the state; Bob finishes the second half",
+            "rnn",
+            DOMAINS["disjointness"],
+        ),
         ("nearest_neighbor", "rnn"): LowerBound(
-            "nearest_neighbor", "rnn", rnn, n * sp.log(A, 2), "Theorem 8 (MQAR; Theorem 2 + Fact 1)",
-            "Alice feeds n labelled hypercube keys and sends the state; Bob queries every key", "rnn",
-            DOMAINS["nearest_neighbor"]),
+            "nearest_neighbor",
+            "rnn",
+            rnn,
+            n * sp.log(A, 2),
+            "Theorem 8 (MQAR; Theorem 2 + Fact 1)",
+            "Alice feeds n labelled hypercube keys and sends the state; Bob queries every key",
+            "rnn",
+            DOMAINS["nearest_neighbor"],
+        ),
     }
     tf_rows = {
-        "dyck": (n - 1, "Theorem 5 = Theorem 10 (Theorem 4 + Lemma 1)", "odd/even split, fooling set of 2^(n-1)",
-                 DOMAINS["dyck"]),
-        "equality": (n / 2, "Theorem 12 (Theorem 4 + Fact 2, EQ)", "halves split, EQ on n/2 bits", _two_way("equality")),
-        "disjointness": (n / 2, "§4.2 (Theorem 4 + Fact 1, DISJ)", "halves split, DISJ on n/2 bits",
-                         _two_way("disjointness")),
+        "dyck": (
+            n - 1,
+            "Theorem 5 = Theorem 10 (Theorem 4 + Lemma 1)",
+            "odd/even split, fooling set of 2^(n-1)",
+            DOMAINS["dyck"],
+        ),
+        "equality": (
+            n / 2,
+            "Theorem 12 (Theorem 4 + Fact 2, EQ)",
+            "halves split, EQ on n/2 bits",
+            _two_way("equality"),
+        ),
+        "disjointness": (
+            n / 2,
+            "§4.2 (Theorem 4 + Fact 1, DISJ)",
+            "halves split, DISJ on n/2 bits",
+            _two_way("disjointness"),
+        ),
     }
     for task, (need, thm, red, dom) in tf_rows.items():
         for constant in ("airtight", "paper"):
@@ -197,19 +279,41 @@ def _table() -> dict:
 def _fallbacks() -> dict:
     """Bounds tried, in order, where the main row's domain fails (docs/BOUNDS.md §1, Dyck)."""
     any_dyck = DOMAINS["dyck"]
-    deep = dataclasses.replace(any_dyck, requires=(Requirement(*_EVEN), Requirement("depth", ">=", 2)),
-                               why="Dyck-(K,2) strings fool Dyck-(K,d), d >= 2: |S| = K^(n/2)·2^(n/2-1)")
-    flat = dataclasses.replace(any_dyck, requires=(Requirement(*_EVEN), Requirement("depth", "==", 1)),
-                               why="Dyck-(K,1) strings fool Dyck-(K,1): |S| = K^(n/2)")
+    deep = dataclasses.replace(
+        any_dyck,
+        requires=(Requirement(*_EVEN), Requirement("depth", ">=", 2)),
+        why="Dyck-(K,2) strings fool Dyck-(K,d), d >= 2: |S| = K^(n/2)·2^(n/2-1)",
+    )
+    flat = dataclasses.replace(
+        any_dyck,
+        requires=(Requirement(*_EVEN), Requirement("depth", "==", 1)),
+        why="Dyck-(K,1) strings fool Dyck-(K,1): |S| = K^(n/2)",
+    )
     thm = "Theorem 4 + Lemma 1's fooling set counted for Dyck-(K,d) [OWN]"
     out = {}
     for constant in ("airtight", "paper"):
         size = tf1_cost(constant)
         out[("dyck", "tf1", constant)] = (
-            LowerBound("dyck", "tf1", size, n / 2 * sp.log(K, 2) + n / 2 - 1, thm,
-                       "odd/even split, fooling set Dyck-(K,2) of K^(n/2)·2^(n/2-1)", constant, deep),
-            LowerBound("dyck", "tf1", size, n / 2 * sp.log(K, 2), thm,
-                       "odd/even split, fooling set Dyck-(K,1) of K^(n/2)", constant, flat),
+            LowerBound(
+                "dyck",
+                "tf1",
+                size,
+                n / 2 * sp.log(K, 2) + n / 2 - 1,
+                thm,
+                "odd/even split, fooling set Dyck-(K,2) of K^(n/2)·2^(n/2-1)",
+                constant,
+                deep,
+            ),
+            LowerBound(
+                "dyck",
+                "tf1",
+                size,
+                n / 2 * sp.log(K, 2),
+                thm,
+                "odd/even split, fooling set Dyck-(K,1) of K^(n/2)",
+                constant,
+                flat,
+            ),
         )
     return out
 
@@ -317,10 +421,22 @@ def _lower_bounds(task: str, params: dict, bits: int, heads: int = 1) -> dict:
         values["K"] = t.types
     out = {}
     if task == "dyck" and t.n % 2:  # no string of odd length is balanced: the task is constant
-        return {"tf1": {"min_width": 0, "bits": 0, "state_bits": 0, "b": bits, "heads": heads, "min_width_paper": 0,
-                        "theorem": "none needed: odd n, every string is rejected", "reduction": "", "constant": "airtight",
-                        "inequality": "(Lemma 1 needs even n)", "inequality_paper": "(Lemma 1 needs even n)",
-                        "domain": "dyck at odd n (the task is the constant 0)"}}
+        return {
+            "tf1": {
+                "min_width": 0,
+                "bits": 0,
+                "state_bits": 0,
+                "b": bits,
+                "heads": heads,
+                "min_width_paper": 0,
+                "theorem": "none needed: odd n, every string is rejected",
+                "reduction": "",
+                "constant": "airtight",
+                "inequality": "(Lemma 1 needs even n)",
+                "inequality_paper": "(Lemma 1 needs even n)",
+                "domain": "dyck at odd n (the task is the constant 0)",
+            }
+        }
     for key, main in CLOSED_FORMS.items():
         if key[0] != task or (main.arch == "tf1" and main.constant != "airtight"):
             continue
@@ -369,10 +485,21 @@ def _paper_form(bound: LowerBound) -> LowerBound:
 
 def _no_bound(main: LowerBound, bits: int, heads: int, reasons: list) -> dict:
     """The entry for an architecture whose every bound's hypotheses fail: no number, the reasons."""
-    row = {"min_width": None, "bits": None, "state_bits": None, "b": bits, "bound": None,
-           "reason": "; ".join(reasons), "theorem": main.theorem, "reduction": main.reduction,
-           "inequality": None, "constant": main.constant, "domain": main.domain.text(),
-           "split": main.domain.split, "complexity": main.domain.complexity}
+    row = {
+        "min_width": None,
+        "bits": None,
+        "state_bits": None,
+        "b": bits,
+        "bound": None,
+        "reason": "; ".join(reasons),
+        "theorem": main.theorem,
+        "reduction": main.reduction,
+        "inequality": None,
+        "constant": main.constant,
+        "domain": main.domain.text(),
+        "split": main.domain.split,
+        "complexity": main.domain.complexity,
+    }
     if main.arch == "tf1":
         row.update(heads=heads, min_width_paper=None, inequality_paper=None)
     return row

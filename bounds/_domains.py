@@ -15,10 +15,13 @@ import dataclasses
 
 __all__ = ["RNN_PRECISION", "TF1_PRECISION", "Domain", "Requirement"]
 
-RNN_PRECISION = ("an RNN whose state is w numbers of b bits each; the state after a prefix is all "
-                 "that reaches the rest (Theorem 2)")
-TF1_PRECISION = ("a one-layer Transformer with b-bit numbers, softmax attention read at the last "
-                 "position, partial sums exact in b + log n bits (Theorem 4)")
+RNN_PRECISION = (
+    "an RNN whose state is w numbers of b bits each; the state after a prefix is all that reaches the rest (Theorem 2)"
+)
+TF1_PRECISION = (
+    "a one-layer Transformer with b-bit numbers, softmax attention read at the last "
+    "position, partial sums exact in b + log n bits (Theorem 4)"
+)
 
 _OPS = {
     ">=": (lambda v, x: v >= x, "at least"),
@@ -95,5 +98,9 @@ class Domain:
         return ", ".join(r.text() for r in self.requires) or "every parameter"
 
     def summary(self) -> dict:
-        return {"requires": self.text(), "split": self.split, "complexity": self.complexity,
-                "precision": self.precision}
+        return {
+            "requires": self.text(),
+            "split": self.split,
+            "complexity": self.complexity,
+            "precision": self.precision,
+        }

@@ -63,8 +63,7 @@ def dsatur(adj: np.ndarray) -> np.ndarray:
     colour = np.full(n, -1, dtype=np.int64)
     degree = adj.sum(axis=1)
     for _ in range(n):
-        sat = np.array([len(set(colour[adj[v] & (colour >= 0)].tolist())) if colour[v] < 0 else -1
-                        for v in range(n)])
+        sat = np.array([len(set(colour[adj[v] & (colour >= 0)].tolist())) if colour[v] < 0 else -1 for v in range(n)])
         v = int(np.lexsort((-degree, -sat))[0])
         used = set(colour[adj[v] & (colour >= 0)].tolist())
         c = 0

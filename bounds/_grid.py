@@ -26,8 +26,15 @@ import numpy as np
 
 from ._closed_forms import BoundError
 
-__all__ = ["Grid", "GridOverflow", "parse_fixed", "signed_bits", "signed_from_bits", "unsigned_bits",
-           "unsigned_from_bits"]
+__all__ = [
+    "Grid",
+    "GridOverflow",
+    "parse_fixed",
+    "signed_bits",
+    "signed_from_bits",
+    "unsigned_bits",
+    "unsigned_from_bits",
+]
 
 _FIXED = re.compile(r"^fixed:(\d+)\.(\d+)$")
 
@@ -107,8 +114,10 @@ def signed_bits(values, width: int, what: str = "value") -> np.ndarray:
     half = 1 << (width - 1)
     bad = (v <= -half) | (v > half)
     if bad.any():
-        raise GridOverflow(f"{what} {int(v[bad].flat[0])} (grid units) has no {width}-bit code: the fixed:I.F grid "
-                           f"has 2^b + 1 points and the floor -2^(b-1) is the one left without a code")
+        raise GridOverflow(
+            f"{what} {int(v[bad].flat[0])} (grid units) has no {width}-bit code: the fixed:I.F grid "
+            f"has 2^b + 1 points and the floor -2^(b-1) is the one left without a code"
+        )
     patterns = np.mod(v, 1 << width) if width < 63 else v.view(np.uint64)
     bits = _bit_matrix(np.asarray(patterns), width)
     return bits.reshape(v.shape[:-1] + (-1,))

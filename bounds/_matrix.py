@@ -14,6 +14,8 @@ without enumerating the inputs one by one (so equality at n = 20, a 1024 x 1024 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
+from typing import cast
 
 import numpy as np
 
@@ -53,13 +55,16 @@ class CommMatrix:
         return int(np.unique(self.values, axis=0).shape[0])
 
 
-def resolve_split(task, split):
+SplitLike = tasks.Split | str | Iterable[int]  # a Split, a kind name, or Alice's positions
+
+
+def resolve_split(task: tasks.Task, split: SplitLike) -> tasks.Split:
     """A :class:`tasks.Split` from a Split, a kind name (``"prefix"``, ``"halves"``, ``"odd_even"``)
     or an explicit collection of Alice's positions."""
     if isinstance(split, str):
         return task.split(split)
-    if hasattr(split, "alice") and hasattr(split, "bob"):
-        return split
+    if hasattr(split, "alice") and hasattr(split, "bob"):  # a Split, or any record with the two fields
+        return cast(tasks.Split, split)
     alice = tuple(sorted(int(i) for i in split))
     if len(set(alice)) != len(alice) or any(not 0 <= i < task.seq_len for i in alice):
         raise ValueError(f"Alice's positions must be distinct positions in [0, {task.seq_len})")
@@ -75,7 +80,7 @@ def all_strings(vocab: int, length: int) -> np.ndarray:
     return (idx // place) % vocab
 
 
-def product_matrix(task, split, block_inputs: int = 1 << 18) -> CommMatrix:
+def product_matrix(task: tasks.Task, split: SplitLike, block_inputs: int = 1 << 18) -> CommMatrix:
     """The matrix of a task whose inputs are *all* strings over its vocabulary (checked:
     ``num_inputs == vocab_size ** seq_len``): rows and columns are every string on Alice's and Bob's
     positions, in lexicographic order; values from ``task.solve`` in blocks of rows."""
@@ -96,7 +101,7 @@ def product_matrix(task, split, block_inputs: int = 1 << 18) -> CommMatrix:
     return CommMatrix(rows, cols, values, split)
 
 
-def matrix(task, split) -> CommMatrix:
+def matrix(task: tasks.Task, split: SplitLike) -> CommMatrix:
     """:func:`product_matrix` where it applies, else :func:`communication_matrix`."""
     split = resolve_split(task, split)
     if task.vocab_size is not None and task.num_inputs == task.vocab_size**task.seq_len:
@@ -104,7 +109,9 @@ def matrix(task, split) -> CommMatrix:
     return communication_matrix(task, split)
 
 
-def communication_matrix(task, split, batch_size: int = 1 << 16, max_inputs: int = 1 << 24) -> CommMatrix:
+def communication_matrix(
+    task: tasks.Task, split: SplitLike, batch_size: int = 1 << 16, max_inputs: int = 1 << 24
+) -> CommMatrix:
     """Build the matrix of ``task`` under ``split`` (a :class:`tasks.Split` or a kind name)."""
     split = resolve_split(task, split)
     total = task.num_inputs

@@ -28,7 +28,7 @@ import tasks
 
 from ._certificates import ceil_log2
 from ._closed_forms import BoundError
-from ._matrix import matrix, resolve_split
+from ._matrix import SplitLike, matrix, resolve_split
 
 __all__ = ["RankCertificate", "rank_certificate", "rref_mod_p", "inverse_mod_p", "PRIME"]
 
@@ -69,11 +69,18 @@ class RankCertificate:
     method: str
 
     def summary(self) -> dict:
-        return {"certificate": "rank", "task": self.task, "params": self.params, "complement": self.complement,
-                "shape": [int(self.alice_parts.shape[0]), int(self.bob_parts.shape[0])], "rank": self.rank,
-                "field": f"GF({self.prime}) lower bound; rank over Q " +
-                         ("certified equal" if self.upper_certified else "at least this"),
-                "bits": self.bits, "method": self.method}
+        return {
+            "certificate": "rank",
+            "task": self.task,
+            "params": self.params,
+            "complement": self.complement,
+            "shape": [int(self.alice_parts.shape[0]), int(self.bob_parts.shape[0])],
+            "rank": self.rank,
+            "field": f"GF({self.prime}) lower bound; rank over Q "
+            + ("certified equal" if self.upper_certified else "at least this"),
+            "bits": self.bits,
+            "method": self.method,
+        }
 
 
 def rref_mod_p(m: np.ndarray, p: int = PRIME):
@@ -169,8 +176,13 @@ def _kronecker(task, split, complement: bool, p: int):
     return x
 
 
-def rank_certificate(task, split="halves", complement: bool = False, method: str = "auto",
-                     prime: int = PRIME) -> RankCertificate:
+def rank_certificate(
+    task: tasks.Task | str,
+    split: SplitLike = "halves",
+    complement: bool = False,
+    method: str = "auto",
+    prime: int = PRIME,
+) -> RankCertificate:
     """Certify the rank of the 0/1 communication matrix of ``task`` (of ``1 - f`` if ``complement``).
 
     ``method``: ``"eliminate"``, ``"kronecker"`` or ``"auto"`` (Kronecker where it applies and the
@@ -201,8 +213,21 @@ def rank_certificate(task, split="halves", complement: bool = False, method: str
         used = "eliminate"
     upper = r == min(R, C) or kernel is not None
     return RankCertificate(
-        task=task.name, params=task.params, alice=tuple(split.alice), bob=tuple(split.bob), complement=complement,
-        alice_parts=cm.rows, bob_parts=cm.cols, prime=prime, rank=int(r), rows=np.asarray(rows, dtype=np.int64),
-        cols=np.asarray(cols, dtype=np.int64), inverse=x, kernel=kernel, free=free, upper_certified=upper,
-        bits=ceil_log2(r) if r else 0, method=used,
+        task=task.name,
+        params=task.params,
+        alice=tuple(split.alice),
+        bob=tuple(split.bob),
+        complement=complement,
+        alice_parts=cm.rows,
+        bob_parts=cm.cols,
+        prime=prime,
+        rank=int(r),
+        rows=np.asarray(rows, dtype=np.int64),
+        cols=np.asarray(cols, dtype=np.int64),
+        inverse=x,
+        kernel=kernel,
+        free=free,
+        upper_certified=upper,
+        bits=ceil_log2(r) if r else 0,
+        method=used,
     )

@@ -18,13 +18,28 @@ extrapolated); :func:`crossover` says how few probes it needs and what it assume
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any
 
 import tasks
 
 from ._closed_forms import BoundError, lower_bounds
 
-__all__ = ["EVEN_N_TASKS", "BOUND_TASKS", "model_width", "crossover", "report", "format_report", "plot_report",
-           "save_png_svg"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+Sizes = Callable[[str, str, dict], dict | str]  # (task, arch, params) -> the construction's size(), or why none
+
+__all__ = [
+    "EVEN_N_TASKS",
+    "BOUND_TASKS",
+    "model_width",
+    "crossover",
+    "report",
+    "format_report",
+    "plot_report",
+    "save_png_svg",
+]
 
 EVEN_N_TASKS = ("equality", "disjointness", "dyck")
 BOUND_TASKS = ("index_lookup", "associative_recall", "equality", "disjointness", "nearest_neighbor", "dyck")
@@ -57,6 +72,7 @@ def _bound_width(task, params, n, bound_arch, bits, heads) -> int:
 def _first_exceeding(task, params, bound_arch, bits, heads, width, start, max_n):
     """Smallest valid n in ``[start, max_n]`` whose bound's minimum width exceeds ``width``
     (doubling, then bisection on the closed form), or None."""
+
     def above(n):
         return _bound_width(task, params, n, bound_arch, bits, heads) > width
 
@@ -73,8 +89,9 @@ def _first_exceeding(task, params, bound_arch, bits, heads, width, start, max_n)
     return lo if above(lo) else hi
 
 
-def crossover(task: str, params: dict, arch: str, bound_arch: str, sizes, *, bits: int, heads: int,
-              max_n: int) -> dict:
+def crossover(
+    task: str, params: dict, arch: str, bound_arch: str, sizes: Sizes, *, bits: int, heads: int, max_n: int
+) -> dict:
     """Smallest n at which ``bound_arch``'s minimum width exceeds the ``arch`` construction's width.
 
     Fixed-point search: build at n, read the width w, jump to the first n whose bound exceeds w
@@ -85,9 +102,17 @@ def crossover(task: str, params: dict, arch: str, bound_arch: str, sizes, *, bit
     the probed widths are reported. Where the bound's hypotheses fail at an n the search needs,
     it stops with ``"n": None`` and a note "no bound known (reason)".
     """
-    result = {"task": task, "construction": arch, "bound": bound_arch, "b": bits, "heads": heads,
-              "n": None, "max_n": max_n, "probed": [],
-              "assumes": "the construction's width does not decrease with n between probes"}
+    result: dict[str, Any] = {
+        "task": task,
+        "construction": arch,
+        "bound": bound_arch,
+        "b": bits,
+        "heads": heads,
+        "n": None,
+        "max_n": max_n,
+        "probed": [],
+        "assumes": "the construction's width does not decrease with n between probes",
+    }
     n = _valid(task, 2)
     try:
         while True:
@@ -111,8 +136,17 @@ def crossover(task: str, params: dict, arch: str, bound_arch: str, sizes, *, bit
     return result
 
 
-def report(task_params: dict, ns: list, sizes, registered, *, bits: int, heads: int = 1, crossovers: bool = False,
-           crossover_max_n: int = 16384) -> dict:
+def report(
+    task_params: dict,
+    ns: list,
+    sizes: Sizes,
+    registered: Collection[tuple[str, str]],
+    *,
+    bits: int,
+    heads: int = 1,
+    crossovers: bool = False,
+    crossover_max_n: int = 16384,
+) -> dict:
     """The whole report: ``{"b", "heads", "task_options", "rows": [...], "crossovers": [...]}``.
 
     ``task_params``: task -> its parameters other than n; ``registered``: the (task, arch) pairs
@@ -129,18 +163,31 @@ def report(task_params: dict, ns: list, sizes, registered, *, bits: int, heads: 
         for n in ns:
             p = tasks.get(task, **params, n=n).params  # with the task's defaults filled in
             lbs = lower_bounds(task, p, bits, heads)
-            cons = []
+            cons: list[dict[str, Any]] = []
             for arch in ARCHS:
                 s = sizes(task, arch, p)
                 if isinstance(s, str):
                     cons.append({"arch": arch, "status": s})
                 else:
-                    entry = {k: s.get(k) for k in ("width", "heads", "layers", "head_dim", "params",
-                                                    "params_no_embed", "precision_bits")}
-                    entry.update(arch=arch, status="built", paper_width=model_width(s), state_bits=model_width(s) * bits)
+                    entry = {
+                        k: s.get(k)
+                        for k in ("width", "heads", "layers", "head_dim", "params", "params_no_embed", "precision_bits")
+                    }
+                    entry.update(
+                        arch=arch, status="built", paper_width=model_width(s), state_bits=model_width(s) * bits
+                    )
                     cons.append(entry)
-            rows.append({"task": task, "n": n, "task_params": p, "b": bits, "heads": heads,
-                         "lower_bounds": lbs, "constructions": cons})
+            rows.append(
+                {
+                    "task": task,
+                    "n": n,
+                    "task_params": p,
+                    "b": bits,
+                    "heads": heads,
+                    "lower_bounds": lbs,
+                    "constructions": cons,
+                }
+            )
         if crossovers:
             probe_n = _valid(task, 2)
             lbs = lower_bounds(task, {**params, "n": probe_n}, bits, heads)
@@ -151,8 +198,18 @@ def report(task_params: dict, ns: list, sizes, registered, *, bits: int, heads: 
                 if (task, arch) not in registered or arch in lbs:
                     continue
                 for bound_arch in lbs:
-                    cross.append(crossover(task, {**fixed, **params}, arch, bound_arch, sizes, bits=bits, heads=heads,
-                                           max_n=crossover_max_n))
+                    cross.append(
+                        crossover(
+                            task,
+                            {**fixed, **params},
+                            arch,
+                            bound_arch,
+                            sizes,
+                            bits=bits,
+                            heads=heads,
+                            max_n=crossover_max_n,
+                        )
+                    )
     return {"b": bits, "heads": heads, "task_options": task_params, "rows": rows, "crossovers": cross}
 
 
@@ -162,7 +219,9 @@ def _lb_text(lbs: dict) -> str:
         if lb["min_width"] is None:
             parts.append(f"{arch} no bound known ({lb['reason']})")
         elif arch == "tf1":
-            parts.append(f"tf1 w>={lb['min_width']} (airtight; paper {lb['min_width_paper']}) [{lb['theorem'].split(' (')[0]}]")
+            parts.append(
+                f"tf1 w>={lb['min_width']} (airtight; paper {lb['min_width_paper']}) [{lb['theorem'].split(' (')[0]}]"
+            )
         else:
             parts.append(f"{arch} w>={lb['min_width']} [{lb['theorem'].split(' (')[0]}]")
     return "; ".join(parts) or "no bound"
@@ -176,8 +235,13 @@ def format_report(rep: dict) -> str:
         lb = _lb_text(r["lower_bounds"])
         for c in r["constructions"]:
             if c["status"] == "built":
-                cells = [str(c["paper_width"]), str(c["heads"]), str(c["layers"]), str(c["params"]),
-                         "-" if c["precision_bits"] is None else str(c["precision_bits"])]
+                cells = [
+                    str(c["paper_width"]),
+                    str(c["heads"]),
+                    str(c["layers"]),
+                    str(c["params"]),
+                    "-" if c["precision_bits"] is None else str(c["precision_bits"]),
+                ]
             else:
                 cells = [c["status"], "", "", "", ""]
             table.append([r["task"], str(r["n"]), c["arch"]] + cells + [lb])
@@ -187,9 +251,11 @@ def format_report(rep: dict) -> str:
         lines.append("  ".join(c.ljust(wd) for c, wd in zip(row[:-1], widths)) + "  " + row[-1])
     for c in rep["crossovers"]:
         if c["n"] is not None:
-            lines.append(f"crossover {c['task']}: the {c['construction']} construction (width {c['construction_width']}) is "
-                         f"smaller than any {c['bound']} (width >= {c['bound_min_width']}) from n = {c['n']} "
-                         f"(b={c['b']}; probed n: {', '.join(str(p[0]) for p in c['probed'])})")
+            lines.append(
+                f"crossover {c['task']}: the {c['construction']} construction (width {c['construction_width']}) is "
+                f"smaller than any {c['bound']} (width >= {c['bound_min_width']}) from n = {c['n']} "
+                f"(b={c['b']}; probed n: {', '.join(str(p[0]) for p in c['probed'])})"
+            )
         else:
             lines.append(f"crossover {c['task']}: {c['construction']} vs {c['bound']} bound: {c.get('note')}")
     return "\n".join(lines)
@@ -221,20 +287,32 @@ def plot_report(rep: dict, path: str) -> list[str]:
                     continue
                 ys = [lower_bounds(task, {**params, "n": n}, rep["b"], rep["heads"])[arch][key] for n in grid]
                 ys = [np.nan if y is None else y for y in ys]  # no bound known there: no point
-                label = f"{arch} lower bound" + (" (paper constant)" if key.endswith("paper") else
-                                                 " (airtight)" if arch == "tf1" else "")
-                ys = np.where(np.asarray(ys, dtype=float) > 0, ys, np.nan)  # width 0 (no constraint) is off the log axis
-                ax.plot(grid, ys, style, color=_COLOURS[arch], label=label)
+                label = f"{arch} lower bound" + (
+                    " (paper constant)" if key.endswith("paper") else " (airtight)" if arch == "tf1" else ""
+                )
+                y = np.asarray(ys, dtype=float)
+                y = np.where(y > 0, y, np.nan)  # width 0 (no constraint) is off the log axis
+                ax.plot(grid, y, style, color=_COLOURS[arch], label=label)
         for arch in ARCHS:
-            pts = {r["n"]: c["paper_width"] for r in trs for c in r["constructions"]
-                   if c["arch"] == arch and c["status"] == "built"}
+            pts = {
+                r["n"]: c["paper_width"]
+                for r in trs
+                for c in r["constructions"]
+                if c["arch"] == arch and c["status"] == "built"
+            }
             for c in crs:
                 if c["construction"] == arch:
                     pts.update({p[0]: p[1] for p in c["probed"]})
             if pts:
                 xs = sorted(pts)
-                ax.plot(xs, [pts[x] for x in xs], "o", color=_COLOURS[arch], markeredgecolor="black",
-                        label=f"{arch} construction")
+                ax.plot(
+                    xs,
+                    [pts[x] for x in xs],
+                    "o",
+                    color=_COLOURS[arch],
+                    markeredgecolor="black",
+                    label=f"{arch} construction",
+                )
         for c in crs:
             if c["n"] is not None:
                 ax.axvline(c["n"], color="grey", linestyle=":", linewidth=1)
@@ -245,13 +323,13 @@ def plot_report(rep: dict, path: str) -> list[str]:
         ax.set_xlabel("n")
         ax.set_ylabel("width (Transformer: max(D, head dim))")
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(tasks_):]:
+    for ax in list(axes.flat)[len(tasks_) :]:
         ax.axis("off")
     fig.tight_layout()
     return save_png_svg(fig, path)
 
 
-def save_png_svg(fig, path: str) -> list[str]:
+def save_png_svg(fig: Figure, path: str) -> list[str]:
     """Write ``fig`` as ``PATH.png`` and ``PATH.svg`` (a ``.png``/``.svg`` suffix on PATH is dropped
     first; the SVG carries no date, so reruns are byte-identical), close it, return the paths."""
     import matplotlib.pyplot as plt

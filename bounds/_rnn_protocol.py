@@ -15,6 +15,7 @@ addition clipped), so the agreement with ``Model.logits(x, precision)`` is a che
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,12 +23,18 @@ from ._closed_forms import BoundError
 from ._grid import Grid, parse_fixed, signed_bits, signed_from_bits
 from ._protocol import Message, ProtocolRun
 
+if TYPE_CHECKING:  # type names only
+    from constructions import Model
+    from tasks import Inputs
+
 __all__ = ["rnn_protocol", "rnn_run"]
 
 
 def _weights(model, grid: Grid) -> dict:
     if getattr(model, "arch", None) != "rnn":
-        raise BoundError(f"Theorem 2's protocol runs an RNN; got a {getattr(model, 'arch', type(model).__name__)} model")
+        raise BoundError(
+            f"Theorem 2's protocol runs an RNN; got a {getattr(model, 'arch', type(model).__name__)} model"
+        )
     w = model.weights
     m = int(np.asarray(w.wh).shape[0])
     if 2 * (grid.int_bits + grid.frac_bits) + max(1, math.ceil(math.log2(max(m, 2)))) > 62:
@@ -43,7 +50,7 @@ def rnn_run(grid: Grid, w: dict, h: np.ndarray, tokens: np.ndarray) -> np.ndarra
     return h
 
 
-def rnn_protocol(model, inputs, cut: int, precision: str) -> ProtocolRun:
+def rnn_protocol(model: Model, inputs: Inputs, cut: int, precision: str) -> ProtocolRun:
     """Run Theorem 2's protocol on a batch: Alice holds positions ``[0, cut)``, Bob the rest.
 
     Returns a :class:`ProtocolRun` with Bob's logits and one message of exactly ``w·b`` bits;
@@ -63,6 +70,13 @@ def rnn_protocol(model, inputs, cut: int, precision: str) -> ProtocolRun:
     h_bob = signed_from_bits(message.bits, grid.bits)
     h_bob = rnn_run(grid, w, h_bob, x[:, cut:])
     logits = grid.decode(grid.add(grid.round(h_bob @ w["readout_w"]), w["readout_b"]))
-    info = {"theorem": "Theorem 2", "cut": int(cut), "precision": str(precision), "width": int(width),
-            "b": grid.bits, "formula_bits": int(width) * grid.bits, "alice_state": grid.decode(h)}
+    info = {
+        "theorem": "Theorem 2",
+        "cut": int(cut),
+        "precision": str(precision),
+        "width": int(width),
+        "b": grid.bits,
+        "formula_bits": int(width) * grid.bits,
+        "alice_state": grid.decode(h),
+    }
     return ProtocolRun(logits, (message,), info)

@@ -41,6 +41,8 @@ integer; the exact partial sums fit their codes with room to spare (``|U_A| <= 2
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -49,15 +51,33 @@ from ._closed_forms import BoundError
 from ._grid import Grid, parse_fixed, signed_bits, signed_from_bits, unsigned_bits, unsigned_from_bits
 from ._protocol import Message, ProtocolRun
 
+if TYPE_CHECKING:  # type names only
+    from constructions import Model
+    from tasks import Inputs
+
 __all__ = ["tf1_protocol", "tf1_protocol_bits"]
 
 
-def tf1_protocol_bits(*, L: int, b: int, heads: int, wv: int, vocab: int | None = None, D: int | None = None,
-                      alice_empty: bool = False, bob_empty: bool = False) -> int:
+def tf1_protocol_bits(
+    *,
+    L: int,
+    b: int,
+    heads: int,
+    wv: int,
+    vocab: int | None = None,
+    D: int | None = None,
+    alice_empty: bool = False,
+    bob_empty: bool = False,
+) -> int:
     """Bits :func:`tf1_protocol` exchanges (the table in the module docstring)."""
     if alice_empty:
         return 0
-    first = max(1, ceil_log2(vocab)) if vocab is not None else D * (b + 1)
+    if vocab is not None:
+        first = max(1, ceil_log2(vocab))
+    elif D is not None:
+        first = D * (b + 1)
+    else:
+        raise ValueError("tf1_protocol_bits needs vocab (token inputs) or D (feature inputs)")
     if bob_empty:
         return first + heads * wv * 2 * b
     return first + heads * (2 * (b + 1) + 2 * (b + ceil_log2(L)) + wv * 2 * b)
@@ -84,8 +104,10 @@ class _Model:
         if 2 * (g.int_bits + g.frac_bits) + max(1, math.ceil(math.log2(max(terms, 2)))) > 62:
             raise BoundError(f"fixed:{g.int_bits}.{g.frac_bits} is too wide for exact int64 sums")
         if self.kind == "token":  # (E Wᵀ), (P Wᵀ) per head, each rounded once: [H, V, w], [H, L_max, w]
-            self.tables = {name: (g.round(np.einsum("vd,hwd->hvw", self.E, m)), g.round(np.einsum("ld,hwd->hlw", self.P, m)))
-                           for name, m in (("q", self.wq), ("k", self.wk), ("v", self.wv))}
+            self.tables = {
+                name: (g.round(np.einsum("vd,hwd->hvw", self.E, m)), g.round(np.einsum("ld,hwd->hlw", self.P, m)))
+                for name, m in (("q", self.wq), ("k", self.wk), ("v", self.wv))
+            }
 
     def rows(self, x_in, pos):
         """Residual rows ``[B, |pos|, D]`` at positions ``pos`` from the party's inputs there."""
@@ -125,7 +147,9 @@ def _party(tm: _Model, x, positions, q):
     return s, v
 
 
-def tf1_protocol(model, inputs, alice, precision: str, *, round_partials: bool = False) -> ProtocolRun:
+def tf1_protocol(
+    model: Model, inputs: Inputs, alice: Iterable[int], precision: str, *, round_partials: bool = False
+) -> ProtocolRun:
     """Run Theorem 4's protocol on a batch. ``alice``: Alice's positions (any subset of
     ``range(L)``; Bob holds the rest). Returns Bob's logits and the transcript.
 
@@ -201,7 +225,7 @@ def tf1_protocol(model, inputs, alice, precision: str, *, round_partials: bool =
 
     # step 4: partial weighted values (exact, units 2^-2F)
     U = {}
-    for p, (s, v) in local.items():
+    for p, (_, v) in local.items():
         alpha = (e[p] * tm.g.scale) // np.maximum(Z[p], 1)[:, :, None]
         U[p] = np.einsum("hbp,hbpv->hbv", alpha, v)
     if round_partials:
@@ -209,18 +233,38 @@ def tf1_protocol(model, inputs, alice, precision: str, *, round_partials: bool =
     ub = b + 1 if round_partials else 2 * b
     total = U.get("bob", 0)
     if "alice" in U:
-        msg = Message("partial U", "alice", "bob", signed_bits(U["alice"].transpose(1, 0, 2).reshape(B, -1), ub,
-                                                                what="partial weighted value"))
+        msg = Message(
+            "partial U",
+            "alice",
+            "bob",
+            signed_bits(U["alice"].transpose(1, 0, 2).reshape(B, -1), ub, what="partial weighted value"),
+        )
         msgs.append(msg)
         total = total + signed_from_bits(msg.bits, ub).reshape(B, tm.H, tm.wv_dim).transpose(1, 0, 2)
     heads = tm.g.clip(total) if round_partials else tm.g.round(total)
     logits = tm.finish(x_last, heads)
 
     info = {
-        "theorem": "Theorem 4", "precision": str(precision), "b": b, "L": L, "heads": tm.H, "w": tm.w,
-        "wv": tm.wv_dim, "D": tm.D, "reader": reader, "alice": A, "bob": Bp,
-        "formula_bits": tf1_protocol_bits(L=L, b=b, heads=tm.H, wv=tm.wv_dim,
-                                          vocab=tm.E.shape[0] if tm.kind == "token" else None, D=tm.D,
-                                          alice_empty=not A, bob_empty=not Bp),
+        "theorem": "Theorem 4",
+        "precision": str(precision),
+        "b": b,
+        "L": L,
+        "heads": tm.H,
+        "w": tm.w,
+        "wv": tm.wv_dim,
+        "D": tm.D,
+        "reader": reader,
+        "alice": A,
+        "bob": Bp,
+        "formula_bits": tf1_protocol_bits(
+            L=L,
+            b=b,
+            heads=tm.H,
+            wv=tm.wv_dim,
+            vocab=tm.E.shape[0] if tm.kind == "token" else None,
+            D=tm.D,
+            alice_empty=not A,
+            bob_empty=not Bp,
+        ),
     }
     return ProtocolRun(logits, tuple(msgs), info)

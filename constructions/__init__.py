@@ -21,25 +21,73 @@ JAX's 32-bit default. Code that runs ``model.forward``'s function in its own jit
 inside ``with constructions.float64_scope():``.
 """
 
+# construction modules register themselves on import
+from . import (  # noqa: F401  # noqa: F401
+    associative_recall,
+    dfa,
+    dyck_rnn,
+    equality,
+    index_lookup,
+    nearest_neighbor,
+    rnn_associative_recall,
+    rnn_halves,
+    rnn_index_lookup,
+    threshold,
+)
 from ._addresses import AddressCode, hadamard_addresses, random_addresses
 from ._layout import Layout, linear, linear_in
 from ._meta import ModelMeta, model_meta
-from ._model import (FORMAT, Model, ModelFormatError, ModelInputError, batch_sharding, check_precision, load,
-                     product_terms, register_input_encoder)
-from ._precision import (Arithmetic, FixedArithmetic, FloatArithmetic, float64_scope, parse_precision,
-                         pytree_dataclass)
+from ._model import (
+    FORMAT,
+    Model,
+    ModelFormatError,
+    ModelInputError,
+    batch_sharding,
+    check_precision,
+    load,
+    product_terms,
+    register_input_encoder,
+)
+from ._precision import Arithmetic, FixedArithmetic, FloatArithmetic, float64_scope, parse_precision, pytree_dataclass
 from ._registry import ConstructionError, available, build, builder_for, register
 from ._rnn import RNNWeights, rnn_logits, rnn_states
 from ._transformer import MLP, Attention, Layer, TransformerWeights, encode_weights
 
-# construction modules register themselves on import
-from . import index_lookup, equality, threshold, nearest_neighbor, associative_recall  # noqa: F401
-from . import dfa, dyck_rnn, rnn_associative_recall, rnn_halves, rnn_index_lookup  # noqa: F401
-
 __all__ = [
-    "AddressCode", "Arithmetic", "Attention", "ConstructionError", "FORMAT", "FixedArithmetic",
-    "FloatArithmetic", "Layer", "Layout", "MLP", "Model", "ModelFormatError", "ModelInputError", "ModelMeta",
-    "RNNWeights", "TransformerWeights", "available", "batch_sharding", "build", "builder_for", "check_precision", "encode_weights",
-    "float64_scope", "hadamard_addresses", "linear", "linear_in", "load", "model_meta", "parse_precision",
-    "product_terms", "pytree_dataclass", "random_addresses", "register", "register_input_encoder", "rnn_logits", "rnn_states",
+    "AddressCode",
+    "Arithmetic",
+    "Attention",
+    "ConstructionError",
+    "FORMAT",
+    "FixedArithmetic",
+    "FloatArithmetic",
+    "Layer",
+    "Layout",
+    "MLP",
+    "Model",
+    "ModelFormatError",
+    "ModelInputError",
+    "ModelMeta",
+    "RNNWeights",
+    "TransformerWeights",
+    "available",
+    "batch_sharding",
+    "build",
+    "builder_for",
+    "check_precision",
+    "encode_weights",
+    "float64_scope",
+    "hadamard_addresses",
+    "linear",
+    "linear_in",
+    "load",
+    "model_meta",
+    "parse_precision",
+    "product_terms",
+    "pytree_dataclass",
+    "random_addresses",
+    "register",
+    "register_input_encoder",
+    "rnn_logits",
+    "rnn_states",
 ]

@@ -49,5 +49,6 @@ def make_addresses(n: int, addresses: str, coherence: float, seed: int) -> Addre
         return hadamard_addresses(n)
     if addresses == "rs":  # explicit Reed–Solomon ⊗ Hadamard code (constructions/explicit_addresses.py)
         return rs_addresses(n, coherence=coherence)
-    raise ConstructionError(f"addresses must be 'random', 'hadamard' or 'rs' (index lookup also 'quadratic'), "
-                            f"got {addresses!r}")
+    raise ConstructionError(
+        f"addresses must be 'random', 'hadamard' or 'rs' (index lookup also 'quadratic'), got {addresses!r}"
+    )

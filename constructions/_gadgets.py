@@ -52,7 +52,10 @@ class Units:
 def mlp(resid: Layout, *groups: Units) -> MLP:
     """One MLP ``relu(X W1 + b1) W2 + b2`` holding the groups side by side (hidden blocks in order)."""
     hidden = Layout(*[block for g in groups for block in g.hidden])
-    w1, b1, w2, b2 = {}, {}, {}, {}
+    w1: dict = {}
+    b1: dict = {}
+    w2: dict = {}
+    b2: dict = {}
     for g in groups:
         w1.update(g.w1)
         b1.update(g.b1)
@@ -61,12 +64,21 @@ def mlp(resid: Layout, *groups: Units) -> MLP:
             if block in b2:
                 raise ValueError(f"two groups of units bias the output block {block!r}")
             b2[block] = value
-    return MLP(w1=linear_in(resid, hidden, w1), b1=hidden.vector(**b1), w2=linear_in(hidden, resid, w2),
-               b2=resid.vector(**b2))
+    return MLP(
+        w1=linear_in(resid, hidden, w1), b1=hidden.vector(**b1), w2=linear_in(hidden, resid, w2), b2=resid.vector(**b2)
+    )
 
 
-def ramp(size: int, reads: Mapping[str, object], out: str, *, bias: tuple, gain=1.0,
-         names: tuple[str, str] = ("hi", "lo"), out_bias=None) -> Units:
+def ramp(
+    size: int,
+    reads: Mapping[str, object],
+    out: str,
+    *,
+    bias: tuple,
+    gain=1.0,
+    names: tuple[str, str] = ("hi", "lo"),
+    out_bias=None,
+) -> Units:
     """Two ReLUs whose difference is a ramp: ``size`` copies of
 
         ``out += gain·(ReLU(z + b_hi) − ReLU(z + b_lo)) (+ out_bias)``,   ``z = Σ_s reads[s]·x_s``,

@@ -29,8 +29,22 @@ class ModelFormatError(ValueError):
     """A file that is not a saved model, or one whose arrays disagree with each other."""
 
 
-_KNOWN = ("format", "arch", "task", "task_params", "causal", "readout", "embed", "input_encoding", "seq_len",
-          "vocab_size", "d_in", "precision_bits", "build", "construction")
+_KNOWN = (
+    "format",
+    "arch",
+    "task",
+    "task_params",
+    "causal",
+    "readout",
+    "embed",
+    "input_encoding",
+    "seq_len",
+    "vocab_size",
+    "d_in",
+    "precision_bits",
+    "build",
+    "construction",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,9 +104,12 @@ class ModelMeta:
         if not isinstance(self.format, str) or not self.format.startswith("separations-model/"):
             raise ModelFormatError(f"meta.format must be 'separations-model/<version>', got {self.format!r}")
         per_unit = self.construction.get("state_bits_per_unit")
-        if per_unit is not None and (isinstance(per_unit, bool) or not isinstance(per_unit, numbers.Integral)
-                                     or per_unit < 1):
-            raise ModelFormatError(f"meta.construction.state_bits_per_unit must be a positive integer, got {per_unit!r}")
+        if per_unit is not None and (
+            isinstance(per_unit, bool) or not isinstance(per_unit, numbers.Integral) or per_unit < 1
+        ):
+            raise ModelFormatError(
+                f"meta.construction.state_bits_per_unit must be a positive integer, got {per_unit!r}"
+            )
 
     # -- derived
     @property
@@ -116,7 +133,7 @@ class ModelMeta:
 
     # -- the JSON object
     @classmethod
-    def from_dict(cls, meta: Mapping, *, require_format: bool = False) -> ModelMeta:
+    def from_dict(cls, meta: ModelMeta | Mapping, *, require_format: bool = False) -> ModelMeta:
         """Read a ``meta`` object (validated). Missing optional keys take their defaults; with
         ``require_format`` (files) ``format`` must be present."""
         if isinstance(meta, ModelMeta):
@@ -164,9 +181,21 @@ class ModelMeta:
         return out
 
 
-def model_meta(family: str, task: str, task_params: dict, *, seq_len: int | None, build: dict, construction: dict,
-               vocab_size: int | None = None, d_in: int | None = None, embed: str | None = None,
-               input_encoding: str = "tokens", causal: bool = True, state_bits_per_unit: int | None = None) -> ModelMeta:
+def model_meta(
+    family: str,
+    task: str,
+    task_params: dict,
+    *,
+    seq_len: int | None,
+    build: dict,
+    construction: dict,
+    vocab_size: int | None = None,
+    d_in: int | None = None,
+    embed: str | None = None,
+    input_encoding: str = "tokens",
+    causal: bool = True,
+    state_bits_per_unit: int | None = None,
+) -> ModelMeta:
     """The metadata of a freshly built model (every builder makes its metadata here).
 
     ``embed`` defaults to ``"token"`` for a Transformer; ``state_bits_per_unit`` (RNNs whose units
@@ -177,15 +206,26 @@ def model_meta(family: str, task: str, task_params: dict, *, seq_len: int | None
         embed = "token"
     if state_bits_per_unit is not None:
         construction = {**construction, "state_bits_per_unit": int(state_bits_per_unit)}
-    return ModelMeta(family=family, task=task, task_params=task_params, causal=causal, embed=embed,
-                     input_encoding=input_encoding, seq_len=seq_len, vocab_size=vocab_size, d_in=d_in,
-                     build=build, construction=construction)
+    return ModelMeta(
+        family=family,
+        task=task,
+        task_params=task_params,
+        causal=causal,
+        embed=embed,
+        input_encoding=input_encoding,
+        seq_len=seq_len,
+        vocab_size=vocab_size,
+        d_in=d_in,
+        build=build,
+        construction=construction,
+    )
 
 
 def _check_type(name: str, value, kind) -> None:
     if not isinstance(value, kind):
-        raise ModelFormatError(f"meta.{name} must be a {'JSON object' if kind is dict else kind.__name__}, "
-                               f"got {value!r}")
+        raise ModelFormatError(
+            f"meta.{name} must be a {'JSON object' if kind is dict else kind.__name__}, got {value!r}"
+        )
 
 
 def _check_one_of(name: str, value, allowed) -> None:

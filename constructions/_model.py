@@ -18,23 +18,48 @@ import os
 import tempfile
 import types
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ._compiled import (batch_sharding, compiled_forward, compiled_states, forward_function, preparer, round_up,
-                        traced_forward)
+from ._compiled import (
+    batch_sharding,
+    compiled_forward,
+    compiled_states,
+    forward_function,
+    preparer,
+    round_up,
+    traced_forward,
+)
 from ._meta import FORMAT, ModelFormatError, ModelMeta
-from ._precision import float64_scope, parse_precision
+from ._precision import Arithmetic, float64_scope, parse_precision
+
+if TYPE_CHECKING:  # a type name only: constructions does not import tasks
+    from tasks import Inputs
 from ._rnn import RNNWeights
 from ._transformer import MLP, Attention, Layer, TransformerWeights, example_elements, make_plan
 
-__all__ = ["Model", "ModelMeta", "load", "ModelFormatError", "ModelInputError", "FORMAT", "register_input_encoder",
-           "batch_sharding", "check_precision", "product_terms"]
+__all__ = [
+    "Model",
+    "ModelMeta",
+    "load",
+    "ModelFormatError",
+    "ModelInputError",
+    "FORMAT",
+    "register_input_encoder",
+    "batch_sharding",
+    "check_precision",
+    "product_terms",
+]
 
 _ELEMENT_BUDGET = 1 << 24  # intermediate elements per compiled batch chunk
+
+
+PathLike = str | os.PathLike
 
 
 class ModelInputError(ValueError):
@@ -43,15 +68,16 @@ class ModelInputError(ValueError):
 
 # --- input encoders: task inputs -> what the forward pass reads -------------------------------
 
-_INPUT_ENCODERS = {}
+Encoder = TypeVar("Encoder", bound=Callable[[Mapping, Any], np.ndarray])
+_INPUT_ENCODERS: dict[str, Callable[[Mapping, Any], np.ndarray]] = {}
 
 
-def register_input_encoder(name: str):
+def register_input_encoder(name: str) -> Callable[[Encoder], Encoder]:
     """Register ``fn(meta, inputs) -> np.ndarray`` turning a task's inputs into model inputs
     (int tokens ``[B, L]`` or float features ``[B, L, d_in]``). Named in ``meta["input_encoding"]``;
     ``meta`` is the model's metadata as a read-only dict (:attr:`Model.meta`)."""
 
-    def deco(fn):
+    def deco(fn: Encoder) -> Encoder:
         _INPUT_ENCODERS[name] = fn
         return fn
 
@@ -89,10 +115,10 @@ class Model:
         metadata: :class:`~constructions._meta.ModelMeta`, the typed metadata (docs/MODEL.md).
     """
 
-    def __init__(self, weights, meta: ModelMeta | Mapping):
+    def __init__(self, weights: TransformerWeights | RNNWeights, meta: ModelMeta | Mapping) -> None:
         """``meta``: a :class:`ModelMeta`, or a ``meta`` object as docs/MODEL.md describes it
         (validated; missing optional keys take their defaults)."""
-        self.weights = weights
+        self.weights: Any = weights  # TransformerWeights or RNNWeights, as ``family`` says (not a static fact)
         self.metadata = ModelMeta.from_dict(meta)
         self._meta_dict = self.metadata.to_dict()
 
@@ -133,11 +159,13 @@ class Model:
 
     def __repr__(self) -> str:
         s = self.size()
-        return (f"Model({self.task}, {self.variant}, width={s['width']}, heads={s['heads']}, "
-                f"layers={s['layers']}, params={s['params']})")
+        return (
+            f"Model({self.task}, {self.variant}, width={s['width']}, heads={s['heads']}, "
+            f"layers={s['layers']}, params={s['params']})"
+        )
 
     # -- running
-    def encode_inputs(self, inputs) -> np.ndarray:
+    def encode_inputs(self, inputs: Inputs) -> np.ndarray:
         """Task inputs -> model inputs (validated); see ``meta["input_encoding"]``."""
         name = self.metadata.input_encoding
         if name not in _INPUT_ENCODERS:
@@ -157,7 +185,7 @@ class Model:
         return (1 << (c.bit_length() - 1)) * len(jax.local_devices())
 
     @float64_scope()
-    def logits(self, inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
+    def logits(self, inputs: Inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
         """float64 ``[B, C]`` logits at the readout position, computed in ``precision``.
 
         Inputs run in chunks of a fixed size (the last one padded), the batch axis split across
@@ -189,8 +217,9 @@ class Model:
             check_precision(self, precision)
             embed = self.metadata.embed_kind
             seq_len = self.metadata.seq_len
-            prepared = preparer(self.family, precision, embed, int(seq_len) if seq_len else None,
-                                 self.metadata.causal)(self.weights)
+            prepared = preparer(self.family, precision, embed, int(seq_len) if seq_len else None, self.metadata.causal)(
+                self.weights
+            )
             plan = make_plan(parse_precision(precision), prepared) if self.family == "transformer" else None
             if len(cache) >= 4:  # a precision sweep keeps the last few formats, not all (tables can be large)
                 cache.pop(next(iter(cache)))
@@ -198,17 +227,16 @@ class Model:
         return cache[precision]
 
     @float64_scope()
-    def forward(self, precision: str = "float64"):
+    def forward(self, precision: str = "float64") -> tuple[Callable[[Any, jax.Array], jax.Array], Any]:
         """``(f, prepared)``: the pure batched forward ``f(prepared, inputs) -> logits [B, C]`` in
         ``precision`` (traceable, not jitted) and this model's prepared weights, placed on every
         local device: for composing with other jitted code, which must run in :func:`float64_scope`."""
         prepared, plan = self._prepared(precision)
-        fn = forward_function(self.family, precision, self.metadata.embed_kind,
-                               self.metadata.causal, plan)
+        fn = forward_function(self.family, precision, self.metadata.embed_kind, self.metadata.causal, plan)
         return fn, prepared
 
     @float64_scope()
-    def runner(self, precision: str = "float64"):
+    def runner(self, precision: str = "float64") -> Callable[[ArrayLike], np.ndarray]:
         """``run(x) -> logits``: the compiled forward on encoded inputs ``x`` (numpy, batch axis
         split across local devices); one compilation per input shape."""
         prepared, plan = self._prepared(precision)
@@ -216,12 +244,12 @@ class Model:
         data = batch_sharding()[0]
 
         @float64_scope()
-        def run(x):
+        def run(x: ArrayLike) -> np.ndarray:
             return np.asarray(fn(prepared, jax.device_put(np.asarray(x), data)))
 
         return run
 
-    def traced_runner(self):
+    def traced_runner(self) -> Callable[[Arithmetic, ArrayLike], np.ndarray]:
         """``run(ar, x) -> logits``: the whole forward pass (encoding the weights in ``ar``, the
         first layer's tables, the layers) on encoded inputs ``x`` (numpy), compiled once per input
         shape with the arithmetic as an argument. An :class:`Arithmetic` whose fields change from
@@ -231,17 +259,17 @@ class Model:
         fn = traced_forward(self.family, self.metadata.embed_kind, self.metadata.causal)
 
         @float64_scope()
-        def run(ar, x):
+        def run(ar: Arithmetic, x: ArrayLike) -> np.ndarray:
             return np.asarray(fn(ar, self.weights, jnp.asarray(x)))
 
         return run
 
-    def predict(self, inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
+    def predict(self, inputs: Inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
         """int64 ``[B]``: ``argmax`` of the logits (first index on ties)."""
         return np.argmax(self.logits(inputs, precision, batch_size), axis=1).astype(np.int64)
 
     @float64_scope()
-    def hidden_states(self, inputs, precision: str = "float64") -> np.ndarray:
+    def hidden_states(self, inputs: Inputs, precision: str = "float64") -> np.ndarray:
         """RNN only: float64 ``[B, L+1, m]``, the state after every prefix (row 0 is ``h0``)."""
         if self.family != "rnn":
             raise TypeError("hidden_states is defined for RNNs only")
@@ -317,7 +345,7 @@ class Model:
         }
 
     # -- files
-    def save(self, path) -> None:
+    def save(self, path: PathLike) -> None:
         """Write the model to ``path`` (.npz), atomically and byte-reproducibly."""
         path = os.fspath(path)
         entries = dict(self.arrays())
@@ -340,11 +368,12 @@ class Model:
             raise
 
     @classmethod
-    def from_arrays(cls, arrays: dict, meta: ModelMeta | Mapping) -> "Model":
+    def from_arrays(cls, arrays: dict, meta: ModelMeta | Mapping) -> Model:
         """Rebuild a model from file-format arrays (validating shapes and the metadata); used by
         :func:`load`."""
         a = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
         meta = ModelMeta.from_dict(meta)
+        w: RNNWeights | TransformerWeights
         try:
             if meta.family == "rnn":
                 w = RNNWeights(a["rnn/win"], a["rnn/wh"], a["rnn/b"], a["rnn/h0"], a["readout/w"], a["readout/b"])
@@ -364,12 +393,21 @@ class Model:
                     p = f"layer{i}/"
                     att = Attention(*(a[p + "attn/" + k] for k in ("wq", "wk", "wv", "wo")))
                     mlp = MLP(*(a[p + "mlp/" + k] for k in ("w1", "b1", "w2", "b2")))
-                    _expect(att.wq.ndim == 3 and att.wq.shape == att.wk.shape and att.wq.shape[2] == D, p + "attn/wq,wk")
-                    _expect(att.wv.shape == att.wo.shape and att.wv.shape[0] == att.wq.shape[0] and att.wv.shape[2] == D,
-                            p + "attn/wv,wo")
+                    _expect(
+                        att.wq.ndim == 3 and att.wq.shape == att.wk.shape and att.wq.shape[2] == D, p + "attn/wq,wk"
+                    )
+                    _expect(
+                        att.wv.shape == att.wo.shape and att.wv.shape[0] == att.wq.shape[0] and att.wv.shape[2] == D,
+                        p + "attn/wv,wo",
+                    )
                     F = mlp.w1.shape[1] if mlp.w1.ndim == 2 else -1
-                    _expect(mlp.w1.shape == (D, F) and mlp.b1.shape == (F,) and mlp.w2.shape == (F, D)
-                            and mlp.b2.shape == (D,), p + "mlp")
+                    _expect(
+                        mlp.w1.shape == (D, F)
+                        and mlp.b1.shape == (F,)
+                        and mlp.w2.shape == (F, D)
+                        and mlp.b2.shape == (D,),
+                        p + "mlp",
+                    )
                     layers.append(Layer(att, mlp))
                     i += 1
                 _expect(len(layers) >= 1, "layer0")
@@ -383,7 +421,7 @@ class Model:
                 raise ModelFormatError(f"array {k!r} has non-finite entries")
         return cls(w, meta)
 
-    def with_arrays(self, **changes) -> "Model":
+    def with_arrays(self, **changes) -> Model:
         """A copy with some file-format arrays replaced, e.g. ``m.with_arrays(**{"embed/position": P})``."""
         arrays = self.arrays()
         for k, v in changes.items():
@@ -411,7 +449,7 @@ def product_terms(model: Model) -> int:
     return max(sizes)
 
 
-def check_precision(model: Model, precision) -> None:
+def check_precision(model: Model, precision: str | Arithmetic) -> None:
     """Refuse, with a one-line ``ValueError``, a format in which ``model``'s forward pass is not
     defined: an unknown name, or a fixed-point format too wide for the exact int64 emulation of its
     largest matrix product (:func:`product_terms`). ``predict``, ``logits``, the checking engine and
@@ -424,7 +462,7 @@ def _expect(cond: bool, what: str):
         raise ModelFormatError(f"inconsistent shapes in {what}")
 
 
-def load(path) -> Model:
+def load(path: PathLike) -> Model:
     """Read a model saved by :meth:`Model.save` (or written by anyone following docs/MODEL.md)."""
     path = os.fspath(path)
     try:

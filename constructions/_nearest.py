@@ -62,8 +62,16 @@ class Core:
         return TransformerWeights(embed, self.position, self.layers, self.readout_w, self.readout_b)
 
 
-def core(n: int, dim: int, num_labels: int, margin: float, seed: int = 0, coherence: float | None = None,
-         self_suppression: str = "flag", addresses: str = "random") -> Core:
+def core(
+    n: int,
+    dim: int,
+    num_labels: int,
+    margin: float,
+    seed: int = 0,
+    coherence: float | None = None,
+    self_suppression: str = "flag",
+    addresses: str = "random",
+) -> Core:
     """Build the two layers for n labelled points of dimension ``dim`` with margin δ."""
     n, dim, num_labels = int(n), int(dim), int(num_labels)
     if n < 1:
@@ -96,8 +104,18 @@ def core(n: int, dim: int, num_labels: int, margin: float, seed: int = 0, cohere
     beta2 = softmax_scale(2 * n, 1.0 - mu, MISS)
 
     self_block = "addr" if paper else "qflag"
-    resid = Layout(("point", dim), ("label", B), ("type", 1), *([] if paper else [("qflag", 1)]),
-                   ("addr", r), ("next", r), ("mix", r), ("fetched", r), ("ans", B), ("bits", B))
+    resid = Layout(
+        ("point", dim),
+        ("label", B),
+        ("type", 1),
+        *([] if paper else [("qflag", 1)]),
+        ("addr", r),
+        ("next", r),
+        ("mix", r),
+        ("fetched", r),
+        ("ans", B),
+        ("bits", B),
+    )
     rows = []
     for p in range(L):
         i, is_label = divmod(p, 2)
@@ -117,8 +135,9 @@ def core(n: int, dim: int, num_labels: int, margin: float, seed: int = 0, cohere
     qk = Layout(point=dim, type=1, own=resid.size(self_block))
     val = Layout(next=r)
     nearest = Attention(
-        wq=linear(resid, qk, {("point", "point"): beta1, ("type", "type"): beta1,
-                              (self_block, "own"): -SELF_PENALTY * beta1})[None],
+        wq=linear(
+            resid, qk, {("point", "point"): beta1, ("type", "type"): beta1, (self_block, "own"): -SELF_PENALTY * beta1}
+        )[None],
         wk=linear(resid, qk, {("point", "point"): 1.0, ("type", "type"): 3.0, (self_block, "own"): 1.0})[None],
         wv=linear(resid, val, {("next", "next"): 2.0})[None],
         wo=linear(val, resid, {("next", "mix"): 1.0}).T[None],

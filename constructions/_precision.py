@@ -38,12 +38,29 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Arithmetic", "FloatArithmetic", "FixedArithmetic", "parse_precision", "PRECISIONS", "float64_scope",
-           "pytree_dataclass"]
+if TYPE_CHECKING:  # tells the type checker that the decorated classes are dataclasses
+    from typing_extensions import dataclass_transform
+else:
+
+    def dataclass_transform(**_):
+        return lambda f: f
+
+
+__all__ = [
+    "Arithmetic",
+    "FloatArithmetic",
+    "FixedArithmetic",
+    "parse_precision",
+    "PRECISIONS",
+    "float64_scope",
+    "pytree_dataclass",
+]
 
 PRECISIONS = ("float64", "float32", "bfloat16", "float16", "fixed:I.F")
 
@@ -57,7 +74,20 @@ _FLOAT_BITS = {"float64": 64, "float32": 32, "bfloat16": 16, "float16": 16}
 _FIXED_RE = re.compile(r"^fixed:(\d+)\.(\d+)$")
 
 
-def float64_scope():
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class Scope(Protocol):
+    """A context manager that is also a function decorator (what :func:`float64_scope` returns)."""
+
+    def __enter__(self) -> object: ...
+
+    def __exit__(self, *exc: object) -> object: ...
+
+    def __call__(self, fn: _F) -> _F: ...
+
+
+def float64_scope() -> Scope:
     """``jax_enable_x64`` switched on for a block, and restored after it: ``with float64_scope(): ...``
     or, on a function, ``@float64_scope()``.
 
@@ -68,15 +98,17 @@ def float64_scope():
     return jax.enable_x64(True)
 
 
-def pytree_dataclass(cls=None, *, static: tuple = ()):
+@dataclass_transform(frozen_default=True)
+def pytree_dataclass(cls: type | None = None, *, static: tuple[str, ...] = ()) -> Any:
     """Class decorator: a frozen dataclass registered as a JAX pytree, its fields the leaves except
     those named in ``static`` (hashable metadata of the tree's structure)."""
 
     def deco(c):
         c = dataclasses.dataclass(frozen=True)(c)
         names = [f.name for f in dataclasses.fields(c)]
-        return jax.tree_util.register_dataclass(c, data_fields=[n for n in names if n not in static],
-                                                meta_fields=[n for n in names if n in static])
+        return jax.tree_util.register_dataclass(
+            c, data_fields=[n for n in names if n not in static], meta_fields=[n for n in names if n in static]
+        )
 
     return deco if cls is None else deco(cls)
 
@@ -84,8 +116,13 @@ def pytree_dataclass(cls=None, *, static: tuple = ()):
 class Arithmetic:
     """Interface of a number format. Subclasses are frozen dataclasses (hashable: jit statics)."""
 
-    name: str
-    bits: int
+    if TYPE_CHECKING:  # read-only in the interface: a field in one format, a property in another
+
+        @property
+        def name(self) -> str: ...
+
+        @property
+        def bits(self) -> int: ...
 
     def encode(self, x):  # pragma: no cover - interface
         """Real array -> internal representation (rounded to the format)."""
@@ -93,6 +130,22 @@ class Arithmetic:
 
     def decode(self, v):  # pragma: no cover - interface
         """Internal representation -> float64 array."""
+        raise NotImplementedError
+
+    def einsum(self, spec: str, a, b):  # pragma: no cover - interface
+        """``jnp.einsum(spec, a, b)`` of two arrays, each sum rounded once to the format."""
+        raise NotImplementedError
+
+    def add(self, a, b):  # pragma: no cover - interface
+        """``a + b``, rounded to the format."""
+        raise NotImplementedError
+
+    def relu(self, a):  # pragma: no cover - interface
+        """``max(a, 0)``."""
+        raise NotImplementedError
+
+    def softmax(self, scores, mask):  # pragma: no cover - interface
+        """Softmax of ``scores`` along the last axis over the positions where ``mask`` is true (module docstring)."""
         raise NotImplementedError
 
     def check_terms(self, terms: int) -> None:
@@ -192,8 +245,7 @@ class FixedArithmetic(Arithmetic):
         need = 2 * (self.int_bits + self.frac_bits) + max(1, math.ceil(math.log2(max(terms, 2))))
         if not self._traced and need > 62:  # traced I, F: checked by whoever chose them
             raise ValueError(
-                f"{self.name} is too wide for exact int64 accumulation over {terms} terms "
-                f"(needs 2(I+F)+log2 K <= 62)"
+                f"{self.name} is too wide for exact int64 accumulation over {terms} terms (needs 2(I+F)+log2 K <= 62)"
             )
 
     def add(self, a, b):
@@ -225,6 +277,4 @@ def parse_precision(precision: str | Arithmetic) -> Arithmetic:
         if i + f > 30:
             raise ValueError(f"precision {precision!r}: I + F must be at most 30 for exact int64 arithmetic")
         return FixedArithmetic(i, f)
-    raise ValueError(
-        f"unknown precision {precision!r}; expected one of float64, float32, bfloat16, float16, fixed:I.F"
-    )
+    raise ValueError(f"unknown precision {precision!r}; expected one of float64, float32, bfloat16, float16, fixed:I.F")

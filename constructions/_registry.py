@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from ._model import Model
+
+Builder = TypeVar("Builder", bound=Callable[..., "Model"])
 
 __all__ = ["ConstructionError", "register", "build", "available", "builder_for"]
 
-_BUILDERS: dict[tuple[str, str], object] = {}
+_BUILDERS: dict[tuple[str, str], Callable[..., Model]] = {}
 ARCHS = ("tf1", "tf2", "rnn")
 
 
@@ -14,12 +21,12 @@ class ConstructionError(ValueError):
     """Bad construction parameters, or a (task, arch) pair with no construction."""
 
 
-def register(task: str, arch: str):
+def register(task: str, arch: str) -> Callable[[Builder], Builder]:
     """Decorator: ``@register("index_lookup", "tf1")`` on ``builder(**params) -> Model``."""
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}")
 
-    def deco(fn):
+    def deco(fn: Builder) -> Builder:
         _BUILDERS[(task, arch)] = fn
         return fn
 
@@ -31,7 +38,7 @@ def available() -> list[tuple[str, str]]:
     return sorted(_BUILDERS)
 
 
-def builder_for(task: str, arch: str):
+def builder_for(task: str, arch: str) -> Callable[..., Model]:
     """The registered builder of ``(task, arch)`` (its signature lists the construction's parameters)."""
     try:
         return _BUILDERS[(task, arch)]
@@ -40,7 +47,7 @@ def builder_for(task: str, arch: str):
         raise ConstructionError(f"no construction for task {task!r} with arch {arch!r}; available: {pairs}") from None
 
 
-def build(task: str, arch: str, **params):
+def build(task: str, arch: str, **params: object) -> Model:
     """Build the registered construction; unknown parameters give a one-line error."""
     fn = builder_for(task, arch)
     sig = inspect.signature(fn)

@@ -40,7 +40,7 @@ def _step(ar, w, h, x):
     return ar.relu(pre)
 
 
-def rnn_states(ar: Arithmetic, w: RNNWeights, tokens):
+def rnn_states(ar: Arithmetic, w: RNNWeights, tokens: jax.typing.ArrayLike) -> jax.Array:
     """Hidden states after every prefix: int ``[L]`` tokens -> ``[L+1, m]`` (row 0 is ``h0``), decoded."""
 
     def body(h, x):
@@ -51,7 +51,7 @@ def rnn_states(ar: Arithmetic, w: RNNWeights, tokens):
     return ar.decode(jax.numpy.concatenate([w.h0[None], hs], axis=0))
 
 
-def rnn_logits(ar: Arithmetic, w: RNNWeights, inputs, **_):
+def rnn_logits(ar: Arithmetic, w: RNNWeights, inputs: jax.typing.ArrayLike, **_: object) -> jax.Array:
     """Logits ``[B, C]`` (float64) for int tokens ``[B, L]``; ``w`` encoded with ``ar``."""
 
     def one(tokens):

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -59,6 +60,7 @@ from ._precision import Arithmetic, FixedArithmetic, FloatArithmetic, pytree_dat
 
 __all__ = ["Attention", "MLP", "Layer", "TransformerWeights", "transformer_logits", "Plan", "make_plan"]
 
+Weights = TypeVar("Weights")  # a weights pytree: TransformerWeights or RNNWeights
 SELECT_VOCAB = 16  # vocabularies up to this size are looked up by selection, not gathered
 TABLE_ELEMENTS = 1 << 25  # largest table of attention rows by query token
 QUERY_BLOCK = 1 << 18  # attention scores held at once per example (queries are taken in blocks)
@@ -207,13 +209,12 @@ def _layer(ar, x, layer: Layer, causal: bool, only_last: bool, cols):
 # --- weights: encoding, first-layer tables, plan -------------------------------------------------
 
 
-def encode_weights(ar: Arithmetic, w):
+def encode_weights(ar: Arithmetic, w: Weights) -> Weights:
     """Round every parameter to the format (the grid for ``fixed:I.F``)."""
     return _encode_tree(ar, w)
 
 
-def prepare(ar: Arithmetic, w: TransformerWeights, *, embed_kind: str, seq_len: int | None = None,
-            causal: bool = True):
+def prepare(ar: Arithmetic, w: TransformerWeights, *, embed_kind: str, seq_len: int | None = None, causal: bool = True):
     """Encode the weights in ``ar`` and, for token inputs, form the first layer's per-table
     products ``(E Wᵀ, P Wᵀ)`` for ``Wq, Wk, Wv`` (module docstring). Done once per model and format.
 
@@ -243,11 +244,11 @@ def _query_token_rows(ar, eq, pq, kc, L: int, causal: bool):
 def make_plan(ar: Arithmetic, prepared) -> Plan:
     """Read the :class:`Plan` off concrete prepared weights (numpy; once per model and format)."""
     w, tables = prepared[:2]
-    consts = (False, False, False)
+    const_q = const_k = const_v = False
     if tables is not None:
-        same_rows = lambda t: bool(np.all(t == t[:, :1]))  # noqa: E731  t [H, V, w]
-        consts = tuple(same_rows(np.asarray(token_table)) for token_table, _ in tables)
-    return Plan(*consts, live=_liveness(ar, w, token_inputs=tables is not None))
+        same_rows = lambda t: bool(np.all(t == t[:, :1]))  # t [H, V, w]
+        const_q, const_k, const_v = (same_rows(np.asarray(token_table)) for token_table, _ in tables)
+    return Plan(const_q, const_k, const_v, live=_liveness(ar, w, token_inputs=tables is not None))
 
 
 def _may_skip_zero_weights(ar: Arithmetic, D: int) -> bool:
@@ -270,7 +271,9 @@ def _liveness(ar: Arithmetic, w: TransformerWeights, *, token_inputs: bool):
         a, m = w.layers[i].attn, w.layers[i].mlp
         out = need
         mid = out | reads(m.w1, 1)
-        inp = mid if (i == 0 and token_inputs) else mid | reads(a.wq, (0, 1)) | reads(a.wk, (0, 1)) | reads(a.wv, (0, 1))
+        inp = (
+            mid if (i == 0 and token_inputs) else mid | reads(a.wq, (0, 1)) | reads(a.wk, (0, 1)) | reads(a.wv, (0, 1))
+        )
         live.append(tuple(tuple(sorted(c)) for c in (inp, mid, out)))
         need = inp
     return tuple(reversed(live))

@@ -28,11 +28,12 @@ Input promise: keys distinct and the query among them (the input encoder
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
 from ._meta import model_meta
-from ._model import Model, ModelInputError, _INPUT_ENCODERS, register_input_encoder
+from ._model import _INPUT_ENCODERS, Model, ModelInputError, register_input_encoder
 from ._nearest import core
 from ._registry import ConstructionError, register
 
@@ -47,7 +48,7 @@ def hypercube_keys(num_keys: int) -> np.ndarray:
 
 
 @register_input_encoder("associative_recall_tokens")
-def encode_tokens(meta: dict, inputs) -> np.ndarray:
+def encode_tokens(meta: Mapping, inputs) -> np.ndarray:
     """The plain token encoding, plus the task's promise: distinct keys, the query one of them."""
     x = _INPUT_ENCODERS["tokens"](meta, inputs)
     n, K = int(meta["task_params"]["n"]), int(meta["task_params"]["num_keys"])
@@ -63,8 +64,14 @@ def encode_tokens(meta: dict, inputs) -> np.ndarray:
 
 
 @register("associative_recall", "tf2")
-def build_associative_recall(n: int, num_keys: int | None = None, num_values: int = 2, seed: int = 0,
-                             coherence: float | None = None, addresses: str = "random") -> Model:
+def build_associative_recall(
+    n: int,
+    num_keys: int | None = None,
+    num_values: int = 2,
+    seed: int = 0,
+    coherence: float | None = None,
+    addresses: str = "random",
+) -> Model:
     """Two-layer Transformer for ``associative_recall`` (nearest neighbour over hypercube keys).
 
     Args:
@@ -90,13 +97,20 @@ def build_associative_recall(n: int, num_keys: int | None = None, num_values: in
     embed = np.vstack([c.point_rows(keys), c.label_rows()])  # [K + V, D]
     params = {"n": n, "num_keys": K, "num_values": V}
     meta = model_meta(
-        "transformer", "associative_recall", params,
+        "transformer",
+        "associative_recall",
+        params,
         input_encoding="associative_recall_tokens",
         seq_len=2 * n + 1,
         vocab_size=K + V,
-        build={"task": "associative_recall", "arch": "tf2", **params, "seed": int(seed),
-               "coherence": coherence, "addresses": addresses},
-        construction={**c.info, "key_embedding": "hypercube", "key_dim": int(keys.shape[1]),
-                      "key_margin": margin},
+        build={
+            "task": "associative_recall",
+            "arch": "tf2",
+            **params,
+            "seed": int(seed),
+            "coherence": coherence,
+            "addresses": addresses,
+        },
+        construction={**c.info, "key_embedding": "hypercube", "key_dim": int(keys.shape[1]), "key_margin": margin},
     )
     return Model(c.weights(embed), meta)

@@ -65,6 +65,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -102,9 +103,9 @@ class DFA:
 
     num_states: int
     alphabet_size: int
-    transitions: object
+    transitions: Any  # any form above on input; ``tuple[tuple[int, ...], ...]`` once constructed
     start: int = 0
-    accepting: object = ()
+    accepting: Any = ()  # any iterable of states on input; a sorted ``tuple[int, ...]`` once constructed
 
     def __post_init__(self):
         S = _as_int(self.num_states, "num_states")
@@ -133,7 +134,7 @@ class DFA:
     @staticmethod
     def _table(transitions, S: int, A: int) -> tuple[tuple[int, ...], ...]:
         if isinstance(transitions, Mapping):
-            rows = [[None] * A for _ in range(S)]
+            rows: list[list] = [[None] * A for _ in range(S)]
             for key, target in transitions.items():
                 try:
                     q, c = key
@@ -149,7 +150,9 @@ class DFA:
             if isinstance(transitions, np.ndarray):
                 transitions = transitions.tolist()
             if not isinstance(transitions, Sequence) or isinstance(transitions, (str, bytes)):
-                raise ConstructionError(f"transitions must be a table [S][|A|] or a mapping, got {type(transitions).__name__}")
+                raise ConstructionError(
+                    f"transitions must be a table [S][|A|] or a mapping, got {type(transitions).__name__}"
+                )
             if len(transitions) != S:
                 raise ConstructionError(f"transition table has {len(transitions)} rows, expected one per state ({S})")
             rows = []
@@ -163,7 +166,7 @@ class DFA:
                 rows.append(list(row) + [None] * (A - len(row)))
         table = []
         for q, row in enumerate(rows):
-            out = []
+            out: list[int] = []
             for c, target in enumerate(row):
                 if target is None:
                     raise ConstructionError(f"missing transition: state {q} on symbol {c}")
@@ -208,7 +211,7 @@ class DFA:
 
     def live(self) -> list[int]:
         """States from which some string reaches an accepting state, sorted."""
-        into = [[] for _ in range(self.num_states)]
+        into: list[list[int]] = [[] for _ in range(self.num_states)]
         for q, row in enumerate(self.transitions):
             for target in row:
                 into[target].append(q)
@@ -221,7 +224,7 @@ class DFA:
                     todo.append(p)
         return sorted(seen)
 
-    def minimize(self) -> "DFA":
+    def minimize(self) -> DFA:
         """The minimal DFA of the same language (Moore's partition refinement over the reachable
         states); states renumbered in order of first appearance from the start state."""
         reach = self.reachable()
@@ -229,13 +232,13 @@ class DFA:
         block = {q: int(q in acc) for q in reach}
         while True:
             signature = {q: (block[q],) + tuple(block[t] for t in self.transitions[q]) for q in reach}
-            ids = {}
+            ids: dict[tuple[int, ...], int] = {}
             new = {q: ids.setdefault(signature[q], len(ids)) for q in reach}
             if len(ids) == len(set(block.values())):
                 break
             block = new
         order, seen, todo = [], set(), [block[self.start]]
-        rep = {}
+        rep: dict[int, int] = {}
         for q in reach:
             rep.setdefault(block[q], q)
         while todo:  # breadth-first renumbering from the start block
@@ -251,9 +254,13 @@ class DFA:
         return DFA(len(order), self.alphabet_size, table, 0, set(accepting))
 
     def describe(self) -> dict:
-        return {"num_states": self.num_states, "alphabet_size": self.alphabet_size,
-                "transitions": [list(r) for r in self.transitions], "start": self.start,
-                "accepting": list(self.accepting)}
+        return {
+            "num_states": self.num_states,
+            "alphabet_size": self.alphabet_size,
+            "transitions": [list(r) for r in self.transitions],
+            "start": self.start,
+            "accepting": list(self.accepting),
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,9 +283,15 @@ class CompiledDFA:
         return len(self.units)
 
     def describe(self) -> dict:
-        return {"width": self.width, "units": [list(u) for u in self.units],
-                "hidden_layout": self.layout.describe(), "state_values": [0, 1],
-                "state_bits_per_unit": 1, "state_bits": self.width, "logit_margin": 1.0}
+        return {
+            "width": self.width,
+            "units": [list(u) for u in self.units],
+            "hidden_layout": self.layout.describe(),
+            "state_values": [0, 1],
+            "state_bits_per_unit": 1,
+            "state_bits": self.width,
+            "logit_margin": 1.0,
+        }
 
 
 def compile_dfa(dfa: DFA) -> CompiledDFA:
@@ -317,19 +330,31 @@ def compile_dfa(dfa: DFA) -> CompiledDFA:
     return CompiledDFA(weights, tuple(units), layout)
 
 
-def dfa_model(dfa: DFA, *, task: str = "dfa", task_params: dict | None = None, seq_len: int | None = None,
-              build: dict | None = None, construction: dict | None = None) -> Model:
+def dfa_model(
+    dfa: DFA,
+    *,
+    task: str = "dfa",
+    task_params: dict | None = None,
+    seq_len: int | None = None,
+    build: dict | None = None,
+    construction: dict | None = None,
+) -> Model:
     """A :class:`Model` (``arch="rnn"``, two classes: reject, accept) running ``compile_dfa(dfa)``.
 
     ``task``/``task_params`` name the task the model claims to compute (``"dfa"``, the default,
     is no registered task: such a model can be run but not ``verify.check``-ed).
     """
     compiled = compile_dfa(dfa)
-    info = {"theorem": "DFA compilation (paper App. E; docs/PAPER.md §11.3: one unit per transition)",
-            "dfa": dfa.describe(), **compiled.describe()}
+    info = {
+        "theorem": "DFA compilation (paper App. E; docs/PAPER.md §11.3: one unit per transition)",
+        "dfa": dfa.describe(),
+        **compiled.describe(),
+    }
     info.update(construction or {})
     meta = model_meta(
-        "rnn", task, dict(task_params or {}),
+        "rnn",
+        task,
+        dict(task_params or {}),
         seq_len=seq_len,
         vocab_size=dfa.alphabet_size,
         build=dict(build or {"dfa": json.loads(json.dumps(dfa.describe()))}),

@@ -67,7 +67,8 @@ def dyck_dfa(types: int = 2, depth: int = 2) -> DFA:
     stack), then the sink; token ``2j`` opens type ``j``, ``2j+1`` closes it."""
     types = _check("types", types, 1)
     depth = _check("depth", depth, 1)
-    stacks, frontier = [()], [()]
+    stacks: list[tuple[int, ...]] = [()]
+    frontier: list[tuple[int, ...]] = [()]
     for _ in range(depth):
         frontier = [s + (j,) for s in frontier for j in range(types)]
         stacks.extend(frontier)
@@ -109,8 +110,11 @@ def build_dyck_rnn(n: int, types: int = 2, depth: int = 2, seed: int = 0) -> Mod
         task_params={"n": n, "types": types, "depth": depth},
         seq_len=n,
         build={"task": "dyck", "arch": "rnn", "n": n, "types": types, "depth": depth, "seed": int(seed)},
-        construction={"theorem": "constant-size RNN for Dyck-(k, D) (paper App. E remark; built here)",
-                      "stack_states": dfa.num_states - 1, "width_rule": "2k·Σ_{d<D} k^d"},
+        construction={
+            "theorem": "constant-size RNN for Dyck-(k, D) (paper App. E remark; built here)",
+            "stack_states": dfa.num_states - 1,
+            "width_rule": "2k·Σ_{d<D} k^d",
+        },
     )
     if model.size()["width"] != width:  # the closed form and the compiler must agree
         raise AssertionError(f"compiled width {model.size()['width']} != 2k·Σ k^d = {width}")

@@ -93,8 +93,9 @@ def partner(n: int) -> np.ndarray:
 
 
 @register("equality", "tf2")
-def build_equality(n: int, seed: int = 0, coherence: float = 0.5, addresses: str = "random",
-                   beta: float | None = None) -> Model:
+def build_equality(
+    n: int, seed: int = 0, coherence: float = 0.5, addresses: str = "random", beta: float | None = None
+) -> Model:
     """Two-layer Transformer for ``equality`` (Theorem 6).
 
     Args:
@@ -127,10 +128,11 @@ def build_equality(n: int, seed: int = 0, coherence: float = 0.5, addresses: str
         wo=linear(val, resid, {("bit", "partner_bit"): 1.0}).T[None],
     )
     # h(d) and h(−d), d = bit − partner_bit, h the ramp (ReLU(4u − 1) − ReLU(4u − 3))/2
-    xor = mlp(resid,
-              ramp(1, {"bit": 4.0, "partner_bit": -4.0}, "xor", bias=(-1.0, -3.0), gain=0.5, names=("up_hi", "up_lo")),
-              ramp(1, {"bit": -4.0, "partner_bit": 4.0}, "xor", bias=(-1.0, -3.0), gain=0.5,
-                   names=("down_hi", "down_lo")))
+    xor = mlp(
+        resid,
+        ramp(1, {"bit": 4.0, "partner_bit": -4.0}, "xor", bias=(-1.0, -3.0), gain=0.5, names=("up_hi", "up_lo")),
+        ramp(1, {"bit": -4.0, "partner_bit": 4.0}, "xor", bias=(-1.0, -3.0), gain=0.5, names=("down_hi", "down_lo")),
+    )
 
     # layer 2: Q = 0, uniform mean of xor, threshold (count > 0)
     average, threshold = mean_and_threshold(resid, n, src="xor", out="ineq", c=0)
@@ -138,14 +140,22 @@ def build_equality(n: int, seed: int = 0, coherence: float = 0.5, addresses: str
     readout_w[resid["ineq"]] = [2.0, -2.0]
     readout_b = np.array([-1.0, 1.0])
 
-    weights = TransformerWeights(token, position, (Layer(fetch, xor), Layer(average, threshold)),
-                                 readout_w, readout_b)
+    weights = TransformerWeights(token, position, (Layer(fetch, xor), Layer(average, threshold)), readout_w, readout_b)
     meta = model_meta(
-        "transformer", "equality", {"n": n},
+        "transformer",
+        "equality",
+        {"n": n},
         seq_len=n,
         vocab_size=2,
-        build={"task": "equality", "arch": "tf2", "n": n, "seed": int(seed), "coherence": float(coherence),
-               "addresses": addresses, "beta": beta},
+        build={
+            "task": "equality",
+            "arch": "tf2",
+            "n": n,
+            "seed": int(seed),
+            "coherence": float(coherence),
+            "addresses": addresses,
+            "beta": beta,
+        },
         construction={
             "theorem": "Theorem 6",
             "beta": b,
@@ -158,4 +168,3 @@ def build_equality(n: int, seed: int = 0, coherence: float = 0.5, addresses: str
         },
     )
     return Model(weights, meta)
-

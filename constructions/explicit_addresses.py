@@ -58,7 +58,7 @@ def rs_parameters(num: int, coherence: float = 0.5) -> tuple[int, int]:
         raise ValueError(f"need at least one address vector, got {num}")
     if not 0 < coherence < 1:
         raise ValueError(f"coherence target must lie in (0, 1), got {coherence}")
-    best = None
+    best: tuple[int, int, int] | None = None
     for q in _primes(max(3, num) + 1):
         k = 1
         while q**k < num:
@@ -70,6 +70,9 @@ def rs_parameters(num: int, coherence: float = 0.5) -> tuple[int, int]:
             best = (r, q, k)
         if q * q > 4 * best[0]:  # r grows at least like q²: nothing larger can win
             break
+    if best is None:  # every prime up to max(3, num) + 1 is too coherent: the next prime, k = 1 (coherence 0)
+        m = max(3, num) + 1
+        return next(p for p in _primes(2 * m) if p > m), 1  # a prime in (m, 2m) (Bertrand)
     return best[1], best[2]
 
 

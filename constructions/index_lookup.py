@@ -67,8 +67,14 @@ def scale_factor(n: int, coherence: float) -> float:
 
 
 @register("index_lookup", "tf1")
-def build_index_lookup(n: int, alphabet_size: int, seed: int = 0, coherence: float = 0.5,
-                       addresses: str = "random", beta: float | None = None) -> Model:
+def build_index_lookup(
+    n: int,
+    alphabet_size: int,
+    seed: int = 0,
+    coherence: float = 0.5,
+    addresses: str = "random",
+    beta: float | None = None,
+) -> Model:
     """One-layer, one-head Transformer for ``index_lookup`` (Theorem 1).
 
     Args:
@@ -87,8 +93,20 @@ def build_index_lookup(n: int, alphabet_size: int, seed: int = 0, coherence: flo
     if not 0 < float(coherence) < 1:
         raise ConstructionError(f"coherence must lie in (0, 1), got {coherence}")
     if addresses == "quadratic":  # constant width (constructions/index_lookup_quadratic.py)
-        return build_quadratic(n, s, beta=beta, build={"task": "index_lookup", "arch": "tf1", "n": n, "alphabet_size": s,
-                                                       "seed": int(seed), "addresses": "quadratic", "beta": beta})
+        return build_quadratic(
+            n,
+            s,
+            beta=beta,
+            build={
+                "task": "index_lookup",
+                "arch": "tf1",
+                "n": n,
+                "alphabet_size": s,
+                "seed": int(seed),
+                "addresses": "quadratic",
+                "beta": beta,
+            },
+        )
     code = make_addresses(n, addresses, float(coherence), int(seed))
     a = code.vectors  # [n, r]
     rho = binary_code(s)  # [s, B]
@@ -114,11 +132,21 @@ def build_index_lookup(n: int, alphabet_size: int, seed: int = 0, coherence: flo
 
     weights = TransformerWeights(token, position, (Layer(attn, mlp),), readout_w, readout_b)
     meta = model_meta(
-        "transformer", "index_lookup", {"n": n, "alphabet_size": s},
+        "transformer",
+        "index_lookup",
+        {"n": n, "alphabet_size": s},
         seq_len=n + 1,
         vocab_size=s + n,
-        build={"task": "index_lookup", "arch": "tf1", "n": n, "alphabet_size": s, "seed": int(seed),
-               "coherence": float(coherence), "addresses": addresses, "beta": beta},
+        build={
+            "task": "index_lookup",
+            "arch": "tf1",
+            "n": n,
+            "alphabet_size": s,
+            "seed": int(seed),
+            "coherence": float(coherence),
+            "addresses": addresses,
+            "beta": beta,
+        },
         construction={
             "theorem": "Theorem 1",
             "beta": b,
@@ -131,4 +159,3 @@ def build_index_lookup(n: int, alphabet_size: int, seed: int = 0, coherence: flo
         },
     )
     return Model(weights, meta)
-

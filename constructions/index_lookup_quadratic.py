@@ -65,8 +65,10 @@ def build_quadratic(n: int, alphabet_size: int, beta: float | None = None, build
     resid = Layout(symbol=B, qfeat=3, kfeat=3, bits=B)
     qk, val = Layout(feat=3), Layout(symbol=B)
 
-    token = np.stack([resid.vector(symbol=rho[a]) for a in range(s)]
-                     + [resid.vector(qfeat=[-u[t] ** 2, 2 * u[t], -1.0]) for t in range(n)])
+    token = np.stack(
+        [resid.vector(symbol=rho[a]) for a in range(s)]
+        + [resid.vector(qfeat=[-(u[t] ** 2), 2 * u[t], -1.0]) for t in range(n)]
+    )
     position = np.stack([resid.vector(kfeat=[1.0, u[i], u[i] ** 2]) for i in range(n + 1)])
 
     attn = Attention(
@@ -80,7 +82,9 @@ def build_quadratic(n: int, alphabet_size: int, beta: float | None = None, build
     weights = TransformerWeights(token, position, (Layer(attn, mlp),), readout_w, readout_b)
     tail = 2 * sum(np.exp(-b * d) for d in range(1, 64))
     meta = model_meta(
-        "transformer", "index_lookup", {"n": n, "alphabet_size": s},
+        "transformer",
+        "index_lookup",
+        {"n": n, "alphabet_size": s},
         seq_len=n + 1,
         vocab_size=s + n,
         build=build or {"task": "index_lookup", "arch": "tf1", "n": n, "alphabet_size": s, "addresses": "quadratic"},

@@ -73,6 +73,8 @@ Heads: one per layer (the paper counts 2, TF(2; w, b, 2)). The weights are built
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from ._meta import model_meta
@@ -86,7 +88,7 @@ UNIT_TOL = 1e-9
 
 
 @register_input_encoder("nearest_neighbor_features")
-def encode_features(meta: dict, inputs) -> np.ndarray:
+def encode_features(meta: Mapping, inputs) -> np.ndarray:
     """``{"points" [B, n+1, d], "labels" [B, n]}`` → features ``[B, 2n+1, d + V]``: point rows at
     even positions, one-hot label rows at odd positions, the query last."""
     p = meta["task_params"]
@@ -109,9 +111,16 @@ def encode_features(meta: dict, inputs) -> np.ndarray:
 
 
 @register("nearest_neighbor", "tf2")
-def build_nearest_neighbor(n: int, dim: int = 8, margin: float = 0.1, num_labels: int = 2, seed: int = 0,
-                           coherence: float | None = None, self_suppression: str = "flag",
-                           addresses: str = "random") -> Model:
+def build_nearest_neighbor(
+    n: int,
+    dim: int = 8,
+    margin: float = 0.1,
+    num_labels: int = 2,
+    seed: int = 0,
+    coherence: float | None = None,
+    self_suppression: str = "flag",
+    addresses: str = "random",
+) -> Model:
     """Two-layer Transformer for ``nearest_neighbor`` (Theorem 7).
 
     Args:
@@ -127,13 +136,22 @@ def build_nearest_neighbor(n: int, dim: int = 8, margin: float = 0.1, num_labels
     w_in = np.vstack([c.point_rows(np.eye(dim)), c.label_rows()])  # [d + V, D]
     params = {"n": n, "dim": dim, "margin": float(margin), "num_labels": num_labels}
     meta = model_meta(
-        "transformer", "nearest_neighbor", params,
+        "transformer",
+        "nearest_neighbor",
+        params,
         embed="input",
         input_encoding="nearest_neighbor_features",
         seq_len=2 * n + 1,
         d_in=dim + num_labels,
-        build={"task": "nearest_neighbor", "arch": "tf2", **params, "seed": int(seed), "coherence": coherence,
-               "self_suppression": self_suppression, "addresses": addresses},
+        build={
+            "task": "nearest_neighbor",
+            "arch": "tf2",
+            **params,
+            "seed": int(seed),
+            "coherence": coherence,
+            "self_suppression": self_suppression,
+            "addresses": addresses,
+        },
         construction=c.info,
     )
     return Model(c.weights(w_in), meta)

@@ -128,11 +128,12 @@ def build_associative_recall_rnn(n: int, num_keys: int | None = None, num_values
     readout_b = -rho.sum(axis=1)
     weights = RNNWeights(win=win, wh=wh, b=np.zeros(m), h0=np.zeros(m), readout_w=readout_w, readout_b=readout_b)
     meta = model_meta(
-        "rnn", "associative_recall", {"n": n, "num_keys": K, "num_values": V},
+        "rnn",
+        "associative_recall",
+        {"n": n, "num_keys": K, "num_values": V},
         seq_len=2 * n + 1,
         vocab_size=K + V,
-        build={"task": "associative_recall", "arch": "rnn", "n": n, "num_keys": K, "num_values": V,
-               "seed": int(seed)},
+        build={"task": "associative_recall", "arch": "rnn", "n": n, "num_keys": K, "num_values": V, "seed": int(seed)},
         state_bits_per_unit=1,
         construction={
             "theorem": "near-tight for Proposition 9: key-addressed memory, staged writes, select in the last step",

@@ -81,7 +81,9 @@ def _check_n(n) -> int:
 
 def _meta(task: str, n: int, seed: int, hidden: Layout, extra: dict) -> ModelMeta:
     return model_meta(
-        "rnn", task, {"n": n},
+        "rnn",
+        task,
+        {"n": n},
         seq_len=n,
         vocab_size=2,
         build={"task": task, "arch": "rnn", "n": n, "seed": int(seed)},
@@ -133,11 +135,17 @@ def build_disjointness_rnn(n: int, seed: int = 0) -> Model:
     wh[flag, flag] = wh[hit, flag] = 1.0
     readout_w, readout_b = _readout(hidden, ["hit", "flag"])
     weights = RNNWeights(win=win, wh=wh, b=np.zeros(m), h0=np.zeros(m), readout_w=readout_w, readout_b=readout_b)
-    meta = _meta("disjointness", n, seed, hidden, {
-        "theorem": "tight for §4.2 (DISJ, Fact 1): store the first half, AND-test the second",
-        "state_bits_rule": "n/2 + 2 units, each 0 or 1",
-        "exact_fixed_format": "fixed:0.0",
-    })
+    meta = _meta(
+        "disjointness",
+        n,
+        seed,
+        hidden,
+        {
+            "theorem": "tight for §4.2 (DISJ, Fact 1): store the first half, AND-test the second",
+            "state_bits_rule": "n/2 + 2 units, each 0 or 1",
+            "exact_fixed_format": "fixed:0.0",
+        },
+    )
     return Model(weights, meta)
 
 
@@ -147,8 +155,15 @@ def build_equality_rnn(n: int, seed: int = 0) -> Model:
     n = _check_n(n)
     N = n // 2
     moduli = coprime_moduli(N + 2)
-    hidden = Layout(("data", N), *[(f"count[{k}]", p) for k, p in enumerate(moduli)],
-                    ("hit", 1), ("phase", 1), ("miss1", 1), ("miss0", 1), ("flag", 1))
+    hidden = Layout(
+        ("data", N),
+        *[(f"count[{k}]", p) for k, p in enumerate(moduli)],
+        ("hit", 1),
+        ("phase", 1),
+        ("miss1", 1),
+        ("miss0", 1),
+        ("flag", 1),
+    )
     m = hidden.dim
     wh, win = np.zeros((m, m)), np.zeros((2, m))
     h0 = np.zeros(m)
@@ -173,10 +188,16 @@ def build_equality_rnn(n: int, seed: int = 0) -> Model:
     wh[[flag, miss1, miss0], flag] = 1.0
     readout_w, readout_b = _readout(hidden, ["miss1", "miss0", "flag"])
     weights = RNNWeights(win=win, wh=wh, b=np.zeros(m), h0=h0, readout_w=readout_w, readout_b=readout_b)
-    meta = _meta("equality", n, seed, hidden, {
-        "theorem": "tight for Theorem 11 (EQ, Fact 2): store the first half, XOR-test the second",
-        "counter_moduli": moduli,
-        "state_bits_rule": "n/2 + sum(moduli) + 5 units, each 0 or 1",
-        "exact_fixed_format": "fixed:1.0",
-    })
+    meta = _meta(
+        "equality",
+        n,
+        seed,
+        hidden,
+        {
+            "theorem": "tight for Theorem 11 (EQ, Fact 2): store the first half, XOR-test the second",
+            "counter_moduli": moduli,
+            "state_bits_rule": "n/2 + sum(moduli) + 5 units, each 0 or 1",
+            "exact_fixed_format": "fixed:1.0",
+        },
+    )
     return Model(weights, meta)

@@ -82,7 +82,9 @@ def build_index_lookup_rnn(n: int, alphabet_size: int, seed: int = 0) -> Model:
     readout_b = -rho.sum(axis=1)
     weights = RNNWeights(win=win, wh=wh, b=np.zeros(m), h0=np.zeros(m), readout_w=readout_w, readout_b=readout_b)
     meta = model_meta(
-        "rnn", "index_lookup", {"n": n, "alphabet_size": s},
+        "rnn",
+        "index_lookup",
+        {"n": n, "alphabet_size": s},
         seq_len=n + 1,
         vocab_size=s + n,
         build={"task": "index_lookup", "arch": "rnn", "n": n, "alphabet_size": s, "seed": int(seed)},

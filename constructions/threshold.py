@@ -79,8 +79,11 @@ __all__ = ["build_threshold", "build_disjointness", "disjointness_instance", "sc
 def disjointness_instance(n: int) -> dict:
     """``I_j = [j, j + n/2]``, ``g_j = NAND`` (table ``[1, 1, 1, 0]``), ``c = n/2 − 1``."""
     half = n // 2
-    return {"index_sets": [[j, j + half] for j in range(half)],
-            "truth_tables": [[1, 1, 1, 0] for _ in range(half)], "c": half - 1}
+    return {
+        "index_sets": [[j, j + half] for j in range(half)],
+        "truth_tables": [[1, 1, 1, 0] for _ in range(half)],
+        "c": half - 1,
+    }
 
 
 def schedule(index_sets, n: int, causal: bool = True) -> tuple[list, int]:
@@ -93,7 +96,7 @@ def schedule(index_sets, n: int, causal: bool = True) -> tuple[list, int]:
     earliest = {j: (max(index_sets[j]) if causal else 0) for j in live}
     order = sorted(live, key=lambda j: -earliest[j])  # stable: ties keep the given order
     s = max([t // (n - earliest[j]) + 1 for t, j in enumerate(order)], default=1)
-    hosts = [None] * len(index_sets)
+    hosts: list[tuple[int, int] | None] = [None] * len(index_sets)
     for t, j in enumerate(order):
         hosts[j] = (n - 1 - t // s, t % s)
     return hosts, s
@@ -113,7 +116,9 @@ def _check(n, index_sets, truth_tables, c):
     if len(index_sets) > n:
         raise ConstructionError(f"index_sets may hold at most n={n} sets, got {len(index_sets)}")
     if len(truth_tables) != len(index_sets):
-        raise ConstructionError(f"need one truth table per index set: {len(index_sets)} sets, {len(truth_tables)} tables")
+        raise ConstructionError(
+            f"need one truth table per index set: {len(index_sets)} sets, {len(truth_tables)} tables"
+        )
     for j, (I, T) in enumerate(zip(index_sets, truth_tables)):
         if any(isinstance(p, bool) or not isinstance(p, numbers.Integral) or not 0 <= p < n for p in I):
             raise ConstructionError(f"index_sets[{j}] must hold positions in [0, {n}), got {list(I)}")
@@ -126,9 +131,19 @@ def _check(n, index_sets, truth_tables, c):
 
 
 @register("threshold", "tf2")
-def build_threshold(n: int, index_sets, truth_tables, c: int, seed: int = 0, coherence: float = 0.5,
-                    addresses: str = "random", causal: bool = True, beta: float | None = None,
-                    task: str = "threshold", task_params: dict | None = None) -> Model:
+def build_threshold(
+    n: int,
+    index_sets,
+    truth_tables,
+    c: int,
+    seed: int = 0,
+    coherence: float = 0.5,
+    addresses: str = "random",
+    causal: bool = True,
+    beta: float | None = None,
+    task: str = "threshold",
+    task_params: dict | None = None,
+) -> Model:
     """Two-layer Transformer for ``threshold`` (Theorem 13).
 
     Args:
@@ -154,9 +169,16 @@ def build_threshold(n: int, index_sets, truth_tables, c: int, seed: int = 0, coh
     b = softmax_scale(n - 1, 1.0 - mu, miss) if beta is None else float(beta)
 
     slots = [(sg, i) for sg in range(s) for i in range(k)]
-    resid = Layout(("bit", 1), ("address", r), *[(f"q{sg}_{i}", r) for sg, i in slots],
-                   *[(f"table{sg}", 2**k) for sg in range(s)], *[(f"got{sg}", k) for sg in range(s)],
-                   ("g", 1), ("mean", 1), ("out", 1))
+    resid = Layout(
+        ("bit", 1),
+        ("address", r),
+        *[(f"q{sg}_{i}", r) for sg, i in slots],
+        *[(f"table{sg}", 2**k) for sg in range(s)],
+        *[(f"got{sg}", k) for sg in range(s)],
+        ("g", 1),
+        ("mean", 1),
+        ("out", 1),
+    )
 
     # embeddings: the bit; each position's address, and per slot the addresses to fetch and the table
     token = np.stack([resid.vector(bit=v) for v in (0.0, 1.0)])
@@ -182,9 +204,20 @@ def build_threshold(n: int, index_sets, truth_tables, c: int, seed: int = 0, coh
     # layer-1 FFN: g = Σ_u step(S_u), S_u = Σ_i match_i + T[u]; pre-activation 2(S_u − k) − 1/2 (− 1)
     codes = (np.arange(2**k)[:, None] >> np.arange(k)[None, :]) & 1  # row u: the bits of u, little-endian
     offset = 2.0 * (k - codes.sum(axis=1)) - 2.0 * k  # 2·#zeros − 2k: the constant part of 2(S_u − k)
-    compute_g = mlp(resid, *[ramp(2**k, {f"got{sg}": 2.0 * (2 * codes - 1), f"table{sg}": 2.0}, "g",  # ±2 z_i, 2 T[u]
-                                  bias=(offset - 0.5, offset - 1.5), gain=np.ones((1, 2**k)), names=(f"hi{sg}", f"lo{sg}"))
-                             for sg in range(s)])
+    compute_g = mlp(
+        resid,
+        *[
+            ramp(
+                2**k,
+                {f"got{sg}": 2.0 * (2 * codes - 1), f"table{sg}": 2.0},
+                "g",  # ±2 z_i, 2 T[u]
+                bias=(offset - 0.5, offset - 1.5),
+                gain=np.ones((1, 2**k)),
+                names=(f"hi{sg}", f"lo{sg}"),
+            )
+            for sg in range(s)
+        ],
+    )
 
     # layer 2: Q = 0, uniform mean of g; threshold G > c
     average, threshold = mean_and_threshold(resid, n, src="g", out="out", c=c)
@@ -192,17 +225,27 @@ def build_threshold(n: int, index_sets, truth_tables, c: int, seed: int = 0, coh
     readout_w[resid["out"]] = [-2.0, 2.0]
     readout_b = np.array([1.0, -1.0])
 
-    weights = TransformerWeights(token, position, (Layer(fetch, compute_g), Layer(average, threshold)),
-                                 readout_w, readout_b)
+    weights = TransformerWeights(
+        token, position, (Layer(fetch, compute_g), Layer(average, threshold)), readout_w, readout_b
+    )
     params = {"n": n, "index_sets": index_sets, "truth_tables": truth_tables, "c": c}
     meta = model_meta(
-        "transformer", task, params if task_params is None else dict(task_params),
+        "transformer",
+        task,
+        params if task_params is None else dict(task_params),
         causal=bool(causal),
         seq_len=n,
         vocab_size=2,
-        build={"task": task, "arch": "tf2", **(params if task_params is None else dict(task_params)),
-               "seed": int(seed), "coherence": float(coherence), "addresses": addresses,
-               "causal": bool(causal), "beta": beta},
+        build={
+            "task": task,
+            "arch": "tf2",
+            **(params if task_params is None else dict(task_params)),
+            "seed": int(seed),
+            "coherence": float(coherence),
+            "addresses": addresses,
+            "causal": bool(causal),
+            "beta": beta,
+        },
         construction={
             "theorem": "Theorem 13",
             "k": k,
@@ -226,5 +269,12 @@ def build_disjointness(n: int, seed: int = 0, coherence: float = 0.5, addresses:
     """Disjointness (1 = disjoint) as the THRES instance :func:`disjointness_instance`."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2 or n % 2:
         raise ConstructionError(f"disjointness needs an even n >= 2 (two halves of n/2 bits), got n={n}")
-    return build_threshold(int(n), **disjointness_instance(int(n)), seed=seed, coherence=coherence,
-                           addresses=addresses, task="disjointness", task_params={"n": int(n)})
+    return build_threshold(
+        int(n),
+        **disjointness_instance(int(n)),
+        seed=seed,
+        coherence=coherence,
+        addresses=addresses,
+        task="disjointness",
+        task_params={"n": int(n)},
+    )

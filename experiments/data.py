@@ -211,7 +211,7 @@ class EqualityData:
             if self.name == "eq_ncp":
                 t = np.full((k, width), -1, dtype=np.int32)
                 half = ell // 2
-                t[:, half : ell] = v  # after [SEP] (position half) and each copied symbol: the next copy symbol
+                t[:, half:ell] = v  # after [SEP] (position half) and each copied symbol: the next copy symbol
                 targets.append(t)
                 y = np.zeros(k, dtype=np.int64)
             parts.append((x, y))

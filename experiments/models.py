@@ -116,12 +116,15 @@ class S4DKernel(nn.Module):
         H, N2 = self.width, self.state // 2
         L = u.shape[1]
         log_dt = self.param(
-            "log_dt", lambda k, s, t: jax.random.uniform(k, s, t, minval=math.log(1e-3), maxval=math.log(1e-1)),
-            (H,), jnp.float32,
+            "log_dt",
+            lambda k, s, t: jax.random.uniform(k, s, t, minval=math.log(1e-3), maxval=math.log(1e-1)),
+            (H,),
+            jnp.float32,
         )  # float32 parameters (as flax's layers), also where jax_enable_x64 is on
         a_re = self.param("log_a_re", lambda k, s, t: jnp.full(s, math.log(0.5), t), (H, N2), jnp.float32)
-        a_im = self.param("a_im", lambda k, s, t: jnp.broadcast_to(math.pi * jnp.arange(s[1], dtype=t), s), (H, N2),
-                          jnp.float32)
+        a_im = self.param(
+            "a_im", lambda k, s, t: jnp.broadcast_to(math.pi * jnp.arange(s[1], dtype=t), s), (H, N2), jnp.float32
+        )
         c = self.param("c", nn.initializers.normal(0.5), (H, N2, 2), jnp.float32)
         d = self.param("d", nn.initializers.ones, (H,), jnp.float32)
         A = -jnp.exp(a_re) + 1j * a_im
@@ -315,8 +318,12 @@ class MambaBlock(nn.Module):
 
         dt = nn.softplus(nn.Dense(d_in, bias_init=dt_bias, name="dt_proj")(dbc[..., :rank]))
         Bm, Cm = dbc[..., rank : rank + N], dbc[..., rank + N :]
-        a_log = self.param("A_log", lambda k, s, t: jnp.log(jnp.broadcast_to(jnp.arange(1, s[1] + 1, dtype=t), s)),
-                           (d_in, N), jnp.float32)  # float32 (as flax's layers), also under jax_enable_x64
+        a_log = self.param(
+            "A_log",
+            lambda k, s, t: jnp.log(jnp.broadcast_to(jnp.arange(1, s[1] + 1, dtype=t), s)),
+            (d_in, N),
+            jnp.float32,
+        )  # float32 (as flax's layers), also under jax_enable_x64
         D = self.param("D", nn.initializers.ones, (d_in,), jnp.float32)
         y = selective_scan(x, dt, -jnp.exp(a_log), Bm, Cm) + x * D
         return nn.Dense(self.width, use_bias=False, name="out_proj")(y * nn.silu(z))
@@ -360,7 +367,9 @@ class RetNet(nn.Module):
         decay = jnp.where(diff >= 0, gamma[:, None, None] ** jnp.maximum(diff, 0), 0.0)  # [H, L, L]
         for i in range(self.layers):
             h = nn.LayerNorm(name=f"ln_ret{i}")(x)
-            q, k, v, g = (nn.Dense(self.width, use_bias=False, name=f"{p}{i}")(h).reshape(*h.shape[:2], H, dh) for p in "qkvg")
+            q, k, v, g = (
+                nn.Dense(self.width, use_bias=False, name=f"{p}{i}")(h).reshape(*h.shape[:2], H, dh) for p in "qkvg"
+            )
             s = jnp.einsum("bthd,bshd->bhts", q, k) / math.sqrt(dh) * decay[None]
             o = jnp.einsum("bhts,bshd->bthd", s, v)
             # per-head normalisation at each position (RetNet's GroupNorm over heads; flax's

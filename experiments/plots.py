@@ -57,7 +57,7 @@ def make_all(out: str, rows: list[dict]) -> list[str]:
     titles = {"index_lookup": "Index lookup (|A| = 64)", "dyck": "Dyck-(2,2)"}
     for task in sorted({r["task"] for r in rows}):
         sub = [r for r in rows if r["task"] == task]
-        fig, ax = plt.subplots(figsize=(6, 0.45 * len({r['label'] for r in sub}) + 1.6))
+        fig, ax = plt.subplots(figsize=(6, 0.45 * len({r["label"] for r in sub}) + 1.6))
         im = heatmap(ax, sub, f"{titles.get(task, task)}: test accuracy")
         fig.colorbar(im, ax=ax)
         fig.tight_layout()
@@ -76,10 +76,12 @@ def make_all(out: str, rows: list[dict]) -> list[str]:
         fig.tight_layout()
         made.append(_save(fig, out, f"fig2_curves_{task}_n{n}.png"))
     sweep = [r for r in rows if r["task"] == "index_lookup" and r["model"] == "mamba" and r["layers"] == 2]
-    ref = [r for r in rows if r["task"] == "index_lookup" and r["model"] == "tf" and r["layers"] == 1 and r["width"] == 64]
+    ref = [
+        r for r in rows if r["task"] == "index_lookup" and r["model"] == "tf" and r["layers"] == 1 and r["width"] == 64
+    ]
     if sweep:
         sweep = sorted(sweep, key=lambda r: r["width"])
-        fig, ax = plt.subplots(figsize=(6, 0.45 * len({r['width'] for r in sweep}) + 2))
+        fig, ax = plt.subplots(figsize=(6, 0.45 * len({r["width"] for r in sweep}) + 2))
         im = heatmap(ax, ref + sweep, "Index lookup: Mamba width sweep (Fig. 3)")
         fig.colorbar(im, ax=ax)
         fig.tight_layout()

@@ -31,7 +31,9 @@ class ProtocolError(ValueError):
 
 def cells(protocol: str) -> list[Cell]:
     if protocol == "smoke":
-        kw = dict(task="index_lookup", n=12, lr=3e-3, seed=0, steps=60, batch=32, eval_every=20, val_size=200, test_size=500)
+        kw = dict(
+            task="index_lookup", n=12, lr=3e-3, seed=0, steps=60, batch=32, eval_every=20, val_size=200, test_size=500
+        )
         return [Cell(model="tf", width=16, layers=1, **kw), Cell(model="lstm", width=16, layers=1, **kw)]
     if protocol == "cpu":
         lengths = (20, 50, 100, 200)
@@ -47,7 +49,9 @@ def cells(protocol: str) -> list[Cell]:
         out += [Cell(n=n, model="tf", width=64, layers=2, **dy) for n in lengths]
         # width 256: Mamba (Fig. 3's second width; the longest cells) first, so that with --jobs 2
         # the cheaper DSS and LSTM cells fill the other worker while the long ones run
-        wide = [("mamba", 2, n) for n in lengths[::-1]] + [(m, l, n) for m, l in (("dss", 2), ("lstm", 1)) for n in lengths]
+        wide = [("mamba", 2, n) for n in lengths[::-1]] + [
+            (m, l, n) for m, l in (("dss", 2), ("lstm", 1)) for n in lengths
+        ]
         out += [Cell(n=n, model=m, width=256, layers=l, **il) for m, l, n in wide]
         return out
     if protocol == "full":
@@ -59,7 +63,15 @@ def cells(protocol: str) -> list[Cell]:
             for n in lengths:
                 il = dict(task="index_lookup", n=n, lr=lr, length_buckets=8, **base)
                 out.append(Cell(model="tf", width=64, layers=1, **il))
-                for m, layers in (("lstm", 1), ("lstm", 3), ("dss", 2), ("dss", 6), ("retnet", 2), ("mamba", 2), ("mamba", 6)):
+                for m, layers in (
+                    ("lstm", 1),
+                    ("lstm", 3),
+                    ("dss", 2),
+                    ("dss", 6),
+                    ("retnet", 2),
+                    ("mamba", 2),
+                    ("mamba", 6),
+                ):
                     for w in (64, 128, 256):
                         out.append(Cell(model=m, width=w, layers=layers, **il))
                 for w in (32, 512, 1024):  # Fig. 3 sweep beyond the widths above

@@ -31,8 +31,14 @@ def _table(rows):
         vals = []
         for n in lengths:
             r = cell.get((lab, n))
-            vals.append("missing" if r is None else f"{r['test_acc']:.3f} ({r['steps_run']} st{', stop' if r['early_stopped'] else ''})")
-        lines.append(f"| {lab} | {big['params']:,} | {big['state_size']:,} ({big['state_kind']}) | " + " | ".join(vals) + " |")
+            vals.append(
+                "missing"
+                if r is None
+                else f"{r['test_acc']:.3f} ({r['steps_run']} st{', stop' if r['early_stopped'] else ''})"
+            )
+        lines.append(
+            f"| {lab} | {big['params']:,} | {big['state_size']:,} ({big['state_kind']}) | " + " | ".join(vals) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -115,7 +121,10 @@ def render(folder: str, protocol: str, command: str | None = None) -> str:
         "the numbers carried between time steps (Transformer: the residual width per position).",
         "",
     ]
-    titles = {"index_lookup": "Index lookup (|A| = 64; train lengths uniform in [10, n], test at n)", "dyck": "Dyck-(2,2) (length n, balanced labels)"}
+    titles = {
+        "index_lookup": "Index lookup (|A| = 64; train lengths uniform in [10, n], test at n)",
+        "dyck": "Dyck-(2,2) (length n, balanced labels)",
+    }
     for task in ("index_lookup", "dyck"):
         sub = [r for r in rows if r["task"] == task]
         if sub:
@@ -125,7 +134,10 @@ def render(folder: str, protocol: str, command: str | None = None) -> str:
         rel = os.path.relpath(folder, "experiments")
         parts += ["## Figures", ""] + [f"![{f}]({rel}/{f})" for f in figs] + [""]
     if not any(r["model"] == "mamba" for r in rows):
-        parts += ["Fig. 3 (Mamba width sweep): no Mamba cell has finished, so there is no figure and no claim about it.", ""]
+        parts += [
+            "Fig. 3 (Mamba width sweep): no Mamba cell has finished, so there is no figure and no claim about it.",
+            "",
+        ]
     parts += [
         "## Against the paper",
         "",
@@ -138,11 +150,15 @@ def render(folder: str, protocol: str, command: str | None = None) -> str:
         "",
     ]
     if missing:
-        parts += [
-            "## Missing cells",
-            "",
-            "These cells of the protocol have no result yet; rerunning the same command "
-            "resumes with them (finished cells are skipped):",
-            "",
-        ] + [f"* `{k}`" for k in missing] + [""]
+        parts += (
+            [
+                "## Missing cells",
+                "",
+                "These cells of the protocol have no result yet; rerunning the same command "
+                "resumes with them (finished cells are skipped):",
+                "",
+            ]
+            + [f"* `{k}`" for k in missing]
+            + [""]
+        )
     return "\n".join(parts)

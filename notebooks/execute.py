@@ -1,7 +1,7 @@
 """Re-execute every notebook in this folder in place, so the committed copies show fresh outputs.
 
-    python notebooks/execute.py            # all
-    python notebooks/execute.py 01 05      # those whose names start with 01 or 05
+python notebooks/execute.py            # all
+python notebooks/execute.py 01 05      # those whose names start with 01 or 05
 """
 
 import pathlib

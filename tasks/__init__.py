@@ -24,7 +24,7 @@ This package never imports JAX.
 """
 
 from ._associative_recall import AssociativeRecall
-from ._base import Split, Task, TaskError, TokenTask
+from ._base import Inputs, Split, Task, TaskError, TokenTask
 from ._disjointness import Disjointness
 from ._dyck import Dyck
 from ._equality import Equality
@@ -46,6 +46,7 @@ __all__ = [
     "TokenTask",
     "Split",
     "TaskError",
+    "Inputs",
     "IndexLookup",
     "Equality",
     "Disjointness",

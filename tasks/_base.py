@@ -12,9 +12,11 @@ import dataclasses
 import json
 import math
 import numbers
-from typing import Any, Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "TaskError",
@@ -51,6 +53,9 @@ class Split:
 
 
 SPLIT_KINDS = ("prefix", "halves", "odd_even")
+
+Inputs = ArrayLike | Mapping[str, ArrayLike]  # a batch: token ids [B, L], or named arrays (continuous tasks)
+Batch = np.ndarray | dict[str, np.ndarray]  # a batch in its canonical numpy form
 
 
 # --------------------------------------------------------------------------- parameter checks
@@ -182,28 +187,28 @@ class Task:
         raise NotImplementedError
 
     # ---- public methods ------------------------------------------------------------------
-    def solve(self, inputs) -> np.ndarray:
+    def solve(self, inputs: Inputs) -> np.ndarray:
         """Reference outputs, int64 ``[B]``, computed in plain numpy.  ``inputs`` are checked first."""
         checked = self.check_inputs(inputs)
         return np.asarray(self._solve(checked), dtype=np.int64)
 
-    def sample(self, rng: np.random.Generator, batch: int):
+    def sample(self, rng: np.random.Generator, batch: int) -> Batch:
         """Draw ``batch`` inputs.  Deterministic given the state of ``rng``."""
         check_rng(rng)
         batch = check_int("batch", batch, 0)
         return self._sample(rng, batch)
 
-    def enumerate(self, batch_size: int = 4096) -> Iterator:
+    def enumerate(self, batch_size: int = 4096) -> Iterator[np.ndarray]:
         """Iterate over ALL inputs in the task's documented order, in batches of exactly
         ``batch_size`` (the last may be smaller)."""
         batch_size = check_int("batch_size", batch_size, 1)
         return self._enumerate(batch_size)
 
-    def check_inputs(self, inputs):
+    def check_inputs(self, inputs: Inputs) -> Batch:
         """Validate a batch of inputs; return the canonical numpy form or raise TaskError."""
         raise NotImplementedError
 
-    def batch_size_of(self, inputs) -> int:
+    def batch_size_of(self, inputs: Inputs) -> int:
         """Number of examples in a batch of inputs."""
         raise NotImplementedError
 
@@ -302,9 +307,7 @@ class TokenTask(Task):
                 + (" (wrap a single example as x[None])" if x.ndim == 1 else "")
             )
         if x.shape[1] != self.seq_len:
-            raise TaskError(
-                f"{self.name} inputs must have length {self.seq_len}, got shape {x.shape}"
-            )
+            raise TaskError(f"{self.name} inputs must have length {self.seq_len}, got shape {x.shape}")
         if x.size:
             bad = (x < 0) | (x >= self.vocab_size)
             fail_at(bad, x, f"{self.name} token ids must lie in [0, {self.vocab_size})")

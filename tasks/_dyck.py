@@ -179,8 +179,8 @@ def _dfa_table(types: int, depth: int):
     count = sum(types**d for d in range(depth + 1)) + 1
     if count > MAX_DFA_STATES:
         return None
-    stacks = [()]
-    frontier = [()]
+    stacks: list[tuple[int, ...]] = [()]
+    frontier: list[tuple[int, ...]] = [()]
     for _ in range(depth):
         frontier = [s + (t,) for s in frontier for t in range(types)]
         stacks.extend(frontier)

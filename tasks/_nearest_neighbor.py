@@ -55,8 +55,8 @@ class NearestNeighbor(Task):
         margin = float(margin)
         if not (math.isfinite(margin) and 0.0 < margin <= 2.0):
             raise TaskError(f"margin must lie in (0, 2], got {margin}")
-        self.margin = margin
-        self.num_labels = check_int("num_labels", num_labels, 1)
+        self.margin: float = margin
+        self.num_labels: int = check_int("num_labels", num_labels, 1)
         self._params = {"n": self.n, "dim": self.dim, "margin": self.margin, "num_labels": self.num_labels}
 
     @property
@@ -96,7 +96,11 @@ class NearestNeighbor(Task):
         points = np.ascontiguousarray(points, dtype=np.float64)
         if not np.all(np.isfinite(points)):
             raise TaskError("nearest_neighbor points must be finite")
-        fail_at((labels < 0) | (labels >= self.num_labels), labels, f"nearest_neighbor labels must lie in [0, {self.num_labels})")
+        fail_at(
+            (labels < 0) | (labels >= self.num_labels),
+            labels,
+            f"nearest_neighbor labels must lie in [0, {self.num_labels})",
+        )
         labels = np.ascontiguousarray(labels, dtype=np.int64)
         norms = np.linalg.norm(points, axis=2)
         fail_at(np.abs(norms - 1.0) > UNIT_TOL, norms, "nearest_neighbor inputs have non-unit points")

@@ -14,8 +14,7 @@ from ._nearest_neighbor import NearestNeighbor
 from ._threshold import Threshold
 
 _TASKS: dict[str, type[Task]] = {
-    cls.name: cls
-    for cls in (IndexLookup, Equality, Disjointness, Threshold, NearestNeighbor, AssociativeRecall, Dyck)
+    cls.name: cls for cls in (IndexLookup, Equality, Disjointness, Threshold, NearestNeighbor, AssociativeRecall, Dyck)
 }
 
 

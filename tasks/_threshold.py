@@ -111,9 +111,7 @@ def _check_truth_tables(truth_tables, index_sets) -> list[list[int]]:
             raise TaskError(f"truth_tables[{j}] must be a list of bits, got {table!r}")
         want = 2 ** len(positions)
         if len(table) != want:
-            raise TaskError(
-                f"truth_tables[{j}] must have 2^{len(positions)} = {want} entries, got {len(table)}"
-            )
+            raise TaskError(f"truth_tables[{j}] must have 2^{len(positions)} = {want} entries, got {len(table)}")
         bits = []
         for v in table:
             if not isinstance(v, (numbers.Integral, np.bool_)) or int(v) not in (0, 1):

@@ -15,11 +15,19 @@ from hypothesis import HealthCheck, settings
 import testkit
 
 settings.register_profile(
-    "ci", max_examples=60, derandomize=True, database=None, deadline=None,
+    "ci",
+    max_examples=60,
+    derandomize=True,
+    database=None,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
-    "dev", max_examples=10, derandomize=False, database=None, deadline=None,
+    "dev",
+    max_examples=10,
+    derandomize=False,
+    database=None,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

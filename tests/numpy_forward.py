@@ -5,7 +5,6 @@ It imports only numpy and json (not the package), so a test that compares it wit
 """
 
 import json
-import zipfile
 
 import numpy as np
 

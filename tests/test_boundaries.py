@@ -106,19 +106,22 @@ def test_no_package_uses_another_ones_private_names(trees):
     assert not bad, "private names used across packages:\n" + "\n".join(bad)
 
 
-@pytest.mark.parametrize("source,flagged", [
-    ("from constructions._model import batch_sharding", True),
-    ("import constructions._precision", True),
-    ("import constructions._precision as prec", True),
-    ("from constructions import _transformer", True),
-    ("import constructions\nconstructions._model.batch_sharding()", True),
-    ("def f(model):\n    return model._forward('float64')", True),
-    ("from constructions import Model, batch_sharding\nimport constructions\nconstructions.build", False),
-    ("from ._engine import check\nfrom . import _report", False),  # the package's own modules
-    ("class A:\n    def _forward(self):\n        return self._forward()", False),
-    ("from verify._precision_search import search", True),
-    ("from verify.certify import certify", False),
-])
+@pytest.mark.parametrize(
+    "source,flagged",
+    [
+        ("from constructions._model import batch_sharding", True),
+        ("import constructions._precision", True),
+        ("import constructions._precision as prec", True),
+        ("from constructions import _transformer", True),
+        ("import constructions\nconstructions._model.batch_sharding()", True),
+        ("def f(model):\n    return model._forward('float64')", True),
+        ("from constructions import Model, batch_sharding\nimport constructions\nconstructions.build", False),
+        ("from ._engine import check\nfrom . import _report", False),  # the package's own modules
+        ("class A:\n    def _forward(self):\n        return self._forward()", False),
+        ("from verify._precision_search import search", True),
+        ("from verify.certify import certify", False),
+    ],
+)
 def test_the_scan_flags_what_it_should(source, flagged):
     members = {p: set() for p in PACKAGES}
     members["constructions"] = {"_forward", "_prepared"}

@@ -76,7 +76,7 @@ def text_of(path: Path) -> str:
     return "\n".join(parts)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def headings(doc: str) -> tuple[frozenset, tuple]:
     """``(section numbers, heading titles)`` of a markdown file of the repository (outside code fences)."""
     numbers, titles = set(), []
@@ -92,7 +92,7 @@ def headings(doc: str) -> tuple[frozenset, tuple]:
         num = NUMBER.match(title)
         if num:
             numbers.add(num.group(1))
-            title = title[num.end():].strip()
+            title = title[num.end() :].strip()
         titles.append(title.strip("`*_ "))
     return frozenset(numbers), tuple(titles)
 
@@ -104,7 +104,9 @@ def problems(text: str, where: str) -> list[str]:
         for m in pattern.finditer(text):
             out.append(f"{where}:{_line(text, m.start())}: {why}")
     for m in BARE.finditer(text):
-        out.append(f"{where}:{_line(text, m.start())}: {m.group(1)} cited with a section sign but not as docs/{m.group(1)}.md")
+        out.append(
+            f"{where}:{_line(text, m.start())}: {m.group(1)} cited with a section sign but not as docs/{m.group(1)}.md"
+        )
     for m in DOC_PATH.finditer(text):
         if not (ROOT / m.group(0)).is_file():
             out.append(f"{where}:{_line(text, m.start())}: {m.group(0)} does not exist")

@@ -21,7 +21,7 @@ def built(task: str, arch: str, **params):
     return _built(task, arch, tuple(sorted(params.items())))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _built(task, arch, items):
     return constructions.build(task, arch=arch, **dict(items))
 
@@ -31,7 +31,7 @@ def task(name: str, **params):
     return _task(name, tuple(sorted(params.items())))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _task(name, items):
     return tasks.get(name, **dict(items))
 

@@ -1,7 +1,7 @@
 """The checking engine, reports and the ``verify`` command.
 
-    from verify import check
-    row = check(model, mode="exhaustive")          # one report row (a dict)
+from verify import check
+row = check(model, mode="exhaustive")          # one report row (a dict)
 """
 
 from ._cli import main

@@ -44,8 +44,11 @@ def _parser():
             p.add_argument(flag, dest=name, type=typ, default=None, metavar=name.upper(), help=f"task parameter {name}")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--plot", metavar="PATH", help="write PATH.png and PATH.svg")
-    p.add_argument("--crossover", action="store_true",
-                   help="find where each construction becomes smaller than the bound (builds near it: slow)")
+    p.add_argument(
+        "--crossover",
+        action="store_true",
+        help="find where each construction becomes smaller than the bound (builds near it: slow)",
+    )
     p.add_argument("--crossover-max-n", type=int, default=16384, help="largest n the crossover search builds")
     p.add_argument("--build-max-n", type=int, default=16384, help="build constructions only up to this n")
     p.add_argument("--model-seed", type=int, default=0, help="seed of the constructions (default 0)")
@@ -59,8 +62,11 @@ def _task_params(args) -> dict:
             raise UsageError(f"unknown task {t!r}; tasks are {', '.join(tasks.available())}")
         if t not in BOUND_TASKS:
             raise UsageError(f"{t} has no closed-form lower bound; tasks with one: {', '.join(BOUND_TASKS)}")
-    given = {name: getattr(args, name) for flag, (name, _) in TASK_OPTIONS.items()
-             if flag != "--n" and getattr(args, name) is not None}
+    given = {
+        name: getattr(args, name)
+        for flag, (name, _) in TASK_OPTIONS.items()
+        if flag != "--n" and getattr(args, name) is not None
+    }
     out, used = {}, set()
     for t in names:
         takes = set(tasks.get(t, n=2).params)
@@ -89,7 +95,7 @@ def main(argv) -> int:
                 bounds.lower_bounds(t, {**p, "n": n}, args.bits, args.heads)
         registered = set(constructions.available())
 
-        @functools.lru_cache(maxsize=None)
+        @functools.cache
         def build(task, arch, frozen):
             params = dict(frozen)
             if (task, arch) not in registered:
@@ -104,8 +110,16 @@ def main(argv) -> int:
         def sizes(task, arch, params):
             return build(task, arch, tuple(sorted(params.items())))
 
-        rep = report(task_params, args.ns, sizes, registered, bits=args.bits, heads=args.heads,
-                     crossovers=args.crossover, crossover_max_n=args.crossover_max_n)
+        rep = report(
+            task_params,
+            args.ns,
+            sizes,
+            registered,
+            bits=args.bits,
+            heads=args.heads,
+            crossovers=args.crossover,
+            crossover_max_n=args.crossover_max_n,
+        )
         rep["model_seed"] = args.model_seed
         if args.plot:
             rep["plot"] = plot_report(rep, args.plot)

@@ -15,6 +15,7 @@ import argparse
 import importlib
 import json
 import sys
+from collections.abc import Callable
 
 import constructions
 import tasks
@@ -32,7 +33,7 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 # task options: flag -> (parameter name, type)
-TASK_OPTIONS = {
+TASK_OPTIONS: dict[str, tuple[str, Callable[[str], object]]] = {
     "--n": ("n", int),
     "--alphabet-size": ("alphabet_size", int),
     "--types": ("types", int),
@@ -58,28 +59,42 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="verify", description="Check the paper's hand-built models against reference solvers.",
-                epilog="subcommands: " + (", ".join(sorted(SUBCOMMANDS)) or "none"))
+    p = _Parser(
+        prog="verify",
+        description="Check the paper's hand-built models against reference solvers.",
+        epilog="subcommands: " + (", ".join(sorted(SUBCOMMANDS)) or "none"),
+    )
     p.add_argument("--task", help="task name: " + ", ".join(tasks.available()))
     p.add_argument("--arch", help="tf1, tf2 or rnn")
     p.add_argument("--load", metavar="PATH", help="check a saved model (.npz) against its task")
     for flag, (name, typ) in TASK_OPTIONS.items():
-        p.add_argument(flag, dest=name, type=typ, default=None, metavar=name.upper(),
-                       help=f"task parameter {name}")
+        p.add_argument(flag, dest=name, type=typ, default=None, metavar=name.upper(), help=f"task parameter {name}")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--samples", type=int, default=None, help="check K sampled inputs (default 10000)")
     mode.add_argument("--exhaustive", action="store_true", help="check every input")
-    mode.add_argument("--certify", action="store_true",
-                      help="prove every input correct (index lookup, equality, disjointness; float64 or fixed:I.F), mode 'certified'")
+    mode.add_argument(
+        "--certify",
+        action="store_true",
+        help="prove every input correct (index lookup, equality, disjointness; float64 or fixed:I.F), mode 'certified'",
+    )
     p.add_argument("--precision", default="float64", help="float64, float32, bfloat16, float16 or fixed:I.F")
     p.add_argument("--seed", type=int, default=0, help="seed of the input sampler (default 0)")
     p.add_argument("--model-seed", type=int, default=0, help="seed of the construction (default 0)")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra construction parameter, VALUE parsed as JSON if it can be")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra construction parameter, VALUE parsed as JSON if it can be",
+    )
     p.add_argument("--save", metavar="PATH", help="save the built model to PATH (.npz)")
     p.add_argument("--json", action="store_true", help="print a JSON list of rows")
-    p.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress bar (it shows on stderr for runs over a second, only on a terminal, never with --json)")
+    p.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="no progress bar (it shows on stderr for runs over a second, only on a terminal, never with --json)",
+    )
     return p
 
 
@@ -97,10 +112,23 @@ def _extra_params(items):
 
 
 def format_table(rows: list[dict]) -> str:
-    cols = [("task", "task"), ("arch", "arch"), ("n", "n"), ("width", "width"), ("heads", "heads"),
-            ("layers", "layers"), ("params", "params"), ("precision", "precision"), ("mode", "mode"),
-            ("inputs_checked", "checked"), ("failures", "failures"), ("min_margin", "min_margin"),
-            ("rnn_min_width", "rnn_min_w"), ("status", "status")]
+    cols = [
+        ("task", "task"),
+        ("arch", "arch"),
+        ("n", "n"),
+        ("width", "width"),
+        ("heads", "heads"),
+        ("layers", "layers"),
+        ("params", "params"),
+        ("precision", "precision"),
+        ("mode", "mode"),
+        ("inputs_checked", "checked"),
+        ("failures", "failures"),
+        ("min_margin", "min_margin"),
+        ("rnn_min_width", "rnn_min_w"),
+        ("status", "status"),
+    ]
+
     def cell(r, k):
         if k == "rnn_min_width":
             lb = r.get("lower_bounds", {}).get("rnn")
@@ -109,27 +137,33 @@ def format_table(rows: list[dict]) -> str:
         if isinstance(v, float):
             return f"{v:.4g}"
         return "-" if v is None else str(v)
+
     table = [[h for _, h in cols]] + [[cell(r, k) for k, _ in cols] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
     lines = ["  ".join(c.ljust(wd) for c, wd in zip(row, widths)).rstrip() for row in table]
     for r in rows:
         cert = r.get("certificate") or {}
         if cert.get("proved_for") == "every length":  # the finite-state RNN proof (verify/certify/_rnn_states.py)
-            lines.append(f"certified {r['task']}/{r['arch']}: right on every input of every length "
-                         f"({cert['reachable_states']} reachable hidden states, {cert['reference_states']} "
-                         f"states of the task's minimal automaton)")
+            lines.append(
+                f"certified {r['task']}/{r['arch']}: right on every input of every length "
+                f"({cert['reachable_states']} reachable hidden states, {cert['reference_states']} "
+                f"states of the task's minimal automaton)"
+            )
         if r["status"] != "pass" and r.get("counterexample"):
             ce = r["counterexample"]
             text = json.dumps(ce["input"])
             text = text if len(text) < 200 else text[:200] + "..."
-            lines.append(f"FAIL {r['task']}/{r['arch']} n={r['n']} (seed {r.get('seed')}): input {text} "
-                         f"expected {ce['expected']} got {ce['got']} (margin {ce['margin']:.4g})")
+            lines.append(
+                f"FAIL {r['task']}/{r['arch']} n={r['n']} (seed {r.get('seed')}): input {text} "
+                f"expected {ce['expected']} got {ce['got']} (margin {ce['margin']:.4g})"
+            )
     return "\n".join(lines)
 
 
 def _check(model, *, mode, progress=False, **kw) -> dict:
     if mode == "certified":  # verify/certify/: a proof for every input
         from .certify import certify
+
         return certify(model, precision=kw["precision"])
     bar = terminal_progress(f"{model.task}/{model.variant} n={model.task_params.get('n')}", progress)
     return check(model, mode=mode, progress=bar, **kw)
@@ -137,11 +171,13 @@ def _check(model, *, mode, progress=False, **kw) -> dict:
 
 def _certifiable():
     from .certify import CERTIFIABLE
+
     return CERTIFIABLE
 
 
 def _can_certify(model) -> bool:
     from .certify import can_certify
+
     return can_certify(model)
 
 
@@ -149,7 +185,9 @@ def _run_rows(args) -> list[dict]:
     mode = "certified" if args.certify else "exhaustive" if args.exhaustive else "sampled"
     samples = args.samples if args.samples is not None else 10_000
     bar = args.progress and not args.json  # a TTY bar on stderr (terminal_progress checks the TTY)
-    task_params = {name: getattr(args, name) for _, (name, _) in TASK_OPTIONS.items() if getattr(args, name) is not None}
+    task_params = {
+        name: getattr(args, name) for _, (name, _) in TASK_OPTIONS.items() if getattr(args, name) is not None
+    }
     if args.load:
         if args.task or args.arch or task_params or args.param:
             raise UsageError("--load takes the task and its parameters from the file; drop --task/--arch/task options")
@@ -163,8 +201,16 @@ def _run_rows(args) -> list[dict]:
             model = constructions.build(task, arch=arch, seed=args.model_seed, **params)
             if args.certify and not _can_certify(model):  # e.g. the index-lookup RNN: no plan for RNNs
                 continue
-            rows.append(_check(model, mode=mode if args.certify else dmode, samples=dsamples or 0, seed=args.seed,
-                               precision=args.precision, progress=bar))
+            rows.append(
+                _check(
+                    model,
+                    mode=mode if args.certify else dmode,
+                    samples=dsamples or 0,
+                    seed=args.seed,
+                    precision=args.precision,
+                    progress=bar,
+                )
+            )
         return rows
     if not args.task or not args.arch:
         raise UsageError("give both --task and --arch (or neither, for the default run)")

@@ -31,6 +31,7 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -52,7 +53,7 @@ class VerifyError(ValueError):
     """A check that cannot be run as asked (e.g. exhaustive over too many inputs)."""
 
 
-def task_of(model: Model):
+def task_of(model: Model) -> tasks.Task:
     """The task a model claims to compute, rebuilt from its metadata."""
     return tasks.get(model.task, **model.task_params)
 
@@ -82,7 +83,9 @@ def _total(task, mode: str, samples: int) -> int:
         if total is None:
             raise VerifyError(f"{task.name} has continuous inputs; use sampling")
         if total > MAX_EXHAUSTIVE:
-            raise VerifyError(f"exhaustive check of {task.name} would cover {total} inputs (limit {MAX_EXHAUSTIVE}); use --samples")
+            raise VerifyError(
+                f"exhaustive check of {task.name} would cover {total} inputs (limit {MAX_EXHAUSTIVE}); use --samples"
+            )
         return int(total)
     if mode == "sampled":
         if samples < 1:
@@ -91,7 +94,7 @@ def _total(task, mode: str, samples: int) -> int:
     raise VerifyError(f"unknown mode {mode!r}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tally_step(forward):
     """Jitted ``(prepared, x, expected, valid) -> tallies`` around a pure batched forward pass."""
 
@@ -104,8 +107,13 @@ def _tally_step(forward):
         margin = jnp.where(jnp.isnan(margin), -jnp.inf, margin)
         bad = ~(margin > 0) & valid
         first = jnp.argmax(bad)
-        return (jnp.sum(bad), jnp.min(jnp.where(valid, margin, jnp.inf)), first,
-                jnp.argmax(logits[first]), margin[first])
+        return (
+            jnp.sum(bad),
+            jnp.min(jnp.where(valid, margin, jnp.inf)),
+            first,
+            jnp.argmax(logits[first]),
+            margin[first],
+        )
 
     return jax.jit(step)
 
@@ -172,8 +180,17 @@ def row_head(model: Model, precision: str, mode: str, seed: int | None = None) -
 
 
 @float64_scope()  # the model's float64 / int64 forward is composed into this function's jitted step
-def check(model: Model, *, mode: str = "sampled", samples: int = 10_000, seed: int = 0,
-          precision: str = "float64", batch: int = _BATCH, task=None, progress=None) -> dict:
+def check(
+    model: Model,
+    *,
+    mode: str = "sampled",
+    samples: int = 10_000,
+    seed: int = 0,
+    precision: str = "float64",
+    batch: int = _BATCH,
+    task: tasks.Task | None = None,
+    progress: Callable[[int, int], object] | None = None,
+) -> dict:
     """Check ``model`` on its task; returns one report row (docs/DESIGN.md §6.2).
 
     ``batch``: inputs drawn (or enumerated) and solved per host batch; the device batch is at most
@@ -208,8 +225,12 @@ def check(model: Model, *, mode: str = "sampled", samples: int = 10_000, seed: i
         inputs, offset, _, want, _, count = item
         if bad and counterexample is None:
             i = int(first)
-            counterexample = {"input": _index(inputs, offset + i), "expected": int(want[i]),
-                              "got": int(got), "margin": float(margin)}
+            counterexample = {
+                "input": _index(inputs, offset + i),
+                "expected": int(want[i]),
+                "got": int(got),
+                "margin": float(margin),
+            }
         failures += int(bad)
         checked += count
         min_margin = min(min_margin, float(low))
@@ -283,8 +304,9 @@ class ProgressBar:
         rate = done / elapsed
         eta = (total - done) / rate if rate > 0 else math.inf
         bar = "#" * fill + "." * (self.width - fill)
-        self.stream.write(f"\r\033[K{self.label} [{bar}] {100 * frac:5.1f}%  {done:,}/{total:,}  "
-                          f"{rate:,.0f}/s  eta {eta:,.0f}s")
+        self.stream.write(
+            f"\r\033[K{self.label} [{bar}] {100 * frac:5.1f}%  {done:,}/{total:,}  {rate:,.0f}/s  eta {eta:,.0f}s"
+        )
         self.stream.flush()
 
 

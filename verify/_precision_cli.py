@@ -50,8 +50,9 @@ def _parser():
     p.add_argument("--ns", default=None, help="comma-separated n values (default 2^4..2^14; 2^4..2^12 for others)")
     p.add_argument("--n", type=int, default=64, help="n for --sweep")
     p.add_argument("--alphabet-size", type=int, default=2)
-    p.add_argument("--addresses", default=None,
-                   help="comma-separated address schemes (index lookup default: random,quadratic,rs)")
+    p.add_argument(
+        "--addresses", default=None, help="comma-separated address schemes (index lookup default: random,quadratic,rs)"
+    )
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--no-certify", action="store_true", help="skip the certified search (sampled only)")
     p.add_argument("--seed", type=int, default=0)
@@ -59,8 +60,12 @@ def _parser():
     p.add_argument("--plot", default=None, metavar="PATH")
     p.add_argument("--sweep", choices=SWEEPS, default=None)
     p.add_argument("--json", action="store_true")
-    p.add_argument("--readme", default=None, metavar="PATH",
-                   help="write the table and fits between <!-- precision:start --> and <!-- precision:end --> in PATH")
+    p.add_argument(
+        "--readme",
+        default=None,
+        metavar="PATH",
+        help="write the table and fits between <!-- precision:start --> and <!-- precision:end --> in PATH",
+    )
     return p
 
 
@@ -97,8 +102,12 @@ def run(args, progress: bool = False) -> tuple[list[dict], dict]:
             rows.append(row)
             if progress:  # one line per finished row: a sweep to 2^14 runs for many minutes
                 c, f = (("-" if b is None else b) for b in (row["certified_bits"], row["fixed_bits"]))
-                print(f"verify precision: {label} n={n}: certified {c} bits, sampled {f} bits (build "
-                      f"{row['seconds']['build']} s, search {row['seconds']['search']} s)", file=sys.stderr, flush=True)
+                print(
+                    f"verify precision: {label} n={n}: certified {c} bits, sampled {f} bits (build "
+                    f"{row['seconds']['build']} s, search {row['seconds']['search']} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
     return rows, fits(rows)
 
 
@@ -110,7 +119,9 @@ def fits(rows) -> dict:
         out[label] = {
             "certified_bits": fit_log(ns, [r["certified_bits"] for r in rs]),
             "fixed_bits": fit_log(ns, [r["fixed_bits"] for r in rs]),
-            "mantissa_bits": fit_log(ns, [None if r["mantissa"] is None else r["mantissa"]["mantissa_bits"] for r in rs]),
+            "mantissa_bits": fit_log(
+                ns, [None if r["mantissa"] is None else r["mantissa"]["mantissa_bits"] for r in rs]
+            ),
             "width": fit_log(ns, [r["width"] for r in rs]),
             "state_bits": fit_log(ns, [r["state_bits"] for r in rs]),
         }
@@ -118,17 +129,39 @@ def fits(rows) -> dict:
 
 
 def _table(rows, fitted) -> str:
-    head = ["construction", "n", "width", "certified", "bits", "sampled", "bits", "mantissa", "float32", "bfloat16",
-            "float16", "width*bits", "check set"]
+    head = [
+        "construction",
+        "n",
+        "width",
+        "certified",
+        "bits",
+        "sampled",
+        "bits",
+        "mantissa",
+        "float32",
+        "bfloat16",
+        "float16",
+        "width*bits",
+        "check set",
+    ]
     body = []
     for r in rows:
         f, m, c = r["fixed"], r["mantissa"], r.get("certified")
-        body.append([r["construction"], str(r["n"]), str(r["width"]),
-                     "-" if c is None else c["precision"], "-" if c is None else str(c["bits"]),
-                     "-" if f is None else f["precision"],
-                     "-" if f is None else str(f["bits"]), "-" if m is None else str(m["mantissa_bits"]),
-                     *("pass" if r["floats"][k] else "FAIL" for k in ("float32", "bfloat16", "float16")),
-                     "-" if r["state_bits"] is None else str(r["state_bits"]), r["check_set"]])
+        body.append(
+            [
+                r["construction"],
+                str(r["n"]),
+                str(r["width"]),
+                "-" if c is None else c["precision"],
+                "-" if c is None else str(c["bits"]),
+                "-" if f is None else f["precision"],
+                "-" if f is None else str(f["bits"]),
+                "-" if m is None else str(m["mantissa_bits"]),
+                *("pass" if r["floats"][k] else "FAIL" for k in ("float32", "bfloat16", "float16")),
+                "-" if r["state_bits"] is None else str(r["state_bits"]),
+                r["check_set"],
+            ]
+        )
     table = [head] + body
     w = [max(len(x[i]) for x in table) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w[i]) for i, c in enumerate(x)).rstrip() for x in table]
@@ -137,15 +170,19 @@ def _table(rows, fitted) -> str:
     lines.append("exact on the check set; mantissa: float significand bits on the check set; bits = I + F + 1.")
     for r in rows:
         if r["fixed"] is None:
-            lines.append(f"- {r['construction']} n={r['n']}: no fixed format up to {r['grid_max_bits']} bits is exact: the "
-                         f"widest the exact int64 emulation holds (2(I+F) + ⌈log2 {r['grid_terms']}⌉ ≤ 62)")
+            lines.append(
+                f"- {r['construction']} n={r['n']}: no fixed format up to {r['grid_max_bits']} bits is exact: the "
+                f"widest the exact int64 emulation holds (2(I+F) + ⌈log2 {r['grid_terms']}⌉ ≤ 62)"
+            )
     lines.append("fit bits = a·log2(n) + c (least squares over the rows with a result):")
     for label, fit in fitted.items():
         for what in ("certified_bits", "fixed_bits", "mantissa_bits", "width", "state_bits"):
             g = fit[what]
             if g is not None:
-                lines.append(f"  {label:38s} {what:14s} a = {g['a']:6.3f}  c = {g['c']:7.2f}  R² = {g['r2']:.3f}"
-                             f"  ({g['points']} points)")
+                lines.append(
+                    f"  {label:38s} {what:14s} a = {g['a']:6.3f}  c = {g['c']:7.2f}  R² = {g['r2']:.3f}"
+                    f"  ({g['points']} points)"
+                )
     return "\n".join(lines)
 
 
@@ -163,16 +200,34 @@ def plot(rows, path: str) -> list[str]:
         line = None
         nc = [r["n"] for r in rs if r.get("certified_bits") is not None]
         if nc:
-            (line,) = ax1.plot(nc, [r["certified_bits"] for r in rs if r.get("certified_bits") is not None], "o-",
-                               label=f"{label} fixed, certified")
+            (line,) = ax1.plot(
+                nc,
+                [r["certified_bits"] for r in rs if r.get("certified_bits") is not None],
+                "o-",
+                label=f"{label} fixed, certified",
+            )
         n = [r["n"] for r in rs if r["fixed_bits"] is not None]
-        ax1.plot(n, [r["fixed_bits"] for r in rs if r["fixed_bits"] is not None], "^:",
-                 color=None if line is None else line.get_color(), label=f"{label} fixed, sampled")
+        ax1.plot(
+            n,
+            [r["fixed_bits"] for r in rs if r["fixed_bits"] is not None],
+            "^:",
+            color=None if line is None else line.get_color(),
+            label=f"{label} fixed, sampled",
+        )
         nm = [r["n"] for r in rs if r["mantissa"] is not None]
-        ax1.plot(nm, [r["mantissa"]["mantissa_bits"] for r in rs if r["mantissa"] is not None], "s--",
-                 color=None if line is None else line.get_color(), label=f"{label} float significand")
-        ax2.plot([r["n"] for r in rs if r["state_bits"] is not None],
-                 [r["state_bits"] for r in rs if r["state_bits"] is not None], "o-", label=label)
+        ax1.plot(
+            nm,
+            [r["mantissa"]["mantissa_bits"] for r in rs if r["mantissa"] is not None],
+            "s--",
+            color=None if line is None else line.get_color(),
+            label=f"{label} float significand",
+        )
+        ax2.plot(
+            [r["n"] for r in rs if r["state_bits"] is not None],
+            [r["state_bits"] for r in rs if r["state_bits"] is not None],
+            "o-",
+            label=label,
+        )
     for ax in (ax1, ax2):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("n")
@@ -206,8 +261,10 @@ def main(argv: list[str]) -> int:
                         print(f"{r['construction']} n={r['n']} {r['sweep']}: not applicable (builder takes no beta)")
                         continue
                     ladder = " ".join(f"{x[key]}:{'ok' if x['pass'] else 'FAIL'}" for x in r["rungs"])
-                    print(f"{r['construction']} n={r['n']} {r['sweep']} sweep ({key}): {ladder}; "
-                          f"first failure at {key} = {r['first_failure']}")
+                    print(
+                        f"{r['construction']} n={r['n']} {r['sweep']} sweep ({key}): {ladder}; "
+                        f"first failure at {key} = {r['first_failure']}"
+                    )
             return 0
         if args.readme:
             text = open(args.readme, encoding="utf-8").read()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -30,8 +31,18 @@ import numpy as np
 
 from constructions import Arithmetic, FixedArithmetic, Model, pytree_dataclass
 
-__all__ = ["MantissaArithmetic", "Certified", "check_set", "search", "smallest_fixed",
-           "smallest_mantissa", "float_matrix", "fit_log", "EXHAUSTIVE_LIMIT", "HARDWARE_FLOATS"]
+__all__ = [
+    "MantissaArithmetic",
+    "Certified",
+    "check_set",
+    "search",
+    "smallest_fixed",
+    "smallest_mantissa",
+    "float_matrix",
+    "fit_log",
+    "EXHAUSTIVE_LIMIT",
+    "HARDWARE_FLOATS",
+]
 
 EXHAUSTIVE_LIMIT = 1 << 14
 HARDWARE_FLOATS = ("float32", "bfloat16", "float16")
@@ -93,7 +104,7 @@ def _logit_chunks(model: Model, ar: Arithmetic, inputs):
     chunk = max(1, _BUDGET // max(1, x.shape[1] * width))
     chunk = 1 << (chunk.bit_length() - 1)
     for start in range(0, x.shape[0], chunk):
-        part = x[start:start + chunk]
+        part = x[start : start + chunk]
         short = chunk - part.shape[0] if x.shape[0] > chunk else 0
         if short:
             part = np.concatenate([part, np.repeat(part[:1], short, axis=0)])
@@ -119,7 +130,7 @@ def exact_on(model: Model, ar, inputs, expected) -> bool:
     adversarial inputs first, so a format that fails usually costs one chunk)."""
     expected = np.asarray(expected)
     for start, lg in _logit_chunks(model, ar, inputs):
-        if not _right(lg, expected[start:start + lg.shape[0]]):
+        if not _right(lg, expected[start : start + lg.shape[0]]):
             return False
     return True
 
@@ -168,8 +179,11 @@ def _max_terms(model: Model) -> int:
     """Longest contraction of the forward pass (the int64 grid needs 2(I+F) + log2 K <= 62)."""
     arrays = model.arrays()
     L = model.metadata.seq_len or model.task_params.get("n", 1)
-    return max([int(L)] + [int(a.shape[-1]) for a in arrays.values() if a.ndim >= 2] +
-               [int(a.shape[0]) for a in arrays.values() if a.ndim >= 2])
+    return max(
+        [int(L)]
+        + [int(a.shape[-1]) for a in arrays.values() if a.ndim >= 2]
+        + [int(a.shape[0]) for a in arrays.values() if a.ndim >= 2]
+    )
 
 
 def _grid_max_sum(model) -> int:
@@ -189,13 +203,13 @@ def _smallest_grid(model: Model, passes, max_bits: int) -> dict | None:
     integer bit still pass."""
     ok = functools.lru_cache(maxsize=None)(lambda I, F: _grid_ok(model, I, F) and passes(I, F))
     fmax = lambda I: max(F for F in range(0, 31) if I + F <= 30 and (_grid_ok(model, I, F) or F == 0))  # noqa: E731
-    workable = []
+    workable: list[int] = []
     for I in range(0, 30):  # the three smallest I at which the largest allowed F works
         if len(workable) == 3 or not _grid_ok(model, I, 0):
             break
         if ok(I, fmax(I)):
             workable.append(I)
-    best = None
+    best: dict[str, Any] | None = None
     for I in workable:
         for F in range(0, fmax(I) + 1):
             if best is not None and I + F + 1 >= best["bits"]:
@@ -216,8 +230,10 @@ def smallest_fixed(model: Model, inputs, expected, max_bits: int = 31, proved=No
 
     ``proved(I, F)``, if given, says a certificate already proves ``fixed:I.F`` right on every
     input; such formats are not re-evaluated on the check set (they pass it a fortiori)."""
+
     def ok(I, F):
         return (proved is not None and proved(I, F)) or exact_on(model, FixedArithmetic(I, F), inputs, expected)
+
     return _smallest_grid(model, ok, max_bits)
 
 
@@ -280,12 +296,19 @@ def search(model: Model, task, *, samples: int = 2000, seed: int = 0, certified:
     # others, which the check set decides faster (it stops at its first wrong chunk)
     fixed = smallest_fixed(model, x, y, proved=cert.known if cert is not None else None)
     return {
-        "task": model.task, "arch": model.variant, "n": model.task_params.get("n"),
-        "task_params": model.task_params, "build": model.metadata.build,
-        "width": model.size()["width"], "params": model.size()["params"],
-        "check_set": what, "inputs_checked": int(len(x)),
-        "fixed": fixed, "fixed_bits": None if fixed is None else fixed["bits"],
-        "certified": proved_fixed, "certified_bits": None if proved_fixed is None else proved_fixed["bits"],
+        "task": model.task,
+        "arch": model.variant,
+        "n": model.task_params.get("n"),
+        "task_params": model.task_params,
+        "build": model.metadata.build,
+        "width": model.size()["width"],
+        "params": model.size()["params"],
+        "check_set": what,
+        "inputs_checked": int(len(x)),
+        "fixed": fixed,
+        "fixed_bits": None if fixed is None else fixed["bits"],
+        "certified": proved_fixed,
+        "certified_bits": None if proved_fixed is None else proved_fixed["bits"],
         "mantissa": smallest_mantissa(model, x, y),
         "floats": float_matrix(model, x, y),
         # the widest fixed format the exact int64 emulation holds for this model: a "-" above

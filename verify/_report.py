@@ -38,8 +38,11 @@ REPORT_BITS = 32
 # THRES is left out of the sizes table: its default parameters are a random DNF over 12 features,
 # which says nothing at other n; its instance disjointness has its own rows.
 REPORT_MAX_N: dict[tuple[str, str], int] = {
-    ("index_lookup", "rnn"): 1024, ("equality", "rnn"): 1024, ("disjointness", "rnn"): 1024,
-    ("associative_recall", "rnn"): 1024, ("threshold", "tf2"): 0,
+    ("index_lookup", "rnn"): 1024,
+    ("equality", "rnn"): 1024,
+    ("disjointness", "rnn"): 1024,
+    ("associative_recall", "rnn"): 1024,
+    ("threshold", "tf2"): 0,
 }
 
 
@@ -80,9 +83,19 @@ def size_rows(sizes=SIZES, bits: int = REPORT_BITS) -> list[dict]:
                 continue
             s = model.size()
             lb = bounds.lower_bounds(task, model.task_params, bits)
-            rows.append({"task": task, "arch": arch, "n": n, "width": s["width"], "heads": s["heads"],
-                         "layers": s["layers"], "params": s["params"], "params_no_embed": s["params_no_embed"],
-                         "lower_bounds": lb})
+            rows.append(
+                {
+                    "task": task,
+                    "arch": arch,
+                    "n": n,
+                    "width": s["width"],
+                    "heads": s["heads"],
+                    "layers": s["layers"],
+                    "params": s["params"],
+                    "params_no_embed": s["params_no_embed"],
+                    "lower_bounds": lb,
+                }
+            )
     return rows
 
 
@@ -108,25 +121,36 @@ def _bound_cell(lb: dict, own_arch: str, same: bool = False) -> str:
 
 
 def markdown(checks: list[dict], sizes: list[dict], bits: int = REPORT_BITS) -> str:
-    out = ["Default `verify` run (float64):", "",
-           "| construction | n | width | heads | layers | params | mode | inputs checked | failures | min margin | status |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "Default `verify` run (float64):",
+        "",
+        "| construction | n | width | heads | layers | params | mode | inputs checked | failures | min margin | status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in checks:
-        out.append(f"| {r['task']} / {r['arch']} | {r['n']} | {r['width']} | {r['heads']} | {r['layers']} | "
-                   f"{r['params']:,} | {r['mode']} | {r['inputs_checked']:,} | {r['failures']} | "
-                   f"{r['min_margin']:.3g} | {r['status']} |")
-    out += ["", f"Sizes from the arrays, beside the lower bounds at b = {bits} bits: the other architecture's (the "
-            "separation) and the construction's own (how tight it is; an RNN at or just above its bound is optimal):", "",
-            "| construction | n | width | heads | layers | params | params w/o embeddings | lower bound (other arch) "
-            "| lower bound (same arch) |",
-            "|---|---|---|---|---|---|---|---|---|"]
+        out.append(
+            f"| {r['task']} / {r['arch']} | {r['n']} | {r['width']} | {r['heads']} | {r['layers']} | "
+            f"{r['params']:,} | {r['mode']} | {r['inputs_checked']:,} | {r['failures']} | "
+            f"{r['min_margin']:.3g} | {r['status']} |"
+        )
+    out += [
+        "",
+        f"Sizes from the arrays, beside the lower bounds at b = {bits} bits: the other architecture's (the "
+        "separation) and the construction's own (how tight it is; an RNN at or just above its bound is optimal):",
+        "",
+        "| construction | n | width | heads | layers | params | params w/o embeddings | lower bound (other arch) "
+        "| lower bound (same arch) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in sizes:
         if "error" in r:
             out.append(f"| {r['task']} / {r['arch']} | {r['n']} | — | — | — | — | — | not built: {r['error']} | — |")
             continue
-        out.append(f"| {r['task']} / {r['arch']} | {r['n']:,} | {r['width']} | {r['heads']} | {r['layers']} | "
-                   f"{r['params']:,} | {r['params_no_embed']:,} | {_bound_cell(r['lower_bounds'], r['arch'])} | "
-                   f"{_bound_cell(r['lower_bounds'], r['arch'], same=True)} |")
+        out.append(
+            f"| {r['task']} / {r['arch']} | {r['n']:,} | {r['width']} | {r['heads']} | {r['layers']} | "
+            f"{r['params']:,} | {r['params_no_embed']:,} | {_bound_cell(r['lower_bounds'], r['arch'])} | "
+            f"{_bound_cell(r['lower_bounds'], r['arch'], same=True)} |"
+        )
     return "\n".join(out)
 
 
@@ -154,6 +178,7 @@ def main(argv: list[str]) -> int:
         import io
 
         from ._bounds_cli import main as bounds_main
+
         with contextlib.redirect_stdout(io.StringIO()):
             code = bounds_main(["--n", *map(str, PLOT_NS), "--plot", args.plot])
         if code:

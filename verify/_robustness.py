@@ -54,8 +54,10 @@ def _noise(model, x, y, seed):
         ok, worst = True, np.inf
         for draw in range(3):
             rng = np.random.default_rng([seed, draw])
-            noisy = {k: v + (v != 0) * rng.normal(0.0, sigma * max(float(np.abs(v).max()), 1e-300), v.shape)
-                     for k, v in arrays.items()}
+            noisy = {
+                k: v + (v != 0) * rng.normal(0.0, sigma * max(float(np.abs(v).max()), 1e-300), v.shape)
+                for k, v in arrays.items()
+            }
             good, m = _exact(Model.from_arrays(noisy, model.meta), x, y)
             ok, worst = ok and good, min(worst, m)
         out.append({"sigma": sigma, "pass": ok, "min_margin": worst})
@@ -108,6 +110,15 @@ def sweep(model: Model, kind: str, *, samples: int = 1000, seed: int = 0) -> dic
         rungs, key = _beta(model, x, y), "scale"
     else:
         rungs, key = _length(model, samples, seed), "n"
-    return {"task": model.task, "arch": model.variant, "n": model.task_params.get("n"), "build": model.metadata.build,
-            "sweep": kind, "check_set": what, "seed": seed, "rungs": rungs, "applicable": rungs is not None,
-            "first_failure": _first_break(rungs, key)}
+    return {
+        "task": model.task,
+        "arch": model.variant,
+        "n": model.task_params.get("n"),
+        "build": model.metadata.build,
+        "sweep": kind,
+        "check_set": what,
+        "seed": seed,
+        "rungs": rungs,
+        "applicable": rungs is not None,
+        "first_failure": _first_break(rungs, key),
+    }

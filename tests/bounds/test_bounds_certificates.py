@@ -38,7 +38,9 @@ def test_associative_recall_partial_matrix():
     # more keys than pairs: the query may miss Alice's keys, entries are undefined.
     cert = one_way_certificate(tasks.get("associative_recall", n=3, num_keys=4), "prefix")
     assert cert.valid is not None and not cert.valid.all()
-    assert check(cert) == {"lower_bits": 3, "upper_bits": 3} and cert.bits == need("associative_recall", "rnn", n=3, A=2)
+    assert check(cert) == {"lower_bits": 3, "upper_bits": 3} and cert.bits == need(
+        "associative_recall", "rnn", n=3, A=2
+    )
     # distinct rows over-count: rows differing only where one is undefined share a message
     cm = bounds.matrix(tasks.get("associative_recall", n=3, num_keys=4), "prefix")
     assert cm.distinct_rows() > cert.table.shape[0]
@@ -183,12 +185,15 @@ def test_corrupted_fooling_sets_are_rejected():
     pairs = np.array([[0, 0], [1, 1]])
     fool = bounds.FoolingSetCertificate("equality", eq.params, sp.alice, sp.bob, pairs, pairs, 1, 1)
     check(fool)
-    not_fool = bounds.FoolingSetCertificate("disjointness", {"n": 4}, sp.alice, sp.bob,
-                                            np.array([[0, 0], [0, 1]]), np.array([[0, 0], [1, 0]]), 1, 1)
-    for c, match in [(corrupt(cert, bob_parts=y), "not 1"),
-                     (corrupt(cert, alice_parts=x, bob_parts=yy), "not 1"),
-                     (corrupt(cert, bits=cert.bits + 1), "claims"),
-                     (not_fool, "do not fool")]:
+    not_fool = bounds.FoolingSetCertificate(
+        "disjointness", {"n": 4}, sp.alice, sp.bob, np.array([[0, 0], [0, 1]]), np.array([[0, 0], [1, 0]]), 1, 1
+    )
+    for c, match in [
+        (corrupt(cert, bob_parts=y), "not 1"),
+        (corrupt(cert, alice_parts=x, bob_parts=yy), "not 1"),
+        (corrupt(cert, bits=cert.bits + 1), "claims"),
+        (not_fool, "do not fool"),
+    ]:
         with pytest.raises(CertificateError, match=match):
             check(c)
 

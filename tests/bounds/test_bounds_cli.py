@@ -51,7 +51,11 @@ def expected(task, params, b, h):
         keys = n if n <= size else size - 1
         return {"rnn": rnn_width((params["num_labels"] ** keys - 1).bit_length(), b)}
     if task in ("equality", "disjointness"):
-        return {"rnn": ceil_div(n // 2, b), "tf1": tf1_airtight(n // 2, n, b, h), "tf1_paper": tf1_paper(n // 2, n, b, h)}
+        return {
+            "rnn": ceil_div(n // 2, b),
+            "tf1": tf1_airtight(n // 2, n, b, h),
+            "tf1_paper": tf1_paper(n // 2, n, b, h),
+        }
     if task == "dyck":
         return {"tf1": tf1_airtight(n - 1, n, b, h), "tf1_paper": tf1_paper(n - 1, n, b, h)}
     raise AssertionError(task)
@@ -90,8 +94,19 @@ def test_text_report(capsys):
 
 
 def test_crossover_dyck_rnn_against_any_one_layer_transformer(capsys, tmp_path):
-    code, out, err = run(capsys, "--task", "dyck", "--n", "64", "--bits", "4", "--crossover", "--json",
-                         "--plot", str(tmp_path / "sep.png"))
+    code, out, err = run(
+        capsys,
+        "--task",
+        "dyck",
+        "--n",
+        "64",
+        "--bits",
+        "4",
+        "--crossover",
+        "--json",
+        "--plot",
+        str(tmp_path / "sep.png"),
+    )
     assert code == 0, err
     rep = json.loads(out)
     (c,) = rep["crossovers"]
@@ -110,8 +125,9 @@ def test_crossover_dyck_rnn_against_any_one_layer_transformer(capsys, tmp_path):
 
 
 def test_crossover_index_lookup_transformer_against_any_rnn(capsys):
-    code, out, err = run(capsys, "--task", "index_lookup", "--alphabet-size", "2", "--n", "64", "--bits", "2",
-                         "--crossover", "--json")
+    code, out, err = run(
+        capsys, "--task", "index_lookup", "--alphabet-size", "2", "--n", "64", "--bits", "2", "--crossover", "--json"
+    )
     assert code == 0, err
     (c,) = json.loads(out)["crossovers"]
     assert c["construction"] == "tf1" and c["bound"] == "rnn" and c["n"] is not None
@@ -130,18 +146,21 @@ def test_crossover_fills_the_tasks_defaults(capsys):
     assert c["n"] is not None and "note" not in c, c
 
 
-@pytest.mark.parametrize("argv,match", [
-    (["--bits", "0"], "--bits must be positive"),
-    (["--bits", "-4"], "--bits must be positive"),
-    (["--n", "7"], "even n"),
-    (["--task", "equality", "--n", "9"], "even n"),
-    (["--task", "no_such_task"], "unknown task 'no_such_task'"),
-    (["--task", "threshold"], "no closed-form lower bound"),
-    (["--task", "equality", "--alphabet-size", "3"], "no selected task takes alphabet_size"),
-    (["--heads", "0"], "--heads must be positive"),
-    (["--n", "0"], "--n must be at least 1"),
-    (["--bits", "x"], "invalid int value"),
-])
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--bits", "0"], "--bits must be positive"),
+        (["--bits", "-4"], "--bits must be positive"),
+        (["--n", "7"], "even n"),
+        (["--task", "equality", "--n", "9"], "even n"),
+        (["--task", "no_such_task"], "unknown task 'no_such_task'"),
+        (["--task", "threshold"], "no closed-form lower bound"),
+        (["--task", "equality", "--alphabet-size", "3"], "no selected task takes alphabet_size"),
+        (["--heads", "0"], "--heads must be positive"),
+        (["--n", "0"], "--n must be at least 1"),
+        (["--bits", "x"], "invalid int value"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, match):
     code, out, err = run(capsys, *argv, "--json")
     assert code == 2 and out == ""
@@ -150,7 +169,8 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, match):
 
 def test_plot_uses_the_given_options_not_one_rows_defaults(capsys, tmp_path):
     # associative recall's num_keys defaults to n: the curves beyond n must not reuse n's default
-    code, out, err = run(capsys, "--task", "associative_recall", "--n", "8", "--bits", "2",
-                         "--plot", str(tmp_path / "ar"))
+    code, out, err = run(
+        capsys, "--task", "associative_recall", "--n", "8", "--bits", "2", "--plot", str(tmp_path / "ar")
+    )
     assert code == 0, err
     assert (tmp_path / "ar.png").stat().st_size > 5_000 and (tmp_path / "ar.svg").stat().st_size > 5_000

@@ -70,7 +70,9 @@ def test_rnn_index_lookup_and_recall_follow_the_formula(n, b, A):
         assert got["bits"] == (A**n - 1).bit_length()  # ceil(n log2 A) = ceil(log2 A^n)
 
 
-@pytest.mark.parametrize("n,b", [(n, b) for n in (2, 8, 100, 1000, 4096) for b in (1, 8, 32)] + [(10**6, 16), (10**6, 32)])
+@pytest.mark.parametrize(
+    "n,b", [(n, b) for n in (2, 8, 100, 1000, 4096) for b in (1, 8, 32)] + [(10**6, 16), (10**6, 32)]
+)
 @pytest.mark.parametrize("h", [1, 3])
 def test_halves_and_dyck_follow_the_formulas(n, b, h):
     for task in ("equality", "disjointness"):
@@ -128,17 +130,20 @@ def bounds_params_threshold():
     return tasks.get("threshold", **tasks.threshold_params_equality(4)).params
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: lower_bounds("index_lookup", {"n": 8}, 0), "bits must be positive"),
-    (lambda: lower_bounds("index_lookup", {"n": 8}, -3), "bits must be positive"),
-    (lambda: lower_bounds("index_lookup", {"n": 8}, 2.5), "bits must be a positive integer"),
-    (lambda: lower_bounds("equality", {"n": 7}, 8), "even n"),
-    (lambda: lower_bounds("disjointness", {"n": 9}, 8), "even n"),
-    (lambda: lower_bounds("no_such_task", {"n": 8}, 8), "unknown task 'no_such_task'"),
-    (lambda: lower_bounds("index_lookup", {"n": 8}, 8, heads=0), "heads must be a positive integer"),
-    (lambda: closed_form("index_lookup", "tf1"), "no closed-form lower bound"),
-    (lambda: bounds.tf1_cost("other"), "constant must be"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: lower_bounds("index_lookup", {"n": 8}, 0), "bits must be positive"),
+        (lambda: lower_bounds("index_lookup", {"n": 8}, -3), "bits must be positive"),
+        (lambda: lower_bounds("index_lookup", {"n": 8}, 2.5), "bits must be a positive integer"),
+        (lambda: lower_bounds("equality", {"n": 7}, 8), "even n"),
+        (lambda: lower_bounds("disjointness", {"n": 9}, 8), "even n"),
+        (lambda: lower_bounds("no_such_task", {"n": 8}, 8), "unknown task 'no_such_task'"),
+        (lambda: lower_bounds("index_lookup", {"n": 8}, 8, heads=0), "heads must be a positive integer"),
+        (lambda: closed_form("index_lookup", "tf1"), "no closed-form lower bound"),
+        (lambda: bounds.tf1_cost("other"), "constant must be"),
+    ],
+)
 def test_bad_input_is_one_clear_error(call, match):
     with pytest.raises(BoundError, match=match) as e:
         call()

@@ -32,8 +32,13 @@ from verify import main
 
 PRIME = 2**31 - 1
 # the split and complexity of each bound, as docs/BOUNDS.md states them
-SPLIT = {("dyck", "tf1"): "odd_even", ("equality", "tf1"): "halves", ("disjointness", "tf1"): "halves",
-         ("equality", "rnn"): "halves", ("disjointness", "rnn"): "halves"}
+SPLIT = {
+    ("dyck", "tf1"): "odd_even",
+    ("equality", "tf1"): "halves",
+    ("disjointness", "tf1"): "halves",
+    ("equality", "rnn"): "halves",
+    ("disjointness", "rnn"): "halves",
+}
 
 
 def clog2(k):
@@ -85,7 +90,7 @@ def rank_mod_p(m):
         piv = r + int(nz[0])
         a[[r, piv]] = a[[piv, r]]
         a[r] = a[r] * pow(int(a[r, col]), PRIME - 2, PRIME) % PRIME
-        below = np.flatnonzero(a[r + 1:, col]) + r + 1
+        below = np.flatnonzero(a[r + 1 :, col]) + r + 1
         a[below] = (a[below] - a[below, col][:, None] * a[r][None, :] % PRIME) % PRIME
         r += 1
         if r == a.shape[0]:
@@ -100,8 +105,10 @@ def fixed_keys_rows(m, a_parts, n):
     return np.unique(m[keep], axis=0).shape[0]
 
 
-CASE_IDS = [",".join(f"{k}={v[k]}" for k in ("n", "alphabet_size", "num_keys", "num_values", "types", "depth")
-                     if k in v) or t for t, v in cases()]
+CASE_IDS = [
+    ",".join(f"{k}={v[k]}" for k in ("n", "alphabet_size", "num_keys", "num_values", "types", "depth") if k in v) or t
+    for t, v in cases()
+]
 
 
 def claims(task, params):
@@ -114,7 +121,8 @@ def claims(task, params):
         kind = SPLIT.get((task, arch), "prefix")
         assert lb.get("split", kind) == kind
         assert lb.get("complexity", "one-way" if arch == "rnn" else "two-way") == (
-            "one-way" if arch == "rnn" else "two-way")
+            "one-way" if arch == "rnn" else "two-way"
+        )
         if task == "dyck" and t.n % 2:  # the constant task: every string rejected, the bound 0
             assert lb["bits"] == 0 and not t.solve(np.concatenate(list(t.enumerate(1 << 16)))).any()
             continue
@@ -140,7 +148,7 @@ def test_no_claim_exceeds_the_matrix(task, params):
 def test_claims_are_proved_at_small_n(task, params):
     """Every claim is also proved at this n by another method (a property of today's bounds, not a
     necessary condition: a correct bound may exceed log-rank; Dyck-(1,d) at n = 2 needs 1 bit, rank 1)."""
-    for t, arch, lb, kind, m, a_parts in claims(task, params):
+    for t, arch, lb, _, m, a_parts in claims(task, params):
         what = f"{task} {t.params} {arch}: claims {lb['bits']} bits"
         if arch == "rnn":
             if (m >= 0).all():  # total: the one-way cost is exactly ⌈log2 R⌉
@@ -184,7 +192,9 @@ def test_nearest_neighbor_reduction_is_valid(dim, margin):
             t = tasks.get("nearest_neighbor", n=n, dim=dim, margin=margin, num_labels=labels)
             keys, _ = bounds.nn_keys(n, dim, margin)
             if margin <= 2 / dim:
-                code = np.array([[1 if (i >> j) & 1 else -1 for j in range(dim)] for i in range(2**dim)]) / math.sqrt(dim)
+                code = np.array([[1 if (i >> j) & 1 else -1 for j in range(dim)] for i in range(2**dim)]) / math.sqrt(
+                    dim
+                )
             elif margin <= 1:
                 code = np.concatenate([np.eye(dim), -np.eye(dim)])
             else:
@@ -194,7 +204,7 @@ def test_nearest_neighbor_reduction_is_valid(dim, margin):
             lab = np.concatenate([strings, np.zeros((strings.shape[0], n - keys), dtype=np.int64)], axis=1)
             rows = []
             for q in range(keys):
-                pp = np.broadcast_to(np.concatenate([pts, code[q:q + 1]])[None], (lab.shape[0], n + 1, dim))
+                pp = np.broadcast_to(np.concatenate([pts, code[q : q + 1]])[None], (lab.shape[0], n + 1, dim))
                 x = t.check_inputs({"points": np.array(pp), "labels": lab})
                 rows.append(t.solve(x))
             distinct = np.unique(np.stack(rows, axis=1), axis=0).shape[0]
@@ -206,8 +216,9 @@ def test_nearest_neighbor_reduction_is_valid(dim, margin):
 
 
 def test_requirements_say_why():
-    d = bounds.Domain("dyck", (bounds.Requirement("n", "even"), bounds.Requirement("types", ">=", 2)),
-                      "odd_even", "two-way", "p")
+    d = bounds.Domain(
+        "dyck", (bounds.Requirement("n", "even"), bounds.Requirement("types", ">=", 2)), "odd_even", "two-way", "p"
+    )
     assert d.check("dyck", {"n": 8, "types": 2}) is None
     assert d.check("dyck", {"n": 7, "types": 1}) == "needs n even (got n=7); needs types at least 2 (got types=1)"
     assert "not equality" in d.check("equality", {"n": 8})

@@ -20,10 +20,23 @@ def all_tokens(V, L):
 
 def random_rnn(seed, V=3, m=5, C=3, L=5, scale=1.0, shift=0.0):
     rng = np.random.default_rng(seed)
-    w = RNNWeights(rng.normal(size=(V, m)) * scale, rng.normal(size=(m, m)) * 0.8 * scale, rng.normal(size=m) * 0.3 + shift,
-                   np.abs(rng.normal(size=m)), rng.normal(size=(m, C)), rng.normal(size=C))
-    meta = {"arch": "rnn", "task": "dyck", "task_params": {"n": L}, "readout": "last", "input_encoding": "tokens",
-            "vocab_size": V, "seq_len": L}
+    w = RNNWeights(
+        rng.normal(size=(V, m)) * scale,
+        rng.normal(size=(m, m)) * 0.8 * scale,
+        rng.normal(size=m) * 0.3 + shift,
+        np.abs(rng.normal(size=m)),
+        rng.normal(size=(m, C)),
+        rng.normal(size=C),
+    )
+    meta = {
+        "arch": "rnn",
+        "task": "dyck",
+        "task_params": {"n": L},
+        "readout": "last",
+        "input_encoding": "tokens",
+        "vocab_size": V,
+        "seq_len": L,
+    }
     return Model(w, meta)
 
 
@@ -32,8 +45,17 @@ def random_tf1(seed, V=3, L=5, D=4, H=2, w=3, wv=2, F=6, C=3, scale=1.5):
     r = lambda *s: rng.normal(size=s) * scale  # noqa: E731
     att = Attention(r(H, w, D), r(H, w, D), r(H, wv, D), r(H, wv, D))
     weights = TransformerWeights(r(V, D), r(L, D), (Layer(att, MLP(r(D, F), r(F), r(F, D), r(D))),), r(D, C), r(C))
-    meta = {"arch": "transformer", "task": "dyck", "task_params": {"n": L}, "causal": True, "readout": "last",
-            "embed": "token", "input_encoding": "tokens", "seq_len": L, "vocab_size": V}
+    meta = {
+        "arch": "transformer",
+        "task": "dyck",
+        "task_params": {"n": L},
+        "causal": True,
+        "readout": "last",
+        "embed": "token",
+        "input_encoding": "tokens",
+        "seq_len": L,
+        "vocab_size": V,
+    }
     return Model(weights, meta)
 
 
@@ -80,8 +102,13 @@ def test_rnn_protocol_reproduces_a_random_rnn_at_every_cut(precision):
 
 
 def _small_params(task):
-    return {"index_lookup": {"n": 4, "alphabet_size": 2}, "dyck": {"n": 6}, "equality": {"n": 6},
-            "disjointness": {"n": 6}, "associative_recall": {"n": 2, "num_values": 2}}.get(task)
+    return {
+        "index_lookup": {"n": 4, "alphabet_size": 2},
+        "dyck": {"n": 6},
+        "equality": {"n": 6},
+        "disjointness": {"n": 6},
+        "associative_recall": {"n": 2, "num_values": 2},
+    }.get(task)
 
 
 RNNS = [t for t, a in constructions.available() if a == "rnn" and _small_params(t) is not None]
@@ -130,7 +157,9 @@ def test_tf1_protocol_index_lookup_every_split(precision, built):
             assert run.bits == run.info["formula_bits"] <= airtight
             if 0 < k < L:
                 wv = model.weights.layers[0].attn.wv.shape[1]
-                assert run.bits == max(1, (t.vocab_size - 1).bit_length()) + h * (2 * (b + 1) + 2 * (b + 3) + wv * 2 * b)
+                assert run.bits == max(1, (t.vocab_size - 1).bit_length()) + h * (
+                    2 * (b + 1) + 2 * (b + 3) + wv * 2 * b
+                )
     if precision == "fixed:8.12":
         assert np.array_equal(ref.argmax(axis=1), t.solve(x))  # and the model is right there
 
@@ -156,10 +185,19 @@ def test_tf1_protocol_feature_inputs():
     rng = np.random.default_rng(3)
     r = lambda *s: rng.normal(size=s)  # noqa: E731
     att = Attention(r(H, w, D), r(H, w, D), r(H, wv, D), r(H, wv, D))
-    model = Model(TransformerWeights(r(din, D), r(L, D), (Layer(att, MLP(r(D, F), r(F), r(F, D), r(D))),), r(D, 2), r(2)),
-                  {"arch": "transformer", "task": "nearest_neighbor",
-                   "task_params": {"n": n, "dim": dim, "margin": 0.1, "num_labels": V}, "causal": True,
-                   "readout": "last", "embed": "input", "input_encoding": "nearest_neighbor_features", "seq_len": L})
+    model = Model(
+        TransformerWeights(r(din, D), r(L, D), (Layer(att, MLP(r(D, F), r(F), r(F, D), r(D))),), r(D, 2), r(2)),
+        {
+            "arch": "transformer",
+            "task": "nearest_neighbor",
+            "task_params": {"n": n, "dim": dim, "margin": 0.1, "num_labels": V},
+            "causal": True,
+            "readout": "last",
+            "embed": "input",
+            "input_encoding": "nearest_neighbor_features",
+            "seq_len": L,
+        },
+    )
     x = tasks.get("nearest_neighbor", n=n, dim=dim, margin=0.1, num_labels=V).sample(np.random.default_rng(1), 300)
     for precision in ("fixed:3.4",):
         ref = model.logits(x, precision=precision)
@@ -184,7 +222,16 @@ def test_protocols_refuse_what_they_cannot_run():
     with pytest.raises(BoundError, match="positions must lie"):
         tf1_protocol(tf, x, [7], "fixed:4.8")
     low = random_rnn(0)
-    low = Model(RNNWeights(low.weights.win, low.weights.wh, low.weights.b, -100 * np.ones(5), low.weights.readout_w,
-                           low.weights.readout_b), low.meta)
+    low = Model(
+        RNNWeights(
+            low.weights.win,
+            low.weights.wh,
+            low.weights.b,
+            -100 * np.ones(5),
+            low.weights.readout_w,
+            low.weights.readout_b,
+        ),
+        low.meta,
+    )
     with pytest.raises(GridOverflow, match="RNN state entry"):  # h0 at the clip floor -2^I
         rnn_protocol(low, x, 0, "fixed:2.3")

@@ -62,23 +62,40 @@ def ref_transformer(arrays, meta, tokens, g: Grid):
         proj = {}
         for k in ("wq", "wk", "wv"):
             if i == 0:  # per-table products, each rounded once, then added
-                te = [[[g.dot(E[v], W[k][h][j]) for j in range(W[k].shape[1])] for v in range(E.shape[0])] for h in range(H)]
+                te = [
+                    [[g.dot(E[v], W[k][h][j]) for j in range(W[k].shape[1])] for v in range(E.shape[0])]
+                    for h in range(H)
+                ]
                 tp = [[[g.dot(P[p], W[k][h][j]) for j in range(W[k].shape[1])] for p in range(L)] for h in range(H)]
-                proj[k] = [[[g.add(te[h][tokens[p]][j], tp[h][p][j]) for j in range(W[k].shape[1])]
-                            for p in range(L)] for h in range(H)]
+                proj[k] = [
+                    [[g.add(te[h][tokens[p]][j], tp[h][p][j]) for j in range(W[k].shape[1])] for p in range(L)]
+                    for h in range(H)
+                ]
             else:
-                proj[k] = [[[g.dot(X[p], W[k][h][j]) for j in range(W[k].shape[1])] for p in range(L)] for h in range(H)]
+                proj[k] = [
+                    [[g.dot(X[p], W[k][h][j]) for j in range(W[k].shape[1])] for p in range(L)] for h in range(H)
+                ]
         out = []
         for p in range(L):
             vis = range(p + 1) if causal else range(L)
             heads = []
             for h in range(H):
                 alpha = g.softmax([g.dot(proj["wq"][h][p], proj["wk"][h][k]) for k in vis])
-                heads.append([g.rd(sum((a * proj["wv"][h][k][v] for a, k in zip(alpha, vis)), Fraction(0)))
-                              for v in range(W["wv"].shape[1])])
+                heads.append(
+                    [
+                        g.rd(sum((a * proj["wv"][h][k][v] for a, k in zip(alpha, vis)), Fraction(0)))
+                        for v in range(W["wv"].shape[1])
+                    ]
+                )
             D = len(X[p])
-            o = [g.rd(sum((heads[h][v] * W["wo"][h][v][d] for h in range(H) for v in range(W["wo"].shape[1])),
-                          Fraction(0))) for d in range(D)]
+            o = [
+                g.rd(
+                    sum(
+                        (heads[h][v] * W["wo"][h][v][d] for h in range(H) for v in range(W["wo"].shape[1])), Fraction(0)
+                    )
+                )
+                for d in range(D)
+            ]
             out.append([g.add(X[p][d], o[d]) for d in range(D)])
         w1, b1, w2, b2 = (g.enc(arrays[pre + "mlp/" + k]) for k in ("w1", "b1", "w2", "b2"))
         X = []
@@ -103,7 +120,11 @@ def reference(model, x, precision):
     I, F = (int(v) for v in precision.split(":")[1].split("."))
     g = Grid(I, F)
     arrays = model.arrays()
-    run = (lambda t: ref_rnn(arrays, t, g)) if model.arch == "rnn" else (lambda t: ref_transformer(arrays, model.meta, t, g))
+    run = (
+        (lambda t: ref_rnn(arrays, t, g))
+        if model.arch == "rnn"
+        else (lambda t: ref_transformer(arrays, model.meta, t, g))
+    )
     return np.array([[float(v) for v in run(list(row))] for row in np.asarray(x)])
 
 
@@ -111,17 +132,30 @@ FORMATS = ["fixed:3.4", "fixed:2.6", "fixed:5.10", "fixed:1.3", "fixed:8.2"]
 
 
 def _meta(arch, V, L, C, causal=True):
-    return {"arch": arch, "task": "index_lookup", "task_params": {"n": L - 1, "alphabet_size": 2},
-            "causal": causal, "readout": "last", "embed": "token", "input_encoding": "tokens", "seq_len": L,
-            "vocab_size": V}
+    return {
+        "arch": arch,
+        "task": "index_lookup",
+        "task_params": {"n": L - 1, "alphabet_size": 2},
+        "causal": causal,
+        "readout": "last",
+        "embed": "token",
+        "input_encoding": "tokens",
+        "seq_len": L,
+        "vocab_size": V,
+    }
 
 
 def random_transformer(seed, layers, heads, causal=True):
     rng = np.random.default_rng(seed)
     V, L, D, w, wv, F, C = 5, 5, 4, 3, 2, 3, 3
     r = lambda *s: rng.normal(0, 1.5, s)  # noqa: E731  (large enough that clipping happens)
-    lay = tuple(Layer(Attention(r(heads, w, D), r(heads, w, D), r(heads, wv, D), r(heads, wv, D)),
-                      MLP(r(D, F), r(F), r(F, D), r(D))) for _ in range(layers))
+    lay = tuple(
+        Layer(
+            Attention(r(heads, w, D), r(heads, w, D), r(heads, wv, D), r(heads, wv, D)),
+            MLP(r(D, F), r(F), r(F, D), r(D)),
+        )
+        for _ in range(layers)
+    )
     return Model(TransformerWeights(r(V, D), r(L, D), lay, r(D, C), r(C)), _meta("transformer", V, L, C, causal))
 
 
@@ -132,8 +166,9 @@ def random_rnn(seed):
     return Model(RNNWeights(r(V, m), r(m, m), r(m), r(m), r(m, C), r(C)), _meta("rnn", V, L, C))
 
 
-@pytest.mark.parametrize("seed,layers,heads,causal", [(0, 1, 1, True), (1, 1, 2, True), (2, 2, 1, True),
-                                                      (3, 2, 2, False), (4, 2, 2, True)])
+@pytest.mark.parametrize(
+    "seed,layers,heads,causal", [(0, 1, 1, True), (1, 1, 2, True), (2, 2, 1, True), (3, 2, 2, False), (4, 2, 2, True)]
+)
 @pytest.mark.parametrize("precision", FORMATS)
 def test_random_transformers_equal_exact_reference(seed, layers, heads, causal, precision):
     m = random_transformer(seed, layers, heads, causal)
@@ -150,9 +185,11 @@ def test_random_rnns_equal_exact_reference(seed, precision):
 
 
 def _constructions():
-    out = [("index_lookup", "tf1", {"n": 3, "alphabet_size": 2}),
-           ("index_lookup", "tf1", {"n": 3, "alphabet_size": 3, "addresses": "quadratic"}),
-           ("index_lookup", "tf1", {"n": 3, "alphabet_size": 2, "addresses": "rs"})]
+    out = [
+        ("index_lookup", "tf1", {"n": 3, "alphabet_size": 2}),
+        ("index_lookup", "tf1", {"n": 3, "alphabet_size": 3, "addresses": "quadratic"}),
+        ("index_lookup", "tf1", {"n": 3, "alphabet_size": 2, "addresses": "rs"}),
+    ]
     for task, arch in constructions.available():  # two-layer and recurrent constructions, where registered
         if (task, arch) in {("equality", "tf2"), ("disjointness", "tf2"), ("index_lookup", "rnn"), ("equality", "rnn")}:
             out.append((task, arch, {"n": 4} if task != "index_lookup" else {"n": 3, "alphabet_size": 2}))

@@ -32,8 +32,8 @@ import pytest
 
 import constructions
 from constructions import MLP, Attention, Layer, Model, RNNWeights, TransformerWeights, parse_precision
-from testkit import built
 
+from testkit import built
 
 # --------------------------------------------------------------------------- the naive reference
 
@@ -56,11 +56,12 @@ def naive_transformer(ar, weights, meta, x):
     for i, layer in enumerate(weights.layers):
         a, m = layer.attn, layer.mlp
         if i == 0 and token:
-            proj = lambda w: ar.add(ar.einsum("vd,hwd->hvw", E, w)[:, x],  # noqa: E731
-                                    ar.einsum("ld,hwd->hlw", P, w)[:, :L])
+            Q, K, V = (
+                ar.add(ar.einsum("vd,hwd->hvw", E, w)[:, x], ar.einsum("ld,hwd->hlw", P, w)[:, :L])
+                for w in (a.wq, a.wk, a.wv)
+            )
         else:
-            proj = lambda w: ar.einsum("ld,hwd->hlw", X, w)  # noqa: E731
-        Q, K, V = proj(a.wq), proj(a.wk), proj(a.wv)
+            Q, K, V = (ar.einsum("ld,hwd->hlw", X, w) for w in (a.wq, a.wk, a.wv))
         scores = ar.einsum("hqw,hkw->hqk", Q, K)
         alpha = ar.softmax(scores, mask[None])
         heads = ar.einsum("hqk,hkv->hqv", alpha, V)
@@ -90,8 +91,11 @@ def naive_logits(model, inputs, precision):
     key = (id(model), precision)
     if key not in _NAIVE:
         w = jax.tree_util.tree_map(lambda a: ar.encode(np.asarray(a, np.float64)), model.weights)
-        one = (lambda x: naive_rnn(ar, w, x)) if model.arch == "rnn" else (
-            lambda x: naive_transformer(ar, w, model.meta, x))
+        one = (
+            (lambda x: naive_rnn(ar, w, x))
+            if model.arch == "rnn"
+            else (lambda x: naive_transformer(ar, w, model.meta, x))
+        )
         _NAIVE[key] = (model, jax.jit(jax.vmap(one)))  # keep the model alive: ids stay unique
     return np.asarray(_NAIVE[key][1](jnp.asarray(model.encode_inputs(inputs))))
 
@@ -114,14 +118,40 @@ def assert_same(model, inputs, precision, batch_size=None):
 
 
 def _meta(causal, embed, vocab, seq_len, classes):
-    return {"arch": "transformer", "task": "index_lookup", "task_params": {"n": 1, "alphabet_size": 2},
-            "causal": causal, "readout": "last", "embed": embed, "input_encoding": "tokens" if embed == "token" else "equivalence_test_features",
-            "seq_len": seq_len, "vocab_size": vocab, "classes": classes}
+    return {
+        "arch": "transformer",
+        "task": "index_lookup",
+        "task_params": {"n": 1, "alphabet_size": 2},
+        "causal": causal,
+        "readout": "last",
+        "embed": embed,
+        "input_encoding": "tokens" if embed == "token" else "equivalence_test_features",
+        "seq_len": seq_len,
+        "vocab_size": vocab,
+        "classes": classes,
+    }
 
 
-@functools.lru_cache(maxsize=None)
-def random_transformer(seed, *, layers=2, heads=2, D=7, w=3, wv=2, F=5, V=5, L=6, C=3, causal=True,
-                       embed="token", d_in=3, positional_first=False, scale=0.6, fixed_length=True):
+@functools.cache
+def random_transformer(
+    seed,
+    *,
+    layers=2,
+    heads=2,
+    D=7,
+    w=3,
+    wv=2,
+    F=5,
+    V=5,
+    L=6,
+    C=3,
+    causal=True,
+    embed="token",
+    d_in=3,
+    positional_first=False,
+    scale=0.6,
+    fixed_length=True,
+):
     """A random Transformer. ``positional_first``: the token embedding lives in coordinates the
     first layer's queries and keys do not read (as in the constructions), values read only tokens."""
     rng = np.random.default_rng(seed)
@@ -143,13 +173,22 @@ def random_transformer(seed, *, layers=2, heads=2, D=7, w=3, wv=2, F=5, V=5, L=6
     return Model(weights, _meta(causal, embed, V, L if fixed_length else None, C))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def random_rnn(seed, V=4, m=6, C=3, L=7):
     rng = np.random.default_rng(seed)
     g = lambda *s: rng.normal(size=s) * 0.5  # noqa: E731
     w = RNNWeights(g(V, m), g(m, m), g(m), g(m), g(m, C), g(C))
-    return Model(w, {"arch": "rnn", "task": "dyck", "task_params": {"n": L}, "input_encoding": "tokens",
-                     "seq_len": L, "vocab_size": V})
+    return Model(
+        w,
+        {
+            "arch": "rnn",
+            "task": "dyck",
+            "task_params": {"n": L},
+            "input_encoding": "tokens",
+            "seq_len": L,
+            "vocab_size": V,
+        },
+    )
 
 
 @constructions.register_input_encoder("equivalence_test_features")
@@ -170,13 +209,17 @@ def index_model(n, s):
     return built("index_lookup", "tf1", n=n, alphabet_size=s, seed=0)
 
 
-@pytest.mark.parametrize("n,s,runs", [
-    # (format, batch size); the attention rows of every query token are tabulated once per model
-    (24, 3, [("float64", None), ("fixed:8.14", 8), ("float32", None)]),
-    (64, 20, [("fixed:8.14", None)]),  # a vocabulary above the selection threshold: gathers
-])
+@pytest.mark.parametrize(
+    "n,s,runs",
+    [
+        # (format, batch size); the attention rows of every query token are tabulated once per model
+        (24, 3, [("float64", None), ("fixed:8.14", 8), ("float32", None)]),
+        (64, 20, [("fixed:8.14", None)]),  # a vocabulary above the selection threshold: gathers
+    ],
+)
 def test_index_lookup_equals_naive(n, s, runs):
     import tasks
+
     m = index_model(n, s)
     x = tasks.get("index_lookup", n=n, alphabet_size=s).sample(np.random.default_rng(n), 96)
     x[0, -1] = s  # the first and the last position are queried
@@ -185,12 +228,15 @@ def test_index_lookup_equals_naive(n, s, runs):
         assert_same(m, x, precision, batch_size)
 
 
-@pytest.mark.parametrize("causal,positional_first,precisions", [
-    (True, True, ["float64", "fixed:10.12"]),
-    (False, True, ["fixed:10.12"]),
-    (True, False, ["float64", "float32", "fixed:1.6"]),
-    (False, False, ["fixed:10.12"]),
-])
+@pytest.mark.parametrize(
+    "causal,positional_first,precisions",
+    [
+        (True, True, ["float64", "fixed:10.12"]),
+        (False, True, ["fixed:10.12"]),
+        (True, False, ["float64", "float32", "fixed:1.6"]),
+        (False, False, ["fixed:10.12"]),
+    ],
+)
 def test_random_two_layer_tokens(causal, positional_first, precisions):
     m = random_transformer(1 + causal + 2 * positional_first, causal=causal, positional_first=positional_first)
     x = random_tokens(m, 24, seed=3)
@@ -205,7 +251,9 @@ def test_query_blocks(monkeypatch):
 
     monkeypatch.setattr(_transformer, "QUERY_BLOCK", 3 * 2 * 8)  # H = 2 heads, L = 8
     for seed, layers, positional_first in ((21, 2, False), (22, 3, True)):  # blocks in layer 0; in layer 1
-        m = random_transformer(seed, layers=layers, L=8, positional_first=positional_first)  # shapes no other test compiles
+        m = random_transformer(
+            seed, layers=layers, L=8, positional_first=positional_first
+        )  # shapes no other test compiles
         x = random_tokens(m, 16, seed=8)
         assert_same(m, x, "fixed:10.12" if layers == 2 else "float64")
 
@@ -216,12 +264,15 @@ def test_random_two_layer_large_vocabulary():
     assert_same(m, random_tokens(m, 24, seed=3), "fixed:10.12")
 
 
-@pytest.mark.parametrize("positional_first,runs", [
-    # no fixed input length, so no per-model table: the vocabulary (6) fits a batch of 30 (attention
-    # rows tabulated per batch), not one of 2 (computed per example)
-    (True, [("float64", None), ("float64", 2), ("fixed:10.12", None), ("fixed:10.12", 2)]),
-    (False, [("fixed:10.12", None)]),
-])
+@pytest.mark.parametrize(
+    "positional_first,runs",
+    [
+        # no fixed input length, so no per-model table: the vocabulary (6) fits a batch of 30 (attention
+        # rows tabulated per batch), not one of 2 (computed per example)
+        (True, [("float64", None), ("float64", 2), ("fixed:10.12", None), ("fixed:10.12", 2)]),
+        (False, [("fixed:10.12", None)]),
+    ],
+)
 def test_random_one_layer_multi_head(positional_first, runs):
     m = random_transformer(7, layers=1, heads=3, V=6, L=5, positional_first=positional_first, fixed_length=False)
     x = random_tokens(m, 30, seed=4, length=5)

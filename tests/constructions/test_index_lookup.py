@@ -9,10 +9,11 @@ from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
 import constructions
-import numpy_forward
 import tasks
-from testkit import built
 from verify import check
+
+import numpy_forward
+from testkit import built
 
 
 def model(n, s):
@@ -44,8 +45,13 @@ KINDS = ("constant", "random", "one_different")
 def class_range(where, n):
     """The positions of a class: ``range`` over which the queried position is drawn."""
     half = max(1, n // 2)
-    return {"first": range(0, 1), "last": range(n - 1, n), "middle": range((n - 1) // 2, (n - 1) // 2 + 1),
-            "first half": range(0, half), "second half": range(n // 2, n)}[where]
+    return {
+        "first": range(0, 1),
+        "last": range(n - 1, n),
+        "middle": range((n - 1) // 2, (n - 1) // 2 + 1),
+        "first half": range(0, half),
+        "second half": range(n // 2, n),
+    }[where]
 
 
 @st.composite
@@ -175,11 +181,13 @@ def test_other_precisions_n64(precision):
 
 @pytest.mark.parametrize(
     "params,match",
-    [({"n": 0, "alphabet_size": 2}, "n must be at least 1"),
-     ({"n": 4, "alphabet_size": 1}, "alphabet_size must be at least 2"),
-     ({"n": 4, "alphabet_size": 2, "coherence": 1.5}, "coherence"),
-     ({"n": 4, "alphabet_size": 2, "addresses": "magic"}, "addresses"),
-     ({"n": 4, "alphabet_size": 2, "bogus": 1}, "does not take bogus")],
+    [
+        ({"n": 0, "alphabet_size": 2}, "n must be at least 1"),
+        ({"n": 4, "alphabet_size": 1}, "alphabet_size must be at least 2"),
+        ({"n": 4, "alphabet_size": 2, "coherence": 1.5}, "coherence"),
+        ({"n": 4, "alphabet_size": 2, "addresses": "magic"}, "addresses"),
+        ({"n": 4, "alphabet_size": 2, "bogus": 1}, "does not take bogus"),
+    ],
 )
 def test_bad_parameters(params, match):
     with pytest.raises(constructions.ConstructionError, match=match):

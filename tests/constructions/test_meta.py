@@ -18,8 +18,11 @@ SMALL = [
     ("index_lookup", "tf1", {"n": 8, "alphabet_size": 3, "addresses": "quadratic"}),
     ("equality", "tf2", {"n": 6}),
     ("disjointness", "tf2", {"n": 6}),
-    ("threshold", "tf2", {"n": 4, "index_sets": [[0, 1], [3]], "truth_tables": [[0, 1, 1, 0], [1, 0]], "c": 0,
-                          "causal": False}),
+    (
+        "threshold",
+        "tf2",
+        {"n": 4, "index_sets": [[0, 1], [3]], "truth_tables": [[0, 1, 1, 0], [1, 0]], "c": 0, "causal": False},
+    ),
     ("nearest_neighbor", "tf2", {"n": 4, "dim": 2, "margin": 0.5}),
     ("associative_recall", "tf2", {"n": 3}),
     ("index_lookup", "rnn", {"n": 5, "alphabet_size": 3}),
@@ -85,8 +88,14 @@ def test_partial_dict_takes_the_documented_defaults():
     meta = {"arch": "transformer", "task": "equality", "task_params": {"n": 4}, "vocab_size": 2, "note": [1, 2]}
     other = constructions.Model(m.weights, meta)
     t = other.metadata
-    assert (t.causal, t.readout, t.embed_kind, t.input_encoding, t.seq_len, t.precision_bits) == \
-        (True, "last", "token", "tokens", None, None)
+    assert (t.causal, t.readout, t.embed_kind, t.input_encoding, t.seq_len, t.precision_bits) == (
+        True,
+        "last",
+        "token",
+        "tokens",
+        None,
+        None,
+    )
     assert t.build == {} and t.construction == {} and t.extra == {"note": [1, 2]}
     assert other.meta["note"] == [1, 2] and other.variant == "tf2"
     x = np.array([[0, 1, 0, 1], [1, 1, 0, 1]])
@@ -147,8 +156,9 @@ def test_files_saved_before_the_typed_metadata_load_and_resave_unchanged(path, t
     assert dict(m.meta) == raw
     m.save(tmp_path / "again.npz")
     assert hashlib.sha256((tmp_path / "again.npz").read_bytes()).digest() == hashlib.sha256(path.read_bytes()).digest()
-    rebuilt = constructions.build(m.task, arch=m.variant, **{k: v for k, v in m.metadata.build.items()
-                                                            if k not in ("task", "arch")})
+    rebuilt = constructions.build(
+        m.task, arch=m.variant, **{k: v for k, v in m.metadata.build.items() if k not in ("task", "arch")}
+    )
     assert rebuilt.metadata == m.metadata
     assert all(np.array_equal(a, rebuilt.arrays()[k]) for k, a in m.arrays().items())
 

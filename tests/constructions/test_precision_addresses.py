@@ -1,7 +1,7 @@
 """The number formats and the address codes."""
 
-from fractions import Fraction
 import math
+from fractions import Fraction
 
 import jax.numpy as jnp
 import numpy as np
@@ -110,6 +110,21 @@ def test_hadamard_orthogonal():
     assert code.dim == 32
     G = code.vectors @ code.vectors.T
     assert np.allclose(G, np.eye(20))
+
+
+@pytest.mark.parametrize("num,target", [(8, 0.1), (24, 0.03), (5, 0.5)])
+def test_rs_addresses_meet_a_small_target(num, target):
+    """Reed-Solomon addresses exist for every target: when each prime up to num + 1 needs two or more
+    digits (coherence (k - 1)/q above the target), one digit over a larger prime has coherence 0."""
+    from constructions.explicit_addresses import rs_addresses, rs_parameters
+
+    q, k = rs_parameters(num, target)
+    assert q**k >= num and (k - 1) / q <= target
+    code = rs_addresses(num, target)
+    assert code.num == num and code.coherence <= target
+    G = np.abs(code.signs.astype(np.int64) @ code.signs.T.astype(np.int64))
+    np.fill_diagonal(G, 0)
+    assert Fraction(int(G.max()), code.dim) == code.coherence
 
 
 def test_address_errors():

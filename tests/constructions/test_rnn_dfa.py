@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from constructions import ConstructionError
 from constructions.dfa import DFA, compile_dfa, dfa_model
+
 from testkit import examples
 
 LENGTHS = [0, 1, 7]  # few lengths: each new shape is a new compilation
@@ -149,9 +150,14 @@ def test_start_unit_only_when_needed():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(num_states=2, alphabet_size=2, transitions={(0, 0): 1, (0, 1): 0, (1, 0): 1}),
-         "missing transition: state 1 on symbol 1"),
-        (dict(num_states=2, alphabet_size=2, transitions=[[0, 1], [None, 1]]), "missing transition: state 1 on symbol 0"),
+        (
+            dict(num_states=2, alphabet_size=2, transitions={(0, 0): 1, (0, 1): 0, (1, 0): 1}),
+            "missing transition: state 1 on symbol 1",
+        ),
+        (
+            dict(num_states=2, alphabet_size=2, transitions=[[0, 1], [None, 1]]),
+            "missing transition: state 1 on symbol 0",
+        ),
         (dict(num_states=2, alphabet_size=2, transitions=[[0, 1], [1]]), "missing transition: state 1 on symbol 1"),
         (dict(num_states=2, alphabet_size=2, transitions=[[0, 1]]), "1 rows, expected one per state"),
         (dict(num_states=2, alphabet_size=2, transitions=[[0, 5], [0, 1]]), r"\(0, 1\) -> 5: state out of range"),

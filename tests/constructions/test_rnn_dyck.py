@@ -1,17 +1,17 @@
 """The constant-size Dyck-(k, D) RNN (constructions/dyck_rnn.py) against the reference solver."""
 
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import constructions
-import numpy_forward
 from constructions.dyck_rnn import dyck_dfa, dyck_width
+from verify import check
+
+import numpy_forward
 from testkit import built, examples
 from testkit import task as cached_task
-from verify import check
 
 
 def model(n, types=2, depth=2):
@@ -93,9 +93,12 @@ N_VALUES = [2, 10, 1000, 100_000]
 
 
 @settings(max_examples=examples(16))  # fewer than the profile's: every example runs n up to 100,000
-@given(n=st.sampled_from(N_VALUES), seed=st.integers(0, 2**32 - 1),
-       kind=st.sampled_from(["positive", "corrupted", "one_flip", "swap_type", "task_sampler"]),
-       where=st.floats(0, 1, exclude_max=True))
+@given(
+    n=st.sampled_from(N_VALUES),
+    seed=st.integers(0, 2**32 - 1),
+    kind=st.sampled_from(["positive", "corrupted", "one_flip", "swap_type", "task_sampler"]),
+    where=st.floats(0, 1, exclude_max=True),
+)
 def test_hypothesis_long_strings(n, seed, kind, where):
     rng = np.random.default_rng(seed)
     if kind == "task_sampler" and n <= 1000:  # the task's own samplers (slow at n = 100,000)
@@ -192,8 +195,14 @@ def test_paper_notes_one_unit_per_state_recipe_is_wrong():
     b = -np.array([np.sum(T == q2) for q2 in range(S)], dtype=float)
     h0 = np.eye(S)[0]
     acc = np.eye(S)[0]
-    arrays = {"rnn/wh": wh, "rnn/win": win, "rnn/b": b, "rnn/h0": h0,
-              "readout/w": np.stack([-acc, acc], 1), "readout/b": np.array([0.5, 0.0])}
+    arrays = {
+        "rnn/wh": wh,
+        "rnn/win": win,
+        "rnn/b": b,
+        "rnn/h0": h0,
+        "readout/w": np.stack([-acc, acc], 1),
+        "readout/b": np.array([0.5, 0.0]),
+    }
     naive = constructions.Model.from_arrays(arrays, model(2).meta)
     assert naive.predict(np.array([[0, 1]]))[0] == 0  # "()" rejected
     row = check(naive, mode="exhaustive")
@@ -202,12 +211,14 @@ def test_paper_notes_one_unit_per_state_recipe_is_wrong():
 
 @pytest.mark.parametrize(
     "params,match",
-    [({"n": 4, "types": 0}, "types must be at least 1"),
-     ({"n": 4, "depth": 0}, "depth must be at least 1"),
-     ({"n": 0}, "n must be at least 1"),
-     ({"n": 4, "types": 2.5}, "types must be an integer"),
-     ({"n": 4, "types": 8, "depth": 5}, f"needs {dyck_width(8, 5)} units, more than"),
-     ({"n": 4, "bogus": 1}, "does not take bogus")],
+    [
+        ({"n": 4, "types": 0}, "types must be at least 1"),
+        ({"n": 4, "depth": 0}, "depth must be at least 1"),
+        ({"n": 0}, "n must be at least 1"),
+        ({"n": 4, "types": 2.5}, "types must be an integer"),
+        ({"n": 4, "types": 8, "depth": 5}, f"needs {dyck_width(8, 5)} units, more than"),
+        ({"n": 4, "bogus": 1}, "does not take bogus"),
+    ],
 )
 def test_bad_parameters(params, match):
     with pytest.raises(constructions.ConstructionError, match=match) as info:

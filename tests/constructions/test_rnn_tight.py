@@ -13,10 +13,11 @@ import scipy.sparse
 
 import bounds
 import constructions
-import numpy_forward
 import tasks
-from testkit import built
 from verify import check
+
+import numpy_forward
+from testkit import built
 
 
 def build(task, params):
@@ -109,13 +110,16 @@ def ratio(task, params):
     return state_bits / need, state_bits, need
 
 
-@pytest.mark.parametrize("task,params", [
-    ("index_lookup", {"n": 1024, "alphabet_size": 2}),
-    ("index_lookup", {"n": 1024, "alphabet_size": 16}),
-    ("index_lookup", {"n": 1024, "alphabet_size": 3}),
-    ("equality", {"n": 1024}),
-    ("disjointness", {"n": 1024}),
-])
+@pytest.mark.parametrize(
+    "task,params",
+    [
+        ("index_lookup", {"n": 1024, "alphabet_size": 2}),
+        ("index_lookup", {"n": 1024, "alphabet_size": 16}),
+        ("index_lookup", {"n": 1024, "alphabet_size": 3}),
+        ("equality", {"n": 1024}),
+        ("disjointness", {"n": 1024}),
+    ],
+)
 def test_state_bits_within_factor_two_of_lower_bound(task, params):
     r, state_bits, need = ratio(task, params)
     assert 1 <= r <= 2, (state_bits, need)
@@ -139,7 +143,7 @@ def test_sizes_follow_the_stated_rules():
         moduli = m.meta["construction"]["counter_moduli"]
         assert m.size()["width"] == n // 2 + sum(moduli) + 5
         assert math.prod(moduli) >= n // 2 + 2
-        assert all(math.gcd(a, b) == 1 for i, a in enumerate(moduli) for b in moduli[i + 1:])
+        assert all(math.gcd(a, b) == 1 for i, a in enumerate(moduli) for b in moduli[i + 1 :])
         assert sum(moduli) <= 2 * math.isqrt(n // 2 + 2) + 3
 
 
@@ -184,15 +188,17 @@ def test_numpy_forward_agrees(tmp_path):
 
 @pytest.mark.parametrize(
     "task,params,match",
-    [("index_lookup", {"n": 0, "alphabet_size": 2}, "n must be at least 1"),
-     ("index_lookup", {"n": 4, "alphabet_size": 1}, "alphabet_size must be at least 2"),
-     ("equality", {"n": 5}, "n must be even and at least 2"),
-     ("equality", {"n": 0}, "n must be even and at least 2"),
-     ("disjointness", {"n": 3}, "n must be even and at least 2"),
-     ("associative_recall", {"n": 0}, "n must be at least 1"),
-     ("associative_recall", {"n": 4, "num_keys": 3}, "num_keys must be at least n=4"),
-     ("associative_recall", {"n": 4, "num_values": 0}, "num_values must be at least 1"),
-     ("equality", {"n": 4, "alphabet_size": 2}, "does not take alphabet_size")],
+    [
+        ("index_lookup", {"n": 0, "alphabet_size": 2}, "n must be at least 1"),
+        ("index_lookup", {"n": 4, "alphabet_size": 1}, "alphabet_size must be at least 2"),
+        ("equality", {"n": 5}, "n must be even and at least 2"),
+        ("equality", {"n": 0}, "n must be even and at least 2"),
+        ("disjointness", {"n": 3}, "n must be even and at least 2"),
+        ("associative_recall", {"n": 0}, "n must be at least 1"),
+        ("associative_recall", {"n": 4, "num_keys": 3}, "num_keys must be at least n=4"),
+        ("associative_recall", {"n": 4, "num_values": 0}, "num_values must be at least 1"),
+        ("equality", {"n": 4, "alphabet_size": 2}, "does not take alphabet_size"),
+    ],
 )
 def test_bad_parameters(task, params, match):
     with pytest.raises(constructions.ConstructionError, match=match) as info:

@@ -62,8 +62,10 @@ GRAPH = {name: _imports(name) for name in MODULES}
 
 def _is_builder(name: str) -> bool:
     tree = ast.parse(MODULES[name].read_text())
-    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "register"
-               for node in ast.walk(tree))
+    return any(
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "register"
+        for node in ast.walk(tree)
+    )
 
 
 BUILDERS = {name for name in MODULES if name.startswith("constructions.") and _is_builder(name)}
@@ -71,10 +73,17 @@ BUILDERS = {name for name in MODULES if name.startswith("constructions.") and _i
 
 def test_builders_are_found():
     # every registered construction lives in a builder module (a check that the AST reading works)
-    assert {"constructions.index_lookup", "constructions.equality", "constructions.threshold",
-            "constructions.nearest_neighbor", "constructions.associative_recall", "constructions.dyck_rnn",
-            "constructions.rnn_index_lookup", "constructions.rnn_associative_recall",
-            "constructions.rnn_halves"} <= BUILDERS
+    assert {
+        "constructions.index_lookup",
+        "constructions.equality",
+        "constructions.threshold",
+        "constructions.nearest_neighbor",
+        "constructions.associative_recall",
+        "constructions.dyck_rnn",
+        "constructions.rnn_index_lookup",
+        "constructions.rnn_associative_recall",
+        "constructions.rnn_halves",
+    } <= BUILDERS
     assert "constructions._gadgets" not in BUILDERS and "constructions._registry" not in BUILDERS
 
 
@@ -92,7 +101,7 @@ def _cycle(graph):
         stack.append(u)
         for v in sorted(graph[u]):
             if colour.get(v) == "grey":
-                return stack[stack.index(v):] + [v]
+                return stack[stack.index(v) :] + [v]
             if v not in colour:
                 found = visit(v)
                 if found:

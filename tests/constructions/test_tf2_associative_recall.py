@@ -8,11 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import constructions
-import numpy_forward
 import tasks
 from constructions.associative_recall import hypercube_keys
-from testkit import built, examples, samples_to_catch
 from verify import check
+
+import numpy_forward
+from testkit import built, examples, samples_to_catch
 
 
 def model(n, K, V):

@@ -8,11 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import constructions
-import numpy_forward
 import tasks
 from constructions.equality import paper_beta, partner
-from testkit import built, examples, samples_to_catch
 from verify import check
+
+import numpy_forward
+from testkit import built, examples, samples_to_catch
 
 
 def model(n):
@@ -135,8 +136,12 @@ def test_numpy_forward_from_spec_agrees(tmp_path):
 
 @pytest.mark.parametrize(
     "params,match",
-    [({"n": 7}, "even n"), ({"n": 0}, "even n >= 2"), ({"n": 8, "coherence": 1.0}, "coherence"),
-     ({"n": 8, "addresses": "magic"}, "addresses")],
+    [
+        ({"n": 7}, "even n"),
+        ({"n": 0}, "even n >= 2"),
+        ({"n": 8, "coherence": 1.0}, "coherence"),
+        ({"n": 8, "addresses": "magic"}, "addresses"),
+    ],
 )
 def test_bad_parameters(params, match):
     with pytest.raises(constructions.ConstructionError, match=match):

@@ -1,17 +1,17 @@
 """Theorem 7: the two-layer nearest-neighbour Transformer, checked against the reference solver."""
 
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import constructions
-import numpy_forward
 import tasks
 from constructions.nearest_neighbor import required_coherence
-from testkit import built, examples, samples_to_catch
 from verify import check
+
+import numpy_forward
+from testkit import built, examples, samples_to_catch
 
 DIM, MARGIN = 8, 0.1
 
@@ -83,8 +83,9 @@ def test_paper_address_mode_small_n():
         x = adversarial(rng, 8, 8, 1.0, winner, top, "all")
         assert m.predict(x)[0] == 1
     with pytest.raises(constructions.ConstructionError, match="margin/4"):
-        constructions.build("nearest_neighbor", arch="tf2", n=8, dim=8, margin=1.0, self_suppression="address",
-                            coherence=0.3)
+        constructions.build(
+            "nearest_neighbor", arch="tf2", n=8, dim=8, margin=1.0, self_suppression="address", coherence=0.3
+        )
 
 
 @pytest.mark.parametrize("mode,n,margin", [("flag", 64, MARGIN), ("address", 8, 1.0)])
@@ -157,9 +158,13 @@ def test_numpy_forward_from_spec_agrees(tmp_path):
 
 @pytest.mark.parametrize(
     "params,match",
-    [({"n": 4, "margin": 0.0}, r"margin must lie in \(0, 2\]"), ({"n": 4, "margin": -0.5}, "margin must lie"),
-     ({"n": 0}, "n must be at least 1"), ({"n": 4, "dim": 0}, "dim must be at least 1"),
-     ({"n": 4, "self_suppression": "magic"}, "self_suppression")],
+    [
+        ({"n": 4, "margin": 0.0}, r"margin must lie in \(0, 2\]"),
+        ({"n": 4, "margin": -0.5}, "margin must lie"),
+        ({"n": 0}, "n must be at least 1"),
+        ({"n": 4, "dim": 0}, "dim must be at least 1"),
+        ({"n": 4, "self_suppression": "magic"}, "self_suppression"),
+    ],
 )
 def test_bad_parameters(params, match):
     with pytest.raises(constructions.ConstructionError, match=match):

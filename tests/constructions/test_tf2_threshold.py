@@ -1,17 +1,17 @@
 """Theorem 13: THRES_{k,n} with two layers and k heads; disjointness as an instance."""
 
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import constructions
-import numpy_forward
 import tasks
 from constructions.threshold import disjointness_instance, expand_table, schedule
-from testkit import built, examples, samples_to_catch
 from verify import check
+
+import numpy_forward
+from testkit import built, examples, samples_to_catch
 
 
 def disj(n):
@@ -47,10 +47,12 @@ def test_thres_equality_instance_agrees_with_dedicated_equality_model(n):
 
 def _instances():
     rng = np.random.default_rng(2024)
-    return [("dnf", 2, tasks.threshold_params_random_dnf(12, 2, 8, rng)),
-            ("dnf", 3, tasks.threshold_params_random_dnf(12, 3, 6, rng)),
-            ("cnf", 2, tasks.threshold_params_random_cnf(12, 2, 10, rng)),
-            ("cnf", 3, tasks.threshold_params_random_cnf(12, 3, 5, rng))]
+    return [
+        ("dnf", 2, tasks.threshold_params_random_dnf(12, 2, 8, rng)),
+        ("dnf", 3, tasks.threshold_params_random_dnf(12, 3, 6, rng)),
+        ("cnf", 2, tasks.threshold_params_random_cnf(12, 2, 10, rng)),
+        ("cnf", 3, tasks.threshold_params_random_cnf(12, 3, 5, rng)),
+    ]
 
 
 @pytest.mark.parametrize("kind,k,params", _instances(), ids=lambda v: str(v) if not isinstance(v, dict) else "")
@@ -82,7 +84,9 @@ def test_schedule_respects_causality_and_is_tight():
     for _ in range(50):
         n = int(rng.integers(1, 20))
         m = int(rng.integers(0, n + 1))
-        sets = [sorted(rng.choice(n, size=int(rng.integers(0, min(n, 3) + 1)), replace=False).tolist()) for _ in range(m)]
+        sets = [
+            sorted(rng.choice(n, size=int(rng.integers(0, min(n, 3) + 1)), replace=False).tolist()) for _ in range(m)
+        ]
         hosts, s = schedule(sets, n)
         used = {}
         for I, h in zip(sets, hosts):
@@ -182,13 +186,19 @@ def test_numpy_forward_from_spec_agrees(tmp_path):
 
 @pytest.mark.parametrize(
     "task,params,match",
-    [("disjointness", {"n": 5}, "even n"),
-     ("threshold", {"n": 4, "index_sets": [[0, 4]], "truth_tables": [[0, 1, 1, 0]], "c": 0}, r"positions in \[0, 4\)"),
-     ("threshold", {"n": 4, "index_sets": [[1, 1]], "truth_tables": [[0, 1, 1, 0]], "c": 0}, "repeats"),
-     ("threshold", {"n": 4, "index_sets": [[1]], "truth_tables": [[0, 1, 1]], "c": 0}, "2\\^1 bits"),
-     ("threshold", {"n": 1, "index_sets": [[0], [0]], "truth_tables": [[0, 1], [1, 0]], "c": 0}, "at most n=1"),
-     ("threshold", {"n": 4, "index_sets": [[]], "truth_tables": [[1]], "c": 0}, "empty index set"),
-     ("threshold", {"n": 4, "index_sets": [[1]], "truth_tables": [[0, 1]], "c": 0.5}, "c must be an integer")],
+    [
+        ("disjointness", {"n": 5}, "even n"),
+        (
+            "threshold",
+            {"n": 4, "index_sets": [[0, 4]], "truth_tables": [[0, 1, 1, 0]], "c": 0},
+            r"positions in \[0, 4\)",
+        ),
+        ("threshold", {"n": 4, "index_sets": [[1, 1]], "truth_tables": [[0, 1, 1, 0]], "c": 0}, "repeats"),
+        ("threshold", {"n": 4, "index_sets": [[1]], "truth_tables": [[0, 1, 1]], "c": 0}, "2\\^1 bits"),
+        ("threshold", {"n": 1, "index_sets": [[0], [0]], "truth_tables": [[0, 1], [1, 0]], "c": 0}, "at most n=1"),
+        ("threshold", {"n": 4, "index_sets": [[]], "truth_tables": [[1]], "c": 0}, "empty index set"),
+        ("threshold", {"n": 4, "index_sets": [[1]], "truth_tables": [[0, 1]], "c": 0.5}, "c must be an integer"),
+    ],
 )
 def test_bad_parameters(task, params, match):
     with pytest.raises(constructions.ConstructionError, match=match):

@@ -67,7 +67,10 @@ def test_eq_ncp_targets_are_the_copy():
     assert (targets[:, :5] == -1).all() and (targets[:, 10] == -1).all()
 
 
-@pytest.mark.parametrize("make", [lambda K: data.IndexLookupData(30, length_buckets=K), lambda K: data.EqualityData(30, "eq_one", length_buckets=K)])
+@pytest.mark.parametrize(
+    "make",
+    [lambda K: data.IndexLookupData(30, length_buckets=K), lambda K: data.EqualityData(30, "eq_one", length_buckets=K)],
+)
 def test_length_buckets_pad_each_batch_to_its_range(make):
     """With K buckets a batch's lengths lie in one of K contiguous ranges of the training lengths and
     the batch is exactly as wide as that range's longest example; labels stay right."""

@@ -44,13 +44,16 @@ def test_size_counts_the_arrays(built):
     leaves = jax.tree_util.tree_leaves(params)
     assert s["params"] == sum(int(np.prod(x.shape)) for x in leaves)
     assert 0 < s["params_no_embed"] < s["params"]
-    flat = {"/".join(str(getattr(k, "key", k)) for k in p): x for p, x in jax.tree_util.tree_flatten_with_path(params)[0]}
+    flat = {
+        "/".join(str(getattr(k, "key", k)) for k in p): x for p, x in jax.tree_util.tree_flatten_with_path(params)[0]
+    }
     if name == "lstm":  # the carry of flax's LSTM cell: (c, h), each [B, w], per layer
         carry = nn.OptimizedLSTMCell(8).initialize_carry(jax.random.PRNGKey(0), (1, 8))
         assert s["state_size"] == 2 * sum(int(np.prod(c.shape)) for c in carry)
     if name == "mamba":  # SSM state d_in × N plus the conv window (kernel - 1) × d_in, per layer
         expect = sum(
-            int(np.prod(flat[f"mamba{i}/A_log"].shape)) + (flat[f"mamba{i}/conv/kernel"].shape[0] - 1) * flat[f"mamba{i}/conv/kernel"].shape[2]
+            int(np.prod(flat[f"mamba{i}/A_log"].shape))
+            + (flat[f"mamba{i}/conv/kernel"].shape[0] - 1) * flat[f"mamba{i}/conv/kernel"].shape[2]
             for i in range(2)
         )
         assert s["state_size"] == expect
@@ -147,7 +150,9 @@ def test_selective_scan_values_and_gradients_equal_the_plain_scan(length):
     B, C = (jnp.asarray(rng.normal(size=(b, length, N)), jnp.float32) for _ in range(2))
     W = jnp.asarray(rng.normal(size=(b, length, d)), jnp.float32)  # a generic cotangent
     args = (x, dt, A, B, C)
-    np.testing.assert_allclose(models.selective_scan(*args), models.selective_scan_reference(*args), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        models.selective_scan(*args), models.selective_scan_reference(*args), rtol=1e-5, atol=1e-5
+    )
     grads = [
         jax.grad(lambda *a, f=f: jnp.sum(f(*a) * W), argnums=(0, 1, 2, 3, 4))(*args)
         for f in (models.selective_scan, models.selective_scan_reference)
@@ -162,8 +167,12 @@ def test_selective_scan_under_jit_and_vmap():
     x, dt = rng.normal(size=(2, 3, 20, 4)), rng.uniform(0.01, 0.5, size=(2, 3, 20, 4))
     A = -rng.uniform(0.5, 2, size=(4, 2))
     B, C = rng.normal(size=(2, 3, 20, 2)), rng.normal(size=(2, 3, 20, 2))
-    f = jax.jit(jax.vmap(jax.grad(lambda *a: models.selective_scan(*a).sum(), argnums=(0, 2)), in_axes=(0, 0, None, 0, 0)))
-    g = jax.vmap(jax.grad(lambda *a: models.selective_scan_reference(*a).sum(), argnums=(0, 2)), in_axes=(0, 0, None, 0, 0))
+    f = jax.jit(
+        jax.vmap(jax.grad(lambda *a: models.selective_scan(*a).sum(), argnums=(0, 2)), in_axes=(0, 0, None, 0, 0))
+    )
+    g = jax.vmap(
+        jax.grad(lambda *a: models.selective_scan_reference(*a).sum(), argnums=(0, 2)), in_axes=(0, 0, None, 0, 0)
+    )
     cast = [jnp.asarray(v, jnp.float32) for v in (x, dt, A, B, C)]
     for mine, ref in zip(f(*cast), g(*cast)):
         np.testing.assert_allclose(mine, ref, rtol=1e-4, atol=1e-4)

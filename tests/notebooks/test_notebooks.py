@@ -21,11 +21,16 @@ def test_notebook_runs(path, tmp_path):
     nb = nbformat.read(work, as_version=4)
     # allow_errors: every cell runs and a failing one leaves an error output, reported below (with
     # the default, execute() would raise on the first failure and a check after it could not fail)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(path.parent)}}
+    )
     client.execute()
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code and all(c.execution_count is not None for c in code)  # every code cell ran
-    errors = [f"cell {c.execution_count}: {o['ename']}: {o['evalue']}"
-              for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    errors = [
+        f"cell {c.execution_count}: {o['ename']}: {o['evalue']}"
+        for c in code
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert not errors, "\n".join(errors)

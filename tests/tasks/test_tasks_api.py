@@ -41,7 +41,10 @@ DISCRETE = [(name, p) for name, p in SMALL if name != "nearest_neighbor"]
 
 
 def ids(cases):
-    return [f"{name}-{'-'.join(f'{k}{v}' for k, v in p.items() if k in ('n', 'alphabet_size', 'num_keys', 'types', 'depth'))}" for name, p in cases]
+    return [
+        f"{name}-{'-'.join(f'{k}{v}' for k, v in p.items() if k in ('n', 'alphabet_size', 'num_keys', 'types', 'depth'))}"
+        for name, p in cases
+    ]
 
 
 def rows_as_tuples(x):
@@ -56,7 +59,9 @@ def test_available_lists_every_task_sorted():
 
 
 def test_unknown_task_lists_known_names():
-    with pytest.raises(tasks.TaskError, match=r"unknown task 'nope'; known tasks: associative_recall, disjointness, dyck"):
+    with pytest.raises(
+        tasks.TaskError, match=r"unknown task 'nope'; known tasks: associative_recall, disjointness, dyck"
+    ):
         tasks.get("nope", n=4)
 
 
@@ -330,7 +335,9 @@ def test_split_errors():
 def test_common_input_errors(name, params):
     task = tasks.get(name, **params)
     x = task.sample(np.random.default_rng(0), 4)
-    with pytest.raises(tasks.TaskError, match=r"must be a batch of shape \[B, \d+\].*wrap a single example as x\[None\]"):
+    with pytest.raises(
+        tasks.TaskError, match=r"must be a batch of shape \[B, \d+\].*wrap a single example as x\[None\]"
+    ):
         task.solve(x[0])
     with pytest.raises(tasks.TaskError, match=r"must be a batch of shape"):
         task.check_inputs(x[None])
@@ -340,7 +347,9 @@ def test_common_input_errors(name, params):
         task.check_inputs(x.astype(np.float64))
     bad = x.copy()
     bad[2, 1] = task.vocab_size
-    with pytest.raises(tasks.TaskError, match=rf"token ids must lie in \[0, {task.vocab_size}\); first offence: example 2, position 1"):
+    with pytest.raises(
+        tasks.TaskError, match=rf"token ids must lie in \[0, {task.vocab_size}\); first offence: example 2, position 1"
+    ):
         task.check_inputs(bad)
     bad[2, 1] = -1
     with pytest.raises(tasks.TaskError, match=r"token ids must lie in"):

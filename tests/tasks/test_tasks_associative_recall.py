@@ -83,9 +83,15 @@ def test_input_constraints():
         task.solve([[0, 3, 1, 4, 1], [2, 3, 2, 4, 2]])
     with pytest.raises(tasks.TaskError, match=r"query is not one of the keys; first offence: example 0"):
         task.solve([[0, 3, 1, 4, 2]])
-    with pytest.raises(tasks.TaskError, match=r"keys and the query \(even positions\) must lie in \[0, 3\); first offence: example 0, position 2"):
+    with pytest.raises(
+        tasks.TaskError,
+        match=r"keys and the query \(even positions\) must lie in \[0, 3\); first offence: example 0, position 2",
+    ):
         task.solve([[0, 3, 4, 4, 0]])
     with pytest.raises(tasks.TaskError, match=r"keys and the query .* position 4"):
         task.solve([[0, 3, 1, 4, 3]])
-    with pytest.raises(tasks.TaskError, match=r"values \(odd positions\) must be tokens in \[3, 5\); first offence: example 0, position 3"):
+    with pytest.raises(
+        tasks.TaskError,
+        match=r"values \(odd positions\) must be tokens in \[3, 5\); first offence: example 0, position 3",
+    ):
         task.solve([[0, 3, 1, 1, 0]])

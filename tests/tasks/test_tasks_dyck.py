@@ -94,7 +94,9 @@ def test_sample_labels_are_balanced():
     assert 0.4 <= y.mean() <= 0.6
 
 
-@pytest.mark.parametrize("n, types, depth", [(2, 2, 2), (8, 2, 2), (40, 2, 2), (400, 2, 2), (30, 1, 1), (30, 3, 4), (12, 2, 10)])
+@pytest.mark.parametrize(
+    "n, types, depth", [(2, 2, 2), (8, 2, 2), (40, 2, 2), (400, 2, 2), (30, 1, 1), (30, 3, 4), (12, 2, 10)]
+)
 def test_positives_valid_negatives_invalid(n, types, depth):
     task = tasks.get("dyck", n=n, types=types, depth=depth)
     rng = np.random.default_rng(n)
@@ -127,8 +129,12 @@ def test_negatives_are_small_corruptions():
 
 def test_sampler_determinism_and_argument_errors():
     task = tasks.get("dyck", n=10)
-    np.testing.assert_array_equal(task.sample_negative(np.random.default_rng(3), 50), task.sample_negative(np.random.default_rng(3), 50))
-    np.testing.assert_array_equal(task.sample_positive(np.random.default_rng(3), 50), task.sample_positive(np.random.default_rng(3), 50))
+    np.testing.assert_array_equal(
+        task.sample_negative(np.random.default_rng(3), 50), task.sample_negative(np.random.default_rng(3), 50)
+    )
+    np.testing.assert_array_equal(
+        task.sample_positive(np.random.default_rng(3), 50), task.sample_positive(np.random.default_rng(3), 50)
+    )
     with pytest.raises(tasks.TaskError, match=r"rng must be a numpy.random.Generator"):
         task.sample_positive(3, 5)
     with pytest.raises(tasks.TaskError, match=r"batch must be >= 0, got -2"):

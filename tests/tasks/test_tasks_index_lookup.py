@@ -62,7 +62,13 @@ def test_sampler_covers_every_index():
 
 def test_input_constraints():
     task = tasks.get("index_lookup", n=3, alphabet_size=2)
-    with pytest.raises(tasks.TaskError, match=r"positions 0..2 must hold symbols in \[0, 2\); first offence: example 1, position 2 \(value 3\)"):
+    with pytest.raises(
+        tasks.TaskError,
+        match=r"positions 0..2 must hold symbols in \[0, 2\); first offence: example 1, position 2 \(value 3\)",
+    ):
         task.solve([[0, 1, 0, 2], [0, 1, 3, 2]])
-    with pytest.raises(tasks.TaskError, match=r"position 3 must hold an index token in \[2, 5\); first offence: example 0, position 3 \(value 1\)"):
+    with pytest.raises(
+        tasks.TaskError,
+        match=r"position 3 must hold an index token in \[2, 5\); first offence: example 0, position 3 \(value 1\)",
+    ):
         task.solve([[0, 1, 0, 1]])

@@ -45,7 +45,10 @@ def test_empty_sets_contribute_zero_and_negative_c():
     assert tasks.get("threshold", n=2, index_sets=[], truth_tables=[], c=0).k == 0
 
 
-@pytest.mark.parametrize("name, builder", [("equality", tasks.threshold_params_equality), ("disjointness", tasks.threshold_params_disjointness)])
+@pytest.mark.parametrize(
+    "name, builder",
+    [("equality", tasks.threshold_params_equality), ("disjointness", tasks.threshold_params_disjointness)],
+)
 def test_builders_agree_with_dedicated_solvers_on_all_inputs_n10(name, builder):
     params = builder(10)
     thres = tasks.get("threshold", **params)
@@ -112,14 +115,26 @@ def test_arbitrary_thresholds_match_brute_force(data, n):
 @pytest.mark.parametrize(
     "params, message",
     [
-        (dict(n=2, index_sets=[[0], [1], [0]], truth_tables=[[0, 1]] * 3, c=0), r"index_sets may hold at most n=2 sets, got 3"),
-        (dict(n=3, index_sets=[[0, 3]], truth_tables=[[0, 1, 1, 1]], c=0), r"index_sets\[0\] holds position 3, outside \[0, 3\)"),
-        (dict(n=3, index_sets=[[1, 1]], truth_tables=[[0, 1, 1, 1]], c=0), r"index_sets\[0\] repeats a position: \[1, 1\]"),
+        (
+            dict(n=2, index_sets=[[0], [1], [0]], truth_tables=[[0, 1]] * 3, c=0),
+            r"index_sets may hold at most n=2 sets, got 3",
+        ),
+        (
+            dict(n=3, index_sets=[[0, 3]], truth_tables=[[0, 1, 1, 1]], c=0),
+            r"index_sets\[0\] holds position 3, outside \[0, 3\)",
+        ),
+        (
+            dict(n=3, index_sets=[[1, 1]], truth_tables=[[0, 1, 1, 1]], c=0),
+            r"index_sets\[0\] repeats a position: \[1, 1\]",
+        ),
         (dict(n=3, index_sets=[[0.5]], truth_tables=[[0, 1]], c=0), r"index_sets\[0\] must hold integer positions"),
         (dict(n=3, index_sets=[0, 1], truth_tables=[[0, 1]], c=0), r"index_sets\[0\] must be a list of positions"),
         (dict(n=3, index_sets="01", truth_tables=[], c=0), r"index_sets must be a list of lists"),
         (dict(n=3, index_sets=[[0]], truth_tables=[[0, 1], [1, 0]], c=0), r"one table per index set: 1 sets, 2 tables"),
-        (dict(n=3, index_sets=[[0, 1]], truth_tables=[[0, 1]], c=0), r"truth_tables\[0\] must have 2\^2 = 4 entries, got 2"),
+        (
+            dict(n=3, index_sets=[[0, 1]], truth_tables=[[0, 1]], c=0),
+            r"truth_tables\[0\] must have 2\^2 = 4 entries, got 2",
+        ),
         (dict(n=3, index_sets=[[0]], truth_tables=[[0, 2]], c=0), r"truth_tables\[0\] must hold bits 0/1, got 2"),
         (dict(n=3, index_sets=[[]], truth_tables=[[1]], c=0), r"empty index set and must be \[0\]"),
         (dict(n=3, index_sets=[[0]], truth_tables=[[0, 1]], c=0.5), r"c must be an integer, got 0.5"),
@@ -150,7 +165,9 @@ def test_bad_builder_arguments():
 
 
 def test_params_are_canonical_python_lists():
-    task = tasks.get("threshold", n=3, index_sets=(np.array([2, 0]),), truth_tables=[np.array([0, 1, 0, 0])], c=np.int64(0))
+    task = tasks.get(
+        "threshold", n=3, index_sets=(np.array([2, 0]),), truth_tables=[np.array([0, 1, 0, 0])], c=np.int64(0)
+    )
     assert task.params == {"n": 3, "index_sets": [[2, 0]], "truth_tables": [[0, 1, 0, 0]], "c": 0}
     json.dumps(task.params)
 

@@ -8,9 +8,10 @@ import pytest
 
 import constructions
 import tasks
-from testkit import built
 from verify import check, main
 from verify.certify import VerifyError, certify, index_lookup_boxes
+
+from testkit import built
 
 
 def model(n, s, addresses="random"):
@@ -116,20 +117,49 @@ def test_tampered_model_passes_sampling_but_not_the_certificate(capsys, tmp_path
 
 
 def test_certify_cli_pass_and_errors(capsys):
-    code, out, err = run(capsys, "--task", "index_lookup", "--arch", "tf1", "--n", "300", "--alphabet-size", "8",
-                         "--certify", "--precision", "fixed:6.8", "--json")
+    code, out, err = run(
+        capsys,
+        "--task",
+        "index_lookup",
+        "--arch",
+        "tf1",
+        "--n",
+        "300",
+        "--alphabet-size",
+        "8",
+        "--certify",
+        "--precision",
+        "fixed:6.8",
+        "--json",
+    )
     assert code == 0, err
     row = json.loads(out)[0]
     assert row["mode"] == "certified" and row["precision"] == "fixed:6.8" and row["status"] == "pass"
-    code, _, err = run(capsys, "--task", "index_lookup", "--arch", "tf1", "--n", "8", "--alphabet-size", "2",
-                       "--certify", "--precision", "float16")
+    code, _, err = run(
+        capsys,
+        "--task",
+        "index_lookup",
+        "--arch",
+        "tf1",
+        "--n",
+        "8",
+        "--alphabet-size",
+        "2",
+        "--certify",
+        "--precision",
+        "float16",
+    )
     assert code == 2 and err.count("\n") == 1 and "certified mode covers float64 and fixed" in err
 
 
 def test_certify_refuses_other_tasks_and_layers():
     m = model(4, 2)
-    two = constructions.Model(constructions.TransformerWeights(
-        m.weights.embed, m.weights.position, m.weights.layers * 2, m.weights.readout_w, m.weights.readout_b), m.meta)
+    two = constructions.Model(
+        constructions.TransformerWeights(
+            m.weights.embed, m.weights.position, m.weights.layers * 2, m.weights.readout_w, m.weights.readout_b
+        ),
+        m.meta,
+    )
     with pytest.raises(VerifyError, match="1-layer"):
         certify(two)
     with pytest.raises(VerifyError, match="float64 and fixed"):
@@ -145,6 +175,7 @@ def pair_model(task, n):
 
 def _pair_cell(task, x):
     from verify.certify import PAIR_TASKS
+
     h = x.shape[1] // 2
     hit = np.array([[PAIR_TASKS[task](a, b) for a, b in zip(r[:h], r[h:])] for r in x])
     return np.where(hit.any(1), hit.argmax(1), -1)
@@ -154,6 +185,7 @@ def _pair_cell(task, x):
 @pytest.mark.parametrize("task,n", [("equality", 2), ("equality", 8), ("disjointness", 2), ("disjointness", 8)])
 def test_pair_certificate_matches_exhaustive_and_is_sound(task, n, precision):
     from verify.certify import pair_boxes
+
     m = pair_model(task, n)
     row = certify(m, precision)
     assert row["status"] == "pass" and row["inputs_checked"] == 2**n

@@ -4,17 +4,25 @@ passes too. The certificate may refuse a correct model, never accept a wrong one
 
 import numpy as np
 import pytest
-from testkit import built
 
 from verify import check
 from verify.certify import certify
 
+from testkit import built
+
 SCALES = (1e-6, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
-@pytest.mark.parametrize("task,n,precision", [("equality", 8, "float64"), ("disjointness", 8, "float64"),
-                                              ("equality", 6, "fixed:6.10"), ("disjointness", 12, "fixed:6.10"),
-                                              ("equality", 16, "float64")])
+@pytest.mark.parametrize(
+    "task,n,precision",
+    [
+        ("equality", 8, "float64"),
+        ("disjointness", 8, "float64"),
+        ("equality", 6, "fixed:6.10"),
+        ("disjointness", 12, "fixed:6.10"),
+        ("equality", 16, "float64"),
+    ],
+)
 def test_pair_certificate_sound_on_one_weight_perturbations(task, n, precision):
     base = built(task, "tf2", n=n, seed=0)
     arrays = base.arrays()

@@ -132,9 +132,14 @@ def test_drifting_states_are_refused():
     wh = np.zeros((k + 1, k + 1))
     wh[:k, :k] = w.wh
     wh[k, k] = 1.0
-    grown = dataclasses.replace(w, wh=wh, win=np.concatenate([w.win, np.ones((w.win.shape[0], 1))], 1),
-                                b=np.zeros(k + 1), h0=np.append(w.h0, 0.0),
-                                readout_w=np.concatenate([w.readout_w, np.zeros((1, 2))]))
+    grown = dataclasses.replace(
+        w,
+        wh=wh,
+        win=np.concatenate([w.win, np.ones((w.win.shape[0], 1))], 1),
+        b=np.zeros(k + 1),
+        h0=np.append(w.h0, 0.0),
+        readout_w=np.concatenate([w.readout_w, np.zeros((1, 2))]),
+    )
     drift = Model(grown, m.meta)
     with pytest.raises(VerifyError, match="do not close"):
         certify_rnn(drift, "float64", max_states=500)
@@ -175,7 +180,9 @@ def _mutants(count, seed=0):
         name = names[rng.integers(len(names))]
         a = getattr(base.weights, name).copy()
         i = tuple(int(rng.integers(s)) for s in a.shape)
-        a[i] = rng.choice([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]) if rng.random() < 0.6 else a[i] + rng.uniform(-0.6, 0.6)
+        a[i] = (
+            rng.choice([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]) if rng.random() < 0.6 else a[i] + rng.uniform(-0.6, 0.6)
+        )
         yield name, i, _with(base, **{name: a})
 
 

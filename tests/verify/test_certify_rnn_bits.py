@@ -11,8 +11,8 @@ import constructions
 import tasks
 from constructions import Model
 from verify import VerifyError, check
-from verify.certify._rnn_states import certify_rnn
 from verify.certify._rnn_bits import boolean_network, certify_bits
+from verify.certify._rnn_states import certify_rnn
 
 
 @pytest.mark.parametrize("precision", ["float64", "float16", "fixed:1.0"])
@@ -61,7 +61,9 @@ def _mutants(task, count, seed):
         name = names[rng.integers(len(names))]
         a = getattr(base.weights, name).copy()
         i = tuple(int(rng.integers(s)) for s in a.shape)
-        a[i] = rng.choice([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]) if rng.random() < 0.6 else a[i] + rng.uniform(-0.6, 0.6)
+        a[i] = (
+            rng.choice([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]) if rng.random() < 0.6 else a[i] + rng.uniform(-0.6, 0.6)
+        )
         yield name, i, Model(dataclasses.replace(base.weights, **{name: a}), base.meta)
 
 

@@ -18,14 +18,30 @@ def run(capsys, *argv):
 
 
 def test_exhaustive_json_contract(capsys):
-    code, out, err = run(capsys, "--task", "index_lookup", "--arch", "tf1", "--n", "8", "--alphabet-size", "2",
-                         "--exhaustive", "--json")
+    code, out, err = run(
+        capsys, "--task", "index_lookup", "--arch", "tf1", "--n", "8", "--alphabet-size", "2", "--exhaustive", "--json"
+    )
     assert code == 0, err
     rows = json.loads(out)
     assert len(rows) == 1
     row = rows[0]
-    for key in ("task", "arch", "n", "params", "width", "heads", "layers", "precision", "mode", "inputs_checked",
-                "failures", "counterexample", "min_margin", "lower_bounds", "status"):
+    for key in (
+        "task",
+        "arch",
+        "n",
+        "params",
+        "width",
+        "heads",
+        "layers",
+        "precision",
+        "mode",
+        "inputs_checked",
+        "failures",
+        "counterexample",
+        "min_margin",
+        "lower_bounds",
+        "status",
+    ):
         assert key in row
     assert row["inputs_checked"] == 2**8 * 8 and row["mode"] == "exhaustive" and row["status"] == "pass"
     assert row["lower_bounds"]["rnn"]["min_width"] == 1  # ceil(8 / 64) at float64
@@ -33,16 +49,42 @@ def test_exhaustive_json_contract(capsys):
 
 
 def test_sampled_seed_reported(capsys):
-    code, out, _ = run(capsys, "--task", "index_lookup", "--arch", "tf1", "--n", "50", "--alphabet-size", "5",
-                       "--samples", "300", "--seed", "11", "--json")
+    code, out, _ = run(
+        capsys,
+        "--task",
+        "index_lookup",
+        "--arch",
+        "tf1",
+        "--n",
+        "50",
+        "--alphabet-size",
+        "5",
+        "--samples",
+        "300",
+        "--seed",
+        "11",
+        "--json",
+    )
     row = json.loads(out)[0]
     assert code == 0 and row["seed"] == 11 and row["inputs_checked"] == 300 and row["mode"] == "sampled"
 
 
 def test_save_then_load_and_tampered_file_fails(capsys, tmp_path):
     path = tmp_path / "m.npz"
-    code, _, _ = run(capsys, "--task", "index_lookup", "--arch", "tf1", "--n", "6", "--alphabet-size", "2",
-                     "--exhaustive", "--save", str(path))
+    code, _, _ = run(
+        capsys,
+        "--task",
+        "index_lookup",
+        "--arch",
+        "tf1",
+        "--n",
+        "6",
+        "--alphabet-size",
+        "2",
+        "--exhaustive",
+        "--save",
+        str(path),
+    )
     assert code == 0
     code, out, _ = run(capsys, "--load", str(path), "--exhaustive", "--json")
     assert code == 0 and json.loads(out)[0]["status"] == "pass"
@@ -59,15 +101,22 @@ def test_save_then_load_and_tampered_file_fails(capsys, tmp_path):
 
 @pytest.mark.parametrize(
     "argv,match",
-    [(["--task", "nope", "--arch", "tf1", "--n", "4"], "unknown task"),
-     (["--task", "index_lookup", "--arch", "tf1", "--n", "0", "--alphabet-size", "2"], "n"),
-     (["--task", "index_lookup", "--arch", "tf1", "--n", "4", "--alphabet-size", "1"], "alphabet_size"),
-     (["--task", "index_lookup", "--arch", "tf1", "--n", "four"], "invalid int"),
-     (["--task", "index_lookup", "--arch", "tf9", "--n", "4", "--alphabet-size", "2"], "no construction"),
-     (["--task", "index_lookup", "--arch", "tf1", "--n", "4", "--alphabet-size", "2", "--precision", "fp8"],
-      "unknown precision"),
-     (["--task", "index_lookup", "--arch", "tf1", "--n", "30", "--alphabet-size", "2", "--exhaustive"], "exhaustive"),
-     (["--task", "index_lookup"], "both --task and --arch")],
+    [
+        (["--task", "nope", "--arch", "tf1", "--n", "4"], "unknown task"),
+        (["--task", "index_lookup", "--arch", "tf1", "--n", "0", "--alphabet-size", "2"], "n"),
+        (["--task", "index_lookup", "--arch", "tf1", "--n", "4", "--alphabet-size", "1"], "alphabet_size"),
+        (["--task", "index_lookup", "--arch", "tf1", "--n", "four"], "invalid int"),
+        (["--task", "index_lookup", "--arch", "tf9", "--n", "4", "--alphabet-size", "2"], "no construction"),
+        (
+            ["--task", "index_lookup", "--arch", "tf1", "--n", "4", "--alphabet-size", "2", "--precision", "fp8"],
+            "unknown precision",
+        ),
+        (
+            ["--task", "index_lookup", "--arch", "tf1", "--n", "30", "--alphabet-size", "2", "--exhaustive"],
+            "exhaustive",
+        ),
+        (["--task", "index_lookup"], "both --task and --arch"),
+    ],
 )
 def test_bad_input_one_line_exit_2(capsys, argv, match):
     code, out, err = run(capsys, *argv)
@@ -93,7 +142,24 @@ def test_not_a_model_file(capsys, tmp_path):
 
 
 def test_console_script_runs_as_module():
-    res = subprocess.run([sys.executable, "-m", "verify", "--task", "index_lookup", "--arch", "tf1", "--n", "3",
-                          "--alphabet-size", "2", "--exhaustive"], capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "verify",
+            "--task",
+            "index_lookup",
+            "--arch",
+            "tf1",
+            "--n",
+            "3",
+            "--alphabet-size",
+            "2",
+            "--exhaustive",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     assert "pass" in res.stdout

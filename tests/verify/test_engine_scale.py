@@ -21,8 +21,9 @@ import constructions
 import tasks
 import verify
 from verify import VerifyError, check
-from testkit import built
 from verify._engine import ProgressBar, _tally_step, terminal_progress
+
+from testkit import built
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -50,8 +51,12 @@ def reference(model, batches, precision="float64"):
         bad = ~(margin > 0)
         if bad.any() and first is None:
             i = int(np.flatnonzero(bad)[0])
-            first = {"input": x[i].tolist(), "expected": int(want[i]), "got": int(np.argmax(logits[i])),
-                     "margin": float(margin[i])}
+            first = {
+                "input": x[i].tolist(),
+                "expected": int(want[i]),
+                "got": int(np.argmax(logits[i])),
+                "margin": float(margin[i]),
+            }
         failures += int(bad.sum())
         checked += len(want)
         low = min(low, float(margin.min()))
@@ -130,12 +135,29 @@ def test_progress_bar_on_terminals_only():
 
 
 def test_cli_json_is_quiet(capsys):
-    code = verify.main(["--task", "index_lookup", "--arch", "tf1", "--n", "6", "--alphabet-size", "2",
-                        "--exhaustive", "--json"])
+    code = verify.main(
+        ["--task", "index_lookup", "--arch", "tf1", "--n", "6", "--alphabet-size", "2", "--exhaustive", "--json"]
+    )
     out, err = capsys.readouterr()
     assert code == 0 and err == "" and json.loads(out)[0]["status"] == "pass"
-    assert verify.main(["--task", "index_lookup", "--arch", "tf1", "--n", "6", "--alphabet-size", "2",
-                        "--samples", "50", "--no-progress"]) == 0
+    assert (
+        verify.main(
+            [
+                "--task",
+                "index_lookup",
+                "--arch",
+                "tf1",
+                "--n",
+                "6",
+                "--alphabet-size",
+                "2",
+                "--samples",
+                "50",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
 
 
 def test_errors_are_one_line():

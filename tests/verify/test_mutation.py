@@ -11,8 +11,11 @@ SEED = 0
 
 @pytest.fixture(scope="module")
 def records():
-    chosen = [s for s in mutation.subjects(SEED) if (s[0], s[1]) in {("index_lookup", "tf1"), ("equality", "tf2"),
-                                                                         ("disjointness", "tf2"), ("dyck", "rnn")}]
+    chosen = [
+        s
+        for s in mutation.subjects(SEED)
+        if (s[0], s[1]) in {("index_lookup", "tf1"), ("equality", "tf2"), ("disjointness", "tf2"), ("dyck", "rnn")}
+    ]
     return mutation.campaign(chosen, seed=SEED, per_kind=1, boundaries=2, samples=64)
 
 

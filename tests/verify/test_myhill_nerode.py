@@ -58,7 +58,9 @@ def test_greedy_clique_is_the_maximum_on_a_small_partial_matrix():
     best = 0
     R = dist.shape[0]
     for size in range(1, R + 1):
-        if any(all(dist[a, b] for a, b in itertools.combinations(c, 2)) for c in itertools.combinations(range(R), size)):
+        if any(
+            all(dist[a, b] for a, b in itertools.combinations(c, 2)) for c in itertools.combinations(range(R), size)
+        ):
             best = size
         else:
             break

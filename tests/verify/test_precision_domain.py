@@ -4,16 +4,19 @@ exact int64 emulation of the model's largest matrix product), with the same one-
 
 import numpy as np
 import pytest
-from testkit import built, task
 
 from verify import main
 from verify.certify import VerifyError, certify
 
+from testkit import built, task
+
 FLOATS = ["float64", "float32", "float16", "bfloat16"]
 GRID = FLOATS + [f"fixed:{i}.{f}" for i in range(32) for f in range(32)]
-MODELS = [("index_lookup", "tf1", {"n": 16, "alphabet_size": 2}),
-          ("equality", "tf2", {"n": 4}),
-          ("disjointness", "tf2", {"n": 6})]
+MODELS = [
+    ("index_lookup", "tf1", {"n": 16, "alphabet_size": 2}),
+    ("equality", "tf2", {"n": 4}),
+    ("disjointness", "tf2", {"n": 6}),
+]
 DECLINE = "certified mode covers float64 and fixed"  # formats certify has no proof method for
 
 
@@ -57,7 +60,18 @@ def test_certify_refuses_exactly_what_predict_refuses(name, arch, params):
 
 
 def test_cli_certify_refuses_the_too_wide_format(capsys):
-    args = ["--task", "index_lookup", "--arch", "tf1", "--n", "16", "--alphabet-size", "2", "--precision", "fixed:15.15"]
+    args = [
+        "--task",
+        "index_lookup",
+        "--arch",
+        "tf1",
+        "--n",
+        "16",
+        "--alphabet-size",
+        "2",
+        "--precision",
+        "fixed:15.15",
+    ]
     errors = []
     for mode in (["--certify"], ["--samples", "8"], ["--exhaustive"]):
         assert main(args + mode) == 2

@@ -9,12 +9,22 @@ import pytest
 
 import constructions
 import tasks
-from testkit import built
-from verify import main
-from verify.certify import certify
 from constructions import FixedArithmetic
-from verify._precision_search import (Certified, MantissaArithmetic, _grid_ok, check_set, exact_on,
-                                      fit_log, logits, smallest_fixed, smallest_mantissa)
+from verify import main
+from verify._precision_search import (
+    Certified,
+    MantissaArithmetic,
+    _grid_ok,
+    check_set,
+    exact_on,
+    fit_log,
+    logits,
+    smallest_fixed,
+    smallest_mantissa,
+)
+from verify.certify import certify
+
+from testkit import built
 
 
 def model(n, s=2, addresses="random"):
@@ -23,8 +33,13 @@ def model(n, s=2, addresses="random"):
 
 @pytest.mark.parametrize("I,F", [(5, 10), (3, 4), (2, 2), (6, 1), (0, 5)])
 def test_traced_grid_equals_fixed_format(I, F):
-    for m, x in [(model(40, 4), tasks.get("index_lookup", n=40, alphabet_size=4).sample(np.random.default_rng(0), 200)),
-                 (constructions.build("equality", arch="tf2", n=8), np.concatenate(list(tasks.get("equality", n=8).enumerate(64))))]:
+    for m, x in [
+        (model(40, 4), tasks.get("index_lookup", n=40, alphabet_size=4).sample(np.random.default_rng(0), 200)),
+        (
+            constructions.build("equality", arch="tf2", n=8),
+            np.concatenate(list(tasks.get("equality", n=8).enumerate(64))),
+        ),
+    ]:
         assert np.array_equal(logits(m, FixedArithmetic(I, F), x), m.logits(x, precision=f"fixed:{I}.{F}"))
 
 
@@ -55,8 +70,12 @@ def test_mantissa_rounding_matches_ml_dtypes(p, dtype):
 def test_mantissa_rounding_every_p_against_numpy_frexp():
     """Round to nearest even at p bits, p = 1..53, against numpy's exact frexp/ldexp, ties included."""
     rng = np.random.default_rng(2)
-    x = np.concatenate([rng.normal(0, 1, 3000) * 10.0 ** rng.integers(-30, 30, 3000),
-                        np.array([0.0, -0.0, 1.5, 2.5, -3.5, 0.75, 1.0 + 2.0**-52, 1.0 - 2.0**-53])])
+    x = np.concatenate(
+        [
+            rng.normal(0, 1, 3000) * 10.0 ** rng.integers(-30, 30, 3000),
+            np.array([0.0, -0.0, 1.5, 2.5, -3.5, 0.75, 1.0 + 2.0**-52, 1.0 - 2.0**-53]),
+        ]
+    )
     for p in range(1, 54):
         m, e = np.frexp(x)
         want = np.ldexp(np.round(np.ldexp(m, p)), e - p)  # np.round: ties to even
@@ -80,8 +99,9 @@ def test_smallest_fixed_is_minimal_and_exact():
     assert p == 1 or not exact_on(m, MantissaArithmetic.of(p - 1), x, y)
 
 
-@pytest.mark.parametrize("task_name,kw", [("index_lookup", dict(arch="tf1", alphabet_size=2, seed=0)),
-                                          ("equality", dict(arch="tf2"))])
+@pytest.mark.parametrize(
+    "task_name,kw", [("index_lookup", dict(arch="tf1", alphabet_size=2, seed=0)), ("equality", dict(arch="tf2"))]
+)
 def test_certified_search_is_minimal_sound_and_above_sampled(task_name, kw):
     """The certified format is proved by ``certify``, no format with fewer bits is, it is exact on
     every input (checked exhaustively), and the sampled minimum is never above it."""
@@ -158,8 +178,18 @@ def run(capsys, *argv):
 
 
 def test_precision_cli_json_and_plot(capsys, tmp_path):
-    code, out, err = run(capsys, "--ns", "8,32", "--addresses", "random,quadratic", "--samples", "100",
-                         "--plot", str(tmp_path / "p.png"), "--json")
+    code, out, err = run(
+        capsys,
+        "--ns",
+        "8,32",
+        "--addresses",
+        "random,quadratic",
+        "--samples",
+        "100",
+        "--plot",
+        str(tmp_path / "p.png"),
+        "--json",
+    )
     assert code == 0, err
     res = json.loads(out)
     assert [r["n"] for r in res["rows"]] == [8, 32, 8, 32]
@@ -173,8 +203,9 @@ def test_precision_cli_json_and_plot(capsys, tmp_path):
 def test_precision_cli_says_why_a_row_has_no_fixed_format(capsys):
     """The quadratic scheme at n = 8192 needs ~2·log2(n) + 1 = 27 bits, more than the exact int64
     emulation holds for a model with n + 2 keys; the row says so instead of a bare '-'."""
-    code, out, err = run(capsys, "--ns", "8192", "--addresses", "quadratic", "--samples", "20", "--no-certify",
-                         "--json")
+    code, out, err = run(
+        capsys, "--ns", "8192", "--addresses", "quadratic", "--samples", "20", "--no-certify", "--json"
+    )
     assert code == 0, err
     r = json.loads(out)["rows"][0]
     assert r["fixed"] is None and r["certified"] is None
@@ -188,10 +219,14 @@ def test_precision_cli_equality_and_errors(capsys):
     code, out, err = run(capsys, "--task", "equality", "--ns", "8", "--json")
     assert code == 0, err
     assert json.loads(out)["rows"][0]["check_set"] == "all 256 inputs"
-    for argv, match in [(["--task", "nope"], "unknown task"), (["--ns", "x"], "invalid literal"),
-                        (["--sweep", "wind"], "invalid choice"), (["--addresses", "bogus", "--ns", "8"], "addresses"),
-                        (["--task", "equality", "--ns", "64", "--samples", "0"], "--samples must be at least 1"),
-                        (["--sweep", "noise", "--samples", "-3"], "--samples must be at least 1")]:
+    for argv, match in [
+        (["--task", "nope"], "unknown task"),
+        (["--ns", "x"], "invalid literal"),
+        (["--sweep", "wind"], "invalid choice"),
+        (["--addresses", "bogus", "--ns", "8"], "addresses"),
+        (["--task", "equality", "--ns", "64", "--samples", "0"], "--samples must be at least 1"),
+        (["--sweep", "noise", "--samples", "-3"], "--samples must be at least 1"),
+    ]:
         code, _, err = run(capsys, *argv)
         assert code == 2 and err.count("\n") == 1 and match in err, (argv, err)
 

@@ -12,7 +12,9 @@ def test_size_rows_read_the_arrays():
     assert ("threshold", "tf2") not in built  # left out on purpose (REPORT_MAX_N)
     for r in rows:
         if r["task"] == "index_lookup" and r["arch"] == "tf1":
-            m = constructions.build("index_lookup", arch="tf1", seed=0, **_report._params_at(_report._template("index_lookup", "tf1"), 16))
+            m = constructions.build(
+                "index_lookup", arch="tf1", seed=0, **_report._params_at(_report._template("index_lookup", "tf1"), 16)
+            )
             assert r["width"] == m.size()["width"] and r["params"] == m.size()["params"]
             assert r["lower_bounds"]["rnn"]["min_width"] >= 1
 
@@ -34,8 +36,11 @@ def test_readme_block_replaced_and_rest_kept(tmp_path, monkeypatch, capsys):
 def test_report_errors_are_one_line(tmp_path, capsys):
     readme = tmp_path / "R.md"
     readme.write_text("no markers\n", encoding="utf-8")
-    for argv, match in [(["--readme", str(readme)], "no <!-- results:start -->"),
-                        (["--sizes", "0"], "positive"), (["--readme", str(tmp_path / "missing.md")], "No such file")]:
+    for argv, match in [
+        (["--readme", str(readme)], "no <!-- results:start -->"),
+        (["--sizes", "0"], "positive"),
+        (["--readme", str(tmp_path / "missing.md")], "No such file"),
+    ]:
         code = main(["report", *argv])
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1 and match in err, (argv, err)

@@ -71,7 +71,7 @@ class _Tail:
     def __init__(self, Wo, w1, b1, w2, b2, wr, br, ia):  # wr, br may be None (no readout)
         self.fixed = isinstance(ia, _Fixed)
         if self.fixed:
-            self.step, self.top = 2.0 ** -ia.F, 2.0 ** ia.I
+            self.step, self.top = 2.0**-ia.F, 2.0**ia.I
         self.Wo, self.w1, self.b1, self.w2, self.b2, self.wr, self.br = Wo, w1, b1, w2, b2, wr, br
         self.Jo = np.flatnonzero(np.any(Wo != 0, axis=0))  # columns the attention writes
         self.J2 = np.flatnonzero(np.any(w2 != 0, axis=0))  # columns the MLP writes
@@ -214,8 +214,7 @@ class _Tail:
         x2, base2 = self.mlp(z, xbase)
         if not keep_eps:
             x2 = _Aff.const(self.range(x2), 0)
-        lg = self.lin(x2, self.wr, base=base2, rest=np.setdiff1d(np.arange(xbase.shape[1]), self.Jall),
-                      reps=z.shape[1])
+        lg = self.lin(x2, self.wr, base=base2, rest=np.setdiff1d(np.arange(xbase.shape[1]), self.Jall), reps=z.shape[1])
         return self.add_box(lg, Box(self.br[None], self.br[None]))
 
 
@@ -236,7 +235,7 @@ def _tail(ia, attn, mlp, readout=None) -> _Tail:
     """The :class:`_Tail` of a layer (its ``Wo`` and MLP, and the readout for the last layer), its
     arrays encoded in the format and held as float64 reals."""
     real = lambda a: None if a is None else ia.encode(a) / ia.scale  # exact in float64
-    Wo = real(attn.wo)
+    Wo = ia.encode(attn.wo) / ia.scale  # exact in float64
     wr, br = (None, None) if readout is None else (real(readout[0]), real(readout[1]))
     return _Tail(Wo.reshape(-1, Wo.shape[-1]), real(mlp.w1), real(mlp.b1), real(mlp.w2), real(mlp.b2), wr, br, ia)
 

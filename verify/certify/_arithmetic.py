@@ -203,7 +203,6 @@ def _arith(precision):
     raise VerifyError(f"certified mode covers float64 and fixed:I.F, not {ar.name}; use --samples or --exhaustive")
 
 
-
 def _step(ia) -> float | None:
     """The grid step ``2^-F`` of a fixed format (margins snap up to it); None for float64."""
     return 1.0 / ia.scale if isinstance(ia, _Fixed) else None
@@ -213,9 +212,16 @@ def _arith_details(ia) -> dict:
     """The certificate's ``arithmetic`` and ``assumptions`` entries for a plan that encloses the
     forward pass with these boxes and affine forms after attention."""
     if isinstance(ia, _Fixed):
-        return {"arithmetic": "exact integer intervals on the grid, affine forms after attention",
-                "assumptions": ["softmax exp evaluated in float64 within 16 ulp, exp(0) = 1 exactly"]}
-    return {"arithmetic": "outward-rounded float64 intervals enclosing exact and float64 evaluation, "
-                          "affine forms after attention",
-            "assumptions": ["IEEE round-to-nearest; K-term dot products within gamma_K in any order",
-                            "exp and division within 8 ulp", "total underflow below 2^-1000"]}
+        return {
+            "arithmetic": "exact integer intervals on the grid, affine forms after attention",
+            "assumptions": ["softmax exp evaluated in float64 within 16 ulp, exp(0) = 1 exactly"],
+        }
+    return {
+        "arithmetic": "outward-rounded float64 intervals enclosing exact and float64 evaluation, "
+        "affine forms after attention",
+        "assumptions": [
+            "IEEE round-to-nearest; K-term dot products within gamma_K in any order",
+            "exp and division within 8 ulp",
+            "total underflow below 2^-1000",
+        ],
+    }

@@ -169,7 +169,7 @@ def _mix_float(tl, groups, vt: Box, ho: Box, smax, L):
     ``α_t >= 1/(1 + Σ_groups count·e^{upper − s_t})`` for the ideal softmax of the model's scores,
     widened by the model's own rounding. ``tl [R, B]`` lower bounds on the target's score;
     ``groups``: ``(upper [R], count)`` for the other keys; ``ho [R, wv]`` hull of their values."""
-    den = 1.0
+    den: float | np.ndarray = 1.0
     with np.errstate(over="ignore", invalid="ignore"):
         for upper, count in groups:
             cnt = np.broadcast_to(np.asarray(count, dtype=np.float64), upper.shape)[:, None]
@@ -208,8 +208,11 @@ def _mix_fixed(ia, st, groups, vt: Box, ho: Box, known=None):
         if soft is not None:
             real, c = soft
             with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-                x = S * (1 + 20 * U) * (c[:, None] * np.exp(np.minimum(real[:, None] - m_lo, 0) / S)
-                                        + cnt * math.exp(-(2.0**ia.I)))
+                x = (
+                    S
+                    * (1 + 20 * U)
+                    * (c[:, None] * np.exp(np.minimum(real[:, None] - m_lo, 0) / S) + cnt * math.exp(-(2.0**ia.I)))
+                )
             r = np.where(np.isfinite(x) & (x < 2.0**62), np.minimum(r, np.floor(x).astype(np.int64) + 1), r)
         r_hi = r_hi + r
     r_lo = np.zeros_like(st)
@@ -225,8 +228,9 @@ def _mix_fixed(ia, st, groups, vt: Box, ho: Box, known=None):
     # products stay below 2^61 (α <= 2^F, |v| <= 2^(I+F), I + 2F <= 60); rest·v saturates there,
     # where floor(·/2^F) is clipped to ±2^(I+F) anyway
     sat = lambda x: np.clip(x, -(1 << 61), 1 << 61)
-    mul = lambda a, b: sat(np.where(np.abs(a.astype(np.float64) * b) < 2.0**61, a * b,
-                                    np.sign(a) * np.sign(b) * (1 << 61)))
+    mul = lambda a, b: sat(
+        np.where(np.abs(a.astype(np.float64) * b) < 2.0**61, a * b, np.sign(a) * np.sign(b) * (1 << 61))
+    )
     t_lo = np.minimum(a_lo * vt.lo, a_hi * vt.lo)
     t_hi = np.maximum(a_lo * vt.hi, a_hi * vt.hi)
     u_lo = np.minimum(0, mul(rest, ho.lo[:, None, :]))

@@ -36,12 +36,17 @@ def _first_failure(model, x, expected, precision):
     if bad.size == 0:
         return None
     i = int(bad[0])
-    return {"input": x[i].tolist(), "expected": int(expected[i]), "got": int(np.argmax(logits[i])),
-            "margin": float(margin[i])}
+    return {
+        "input": x[i].tolist(),
+        "expected": int(expected[i]),
+        "got": int(np.argmax(logits[i])),
+        "margin": float(margin[i]),
+    }
 
 
-def certify(model: Model, precision: str = "float64", *, task=None, chunk_cells: int = _CELLS_PER_CHUNK,
-            witnesses: bool = True) -> dict:
+def certify(
+    model: Model, precision: str = "float64", *, task=None, chunk_cells: int = _CELLS_PER_CHUNK, witnesses: bool = True
+) -> dict:
     """Prove ``model`` right on every input of its task; one report row (mode ``"certified"``).
 
     ``status`` is ``"pass"`` only if every cell is proved; ``failures`` counts the cells that were
@@ -66,7 +71,8 @@ def certify(model: Model, precision: str = "float64", *, task=None, chunk_cells:
     start = time.perf_counter()
     plan = certifier.plan(model, ia, task)
     rng = np.random.default_rng(0)
-    worst, unproved, cells, proved, covered = np.inf, [], 0, 0, 0
+    unproved: list = []
+    worst, cells, proved, covered = np.inf, 0, 0, 0
     for chunk in plan.chunks(chunk_cells):
         gap = plan.prove(chunk)
         ok = gap > 0

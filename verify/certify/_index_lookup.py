@@ -107,10 +107,11 @@ class _IndexPlan:
         return _index_witnesses(self.task, cells, rng)
 
     def details(self) -> dict:
-        return {"cell": "index t and symbol s_t fixed, the other n-1 symbols free (s^(n-1) inputs each)",
-                "attention": "weights bounded once per query position from the arrays "
-                             "(n^2 Gram, float32 + error bound)",
-                **_arith_details(self.ia)}
+        return {
+            "cell": "index t and symbol s_t fixed, the other n-1 symbols free (s^(n-1) inputs each)",
+            "attention": "weights bounded once per query position from the arrays (n^2 Gram, float32 + error bound)",
+            **_arith_details(self.ia),
+        }
 
     # -- enclosures -----------------------------------------------------------------------------
     def logits(self, t0: int, t1: int, keep_eps: bool = True, soft: bool = False) -> _Aff:

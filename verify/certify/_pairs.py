@@ -69,26 +69,33 @@ class _PairPlan:
         self.W2 = {k: ia.encode(getattr(a2, k)) for k in ("wq", "wk", "wv")}
         self.tail2 = _tail(ia, a2, w.layers[1].mlp, (w.readout_w, w.readout_b))
         combos = [(a, b) for a in (0, 1) for b in (0, 1)]
-        self.sets = {"neg": [c for c in combos if not self.hit(*c)], "pos": [c for c in combos if self.hit(*c)],
-                     "any": combos}
+        self.sets = {
+            "neg": [c for c in combos if not self.hit(*c)],
+            "pos": [c for c in combos if self.hit(*c)],
+            "any": combos,
+        }
         self.task, self.step = task, _step(ia)
         self.num_inputs_log2 = float(n)
-        self._X1 = self._X1_soft = None  # layer-1 boxes, computed on the first chunk (soft: when needed)
+        # layer-1 boxes, computed on the first chunk (soft: when needed)
+        self._X1: Box | None = None
+        self._X1_soft: Box | None = None
 
     # -- the plan protocol (verify/certify/_registry.py) ----------------------------------------
     def chunks(self, chunk_cells: int):
         """Cells −1, 0, …, n/2 − 1 in chunks of 2^22 / n (``chunk_cells`` is not used)."""
         cells, per = np.arange(-1, self.h), max(1, (1 << 22) // self.n)
-        return (cells[c0:c0 + per].tolist() for c0 in range(0, len(cells), per))
+        return (cells[c0 : c0 + per].tolist() for c0 in range(0, len(cells), per))
 
     def prove(self, chunk: list):
         cells, step = np.asarray(chunk), self.step
         if self._X1 is None:
             self._X1 = self.layer1()
+        X1 = self._X1
         expected = self.expected(self.task, cells)
-        gap = _proved(lambda keep, soft: self.logits(self._X1, cells, keep), expected, step, False)
+        gap = _proved(lambda keep, soft: self.logits(X1, cells, keep), expected, step, False)
         if not (gap > 0).all():  # retry with soft counts in layer 1
-            self._X1_soft = self.layer1(soft=True) if self._X1_soft is None else self._X1_soft
+            if self._X1_soft is None:
+                self._X1_soft = self.layer1(soft=True)
             gap = np.maximum(gap, _margins(self.logits(self._X1_soft, cells, True), expected, step))
         return gap
 
@@ -102,11 +109,13 @@ class _PairPlan:
         return _pair_witnesses(self, cells, rng)
 
     def details(self) -> dict:
-        return {"cell": "no pair (x_i, x_{i+n/2}) hits, or pair i is the first that hits (earlier pairs miss, "
-                        "later pairs free)",
-                "attention": "layer 1: one target key per head and position, derived from the arrays; "
-                             "layer 2: per-key weight bounds at the last position",
-                **_arith_details(self.ia)}
+        return {
+            "cell": "no pair (x_i, x_{i+n/2}) hits, or pair i is the first that hits (earlier pairs miss, "
+            "later pairs free)",
+            "attention": "layer 1: one target key per head and position, derived from the arrays; "
+            "layer 2: per-key weight bounds at the last position",
+            **_arith_details(self.ia),
+        }
 
     # -- layer 1 -----------------------------------------------------------------------------
     def targets(self):
@@ -118,9 +127,9 @@ class _PairPlan:
             k, _ = _midrad(self.PK[h])
             t = np.empty(n, dtype=np.int64)
             for r0 in range(0, n, 1024):
-                g = q[r0:r0 + 1024] @ k.T
-                g[np.arange(n)[None, :] >= limit[r0:r0 + 1024, None]] = -np.inf
-                t[r0:r0 + 1024] = g.argmax(1)
+                g = q[r0 : r0 + 1024] @ k.T
+                g[np.arange(n)[None, :] >= limit[r0 : r0 + 1024, None]] = -np.inf
+                t[r0 : r0 + 1024] = g.argmax(1)
             out.append(t)
         return np.stack(out, 1), limit  # [n, H], [n]
 
@@ -134,7 +143,7 @@ class _PairPlan:
         valid = np.ones((n, len(bits)), dtype=bool)
         for u in range(H + 1):
             for v in range(u + 1, H + 1):
-                same = where[:, u:u + 1] == where[:, v:v + 1]
+                same = where[:, u : u + 1] == where[:, v : v + 1]
                 valid &= ~same | (bits[None, :, u] == bits[None, :, v])
         pr, kr = np.nonzero(valid)
         cb = bits[kr]  # [R, H+1]
@@ -157,6 +166,7 @@ class _PairPlan:
                 ho = Box(np.repeat(vall.lo.min(0)[None], R, 0), np.repeat(vall.hi.max(0)[None], R, 0))
             count = limit[pr] - 1
             rows = np.arange(R)
+            grp: tuple
             if isinstance(ia, _Fixed):
                 up, real, cnt = others
                 grp = (up, count, None if cnt is None else (real, cnt))
@@ -204,7 +214,7 @@ class _PairPlan:
     def expected(self, task, cells):
         x = np.zeros((len(cells), self.n), dtype=np.int64)
         neg, pos = self.sets["neg"][0], self.sets["pos"][0]
-        x[:, : self.h], x[:, self.h:] = neg
+        x[:, : self.h], x[:, self.h :] = neg
         for r, c in enumerate(cells):
             if c >= 0:
                 x[r, c], x[r, c + self.h] = pos
@@ -227,11 +237,17 @@ class _PairPlan:
             K = ia.matmul(X1, W["wk"][g].T)  # [n, 3, w]
             V = ia.matmul(X1, W["wv"][g].T)  # [n, 3, wv]
             q = ia.matmul(xq, W["wq"][g].T)  # [3, w]
-            sc = [[None] * 3 for _ in range(3)]
-            for a in range(3):
-                for b in range(3):
-                    qa = Box(np.broadcast_to(q.lo[a], K.lo[:, b].shape), np.broadcast_to(q.hi[a], K.hi[:, b].shape))
-                    sc[a][b] = _dot_points(ia, qa, K[:, b])  # [n]
+            sc = [  # sc[a][b]: [n]
+                [
+                    _dot_points(
+                        ia,
+                        Box(np.broadcast_to(q.lo[a], K.lo[:, b].shape), np.broadcast_to(q.hi[a], K.hi[:, b].shape)),
+                        K[:, b],
+                    )
+                    for b in range(3)
+                ]
+                for a in range(3)
+            ]
             slo = np.stack([np.stack([sc[a][b].lo for b in range(3)], 1) for a in range(3)])  # [3, n, 3]
             shi = np.stack([np.stack([sc[a][b].hi for b in range(3)], 1) for a in range(3)])
             j = np.arange(n)[None, :]

@@ -19,8 +19,6 @@ from .._engine import VerifyError
 __all__ = ["REFERENCES", "ReferenceDFA", "reference_dfa"]
 
 
-
-
 @dataclasses.dataclass(frozen=True)
 class ReferenceDFA:
     """``delta [S, A]`` (int), ``start``, ``accepting`` (bool ``[S]``), ``label``: the state names."""
@@ -53,7 +51,7 @@ def _minimise(delta: np.ndarray, start: int, accepting: np.ndarray, label: list)
         block = new
     order = {int(block[start]): 0}
     todo = deque([start])
-    rep = {}
+    rep: dict[int, int] = {}
     while todo:  # breadth-first renumbering
         q = todo.popleft()
         rep.setdefault(order[int(block[q])], q)
@@ -74,14 +72,17 @@ def _dyck_reference(types: int = 2, depth: int = 2, **_) -> ReferenceDFA:
     bracket if it has type ``j`` (dead otherwise). Accept iff nothing is left unclosed."""
     A = 2 * types
     dead = "dead"
-    label, index, delta = [()], {(): 0}, []
+    label: list[tuple[int, ...] | str] = [()]  # the configurations, "dead" among them
+    index: dict[tuple[int, ...] | str, int] = {(): 0}
+    delta = []
     i = 0
     while i < len(label):
         conf = label[i]
         row = []
         for tok in range(A):
             kind, opening = tok // 2, tok % 2 == 0
-            if conf == dead:
+            nxt: tuple[int, ...] | str
+            if isinstance(conf, str):  # dead
                 nxt = dead
             elif opening:
                 nxt = conf + (kind,) if len(conf) < depth else dead
@@ -104,8 +105,9 @@ def reference_dfa(task) -> ReferenceDFA:
     length ≤ ℓ (``A^ℓ ≤ 4096`` per length) and on random strings and the task's own samples at its
     length (1024 of each, fewer for n > 1024: about 2^20 symbols each)."""
     if task.name not in REFERENCES:
-        raise VerifyError(f"no reference automaton for task {task.name!r} (finite-state certificates: "
-                          f"{', '.join(REFERENCES)})")
+        raise VerifyError(
+            f"no reference automaton for task {task.name!r} (finite-state certificates: {', '.join(REFERENCES)})"
+        )
     ref = REFERENCES[task.name](**task.params)
     params = {k: v for k, v in task.params.items() if k != "n"}
     A = ref.delta.shape[1]

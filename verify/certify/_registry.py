@@ -93,8 +93,9 @@ def _check_transformer(model: Model, layers: int | None, what: str) -> None:
     if model.family != "transformer" or meta.get("embed", "token") != "token":
         raise VerifyError(f"certified {what} needs a Transformer with token inputs")
     if layers is not None and len(model.weights.layers) != layers:
-        raise VerifyError(f"certified {what} covers {layers}-layer Transformers "
-                          f"(this one has {len(model.weights.layers)})")
+        raise VerifyError(
+            f"certified {what} covers {layers}-layer Transformers (this one has {len(model.weights.layers)})"
+        )
     if meta.get("readout", "last") != "last":
         raise VerifyError("certified mode needs the readout at the last position")
 
@@ -105,8 +106,7 @@ def _check_rnn(model: Model, layers: int | None, what: str) -> None:
 
 
 # family -> check(model, layers, what): raises VerifyError when the model is not of that shape
-FAMILIES: dict[str, Callable[[Model, int | None, str], None]] = {"transformer": _check_transformer,
-                                                                  "rnn": _check_rnn}
+FAMILIES: dict[str, Callable[[Model, int | None, str], None]] = {"transformer": _check_transformer, "rnn": _check_rnn}
 
 
 def register_family(family: str, check: Callable[[Model, int | None, str], None]) -> None:
@@ -169,8 +169,10 @@ def plans_for(task: str) -> list[Certifier]:
     """The registrations for ``task``; refuses a task without any (the message lists the others)."""
     found = [c for c in _CERTIFIERS if c.task == task]
     if not found:
-        raise VerifyError(f"certified mode covers {', '.join(certifiable())}; {task} has no certificate "
-                          "yet (use --samples or --exhaustive)")
+        raise VerifyError(
+            f"certified mode covers {', '.join(certifiable())}; {task} has no certificate "
+            "yet (use --samples or --exhaustive)"
+        )
     return found
 
 

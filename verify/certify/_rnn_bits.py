@@ -54,6 +54,7 @@ import dataclasses
 import itertools
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -139,14 +140,22 @@ def boolean_network(model: Model, precision: str = "float64") -> BitNetwork:
         rows = np.array([reads[k] for k in units], dtype=np.int64).reshape(len(units), r)
         col = dec["wh"][rows, units[:, None]]  # [G, r]
         for c in range(A):
-            _exact_sums(ar.name, np.concatenate([col, dec["win"][c, units][:, None], dec["b"][units][:, None]], 1),
-                        f"units of fan-in {r}")
+            _exact_sums(
+                ar.name,
+                np.concatenate([col, dec["win"][c, units][:, None], dec["b"][units][:, None]], 1),
+                f"units of fan-in {r}",
+            )
         if r:
             hw = ar.einsum("ar,gr->ga", ar.encode(_assignments(r)), w.wh[rows, units[:, None]])
         else:
             hw = ar.encode(np.zeros((len(units), 1)))
-        out = np.stack([np.asarray(ar.decode(ar.relu(ar.add(ar.add(hw, w.win[c, units][:, None]),
-                                                            w.b[units][:, None])))) for c in range(A)], 1)
+        out = np.stack(
+            [
+                np.asarray(ar.decode(ar.relu(ar.add(ar.add(hw, w.win[c, units][:, None]), w.b[units][:, None]))))
+                for c in range(A)
+            ],
+            1,
+        )
         for g, k in enumerate(units):
             tables[k] = out[g]  # [A, 2^r]
     used = tuple(int(j) for j in np.flatnonzero((dec["readout_w"] != 0).any(axis=1)))
@@ -154,8 +163,11 @@ def boolean_network(model: Model, precision: str = "float64") -> BitNetwork:
         raise VerifyError(f"the readout reads {len(used)} units (more than {MAX_FAN_IN})")
     _exact_sums(ar.name, np.concatenate([dec["readout_w"][list(used)].T, dec["readout_b"][:, None]], 1), "readout")
     H = _assignments(len(used))
-    lg = ar.einsum("ar,rc->ac", ar.encode(H), w.readout_w[np.asarray(used, dtype=np.int64)]) if used else \
-        ar.encode(np.zeros((1, dec["readout_b"].shape[0])))
+    lg = (
+        ar.einsum("ar,rc->ac", ar.encode(H), w.readout_w[np.asarray(used, dtype=np.int64)])
+        if used
+        else ar.encode(np.zeros((1, dec["readout_b"].shape[0])))
+    )
     logits = np.asarray(ar.decode(ar.add(lg, w.readout_b[None])))
     return BitNetwork(tuple(reads), tuple(tables), dec["h0"].astype(np.int64), used, logits)
 
@@ -169,17 +181,21 @@ class Window:
     """A reference automaton reading, at time T, the symbols at ``positions(T)``."""
 
     start: int
-    positions: object  # T -> tuple of positions
-    step: object  # (r, T, {position: symbol}) -> r'
-    answer: object  # r -> class
+    positions: Callable[[int], tuple[int, ...]]  # T -> tuple of positions
+    step: Callable[[int, int, dict[int, int]], int]  # (r, T, {position: symbol}) -> r'
+    answer: Callable[[int], int]  # r -> class
 
 
 def _halves(n: int, bad) -> Window:
     """``x[:N]`` and ``x[N:]`` compared pair by pair, ``N = n/2``: state 1 once a pair ``(x_{T−N},
     x_T)`` with ``bad(x_{T−N}, x_T)`` was read; class 1 iff no such pair."""
     N = n // 2
-    return Window(0, lambda T: (T - N, T) if T >= N else (),
-                  lambda r, T, v: r | int(T >= N and bad(v[T - N], v[T])), lambda r: 1 - r)
+    return Window(
+        0,
+        lambda T: (T - N, T) if T >= N else (),
+        lambda r, T, v: r | int(T >= N and bad(v[T - N], v[T])),
+        lambda r: 1 - r,
+    )
 
 
 WINDOWS = {
@@ -222,8 +238,9 @@ def _resolver(net: BitNetwork):
 def _inputs(vals, now: int):
     for v in vals:
         if v[0] == "control" and v[2] != now:
-            raise VerifyError(f"unit {v[1]} is read with a delay; the bit-level proof covers only undelayed "
-                              "control units")
+            raise VerifyError(
+                f"unit {v[1]} is read with a delay; the bit-level proof covers only undelayed control units"
+            )
     return sorted({v[1] for v in vals if v[0] == "pos"})
 
 
@@ -236,8 +253,14 @@ def _bits(vals, assign: dict, control: dict) -> int:
 
 
 def _unproved(reason, sizes, control, kinds):
-    return {"proved": False, "min_margin": -math.inf, "bad": {"reason": reason}, "pairs_per_step": sizes,
-            "control_units": control, "kinds": {k: sum(1 for x in kinds if x[0] == k) for k in ("input", "copy", "control")}}
+    return {
+        "proved": False,
+        "min_margin": -math.inf,
+        "bad": {"reason": reason},
+        "pairs_per_step": sizes,
+        "control_units": control,
+        "kinds": {k: sum(1 for x in kinds if x[0] == k) for k in ("input", "copy", "control")},
+    }
 
 
 def prove_bits(net: BitNetwork, win: Window, n: int, A: int) -> dict:
@@ -248,8 +271,9 @@ def prove_bits(net: BitNetwork, win: Window, n: int, A: int) -> dict:
     sizes = [1]
     for T in range(n):
         reads = {k: [value(j, T) for j in net.reads[k]] for k in control}
-        pos = sorted(set(itertools.chain.from_iterable(_inputs(v, T) for v in reads.values()))
-                     | set(win.positions(T)) | {T})
+        pos = sorted(
+            set(itertools.chain.from_iterable(_inputs(v, T) for v in reads.values())) | set(win.positions(T)) | {T}
+        )
         nxt = set()
         for bits, r in layer:
             ctrl = dict(zip(control, bits))
@@ -259,8 +283,7 @@ def prove_bits(net: BitNetwork, win: Window, n: int, A: int) -> dict:
                 if not all(v in (0.0, 1.0) for v in new):
                     k = control[next(i for i, v in enumerate(new) if v not in (0.0, 1.0))]
                     return _unproved(f"control unit {k} leaves {{0, 1}} at time {T}", sizes, control, kinds)
-                new = tuple(int(v) for v in new)
-                nxt.add((new, win.step(r, T, {p: assign[p] for p in win.positions(T)})))
+                nxt.add((tuple(int(v) for v in new), win.step(r, T, {p: assign[p] for p in win.positions(T)})))
         layer = nxt
         sizes.append(len(layer))
     outs = [value(j, n) for j in net.out_reads]
@@ -275,10 +298,15 @@ def prove_bits(net: BitNetwork, win: Window, n: int, A: int) -> dict:
             margin = -math.inf if np.isnan(margin) else float(margin)
             worst = min(worst, margin)
             if not margin > 0 and bad is None:
-                bad = {"control_units": control, "control_bits": list(bits), "expected": int(want),
-                       "margin": margin}
-    return {"proved": bad is None, "min_margin": worst, "bad": bad, "pairs_per_step": sizes,
-            "control_units": control, "kinds": {k: sum(1 for x in kinds if x[0] == k) for k in ("input", "copy", "control")}}
+                bad = {"control_units": control, "control_bits": list(bits), "expected": int(want), "margin": margin}
+    return {
+        "proved": bad is None,
+        "min_margin": worst,
+        "bad": bad,
+        "pairs_per_step": sizes,
+        "control_units": control,
+        "kinds": {k: sum(1 for x in kinds if x[0] == k) for k in ("input", "copy", "control")},
+    }
 
 
 def certify_bits(model: Model, precision: str = "float64", *, task=None) -> dict:
@@ -298,8 +326,9 @@ def certify_bits(model: Model, precision: str = "float64", *, task=None) -> dict
     counterexample = None
     if not result["proved"]:  # the proof over-approximates: look for a real failure separately
         exhaustive = n * math.log2(A) <= 20
-        found = check(model, mode="exhaustive" if exhaustive else "sampled", samples=1 << 16, precision=str(precision),
-                      task=task)
+        found = check(
+            model, mode="exhaustive" if exhaustive else "sampled", samples=1 << 16, precision=str(precision), task=task
+        )
         counterexample = found["counterexample"]
     row = {
         **row_head(model, precision, "certified"),
@@ -310,15 +339,21 @@ def certify_bits(model: Model, precision: str = "float64", *, task=None) -> dict
         "lower_bounds": bounds.lower_bounds(model.task, model.task_params, ar.bits),
         "seconds": None,
         "certificate": {
-            "proved": result["proved"], "proved_for": "length n" if result["proved"] else None,
+            "proved": result["proved"],
+            "proved_for": "length n" if result["proved"] else None,
             "method": "0/1 invariant per unit from the arrays, copies resolved, control units × the task's "
-                      "window automaton over time",
-            "units": result["kinds"], "control_units": result["control_units"],
-            "max_pairs_per_step": max(result["pairs_per_step"]), "unproved": result["bad"],
+            "window automaton over time",
+            "units": result["kinds"],
+            "control_units": result["control_units"],
+            "max_pairs_per_step": max(result["pairs_per_step"]),
+            "unproved": result["bad"],
             "inputs_covered": f"{A}^{n}",
             "arithmetic": f"the format's own operations on the encoded weights ({ar.name})",
-            "assumptions": ([] if isinstance(ar, FixedArithmetic) else
-                            ["a float sum whose every partial sum is representable is computed exactly"]),
+            "assumptions": (
+                []
+                if isinstance(ar, FixedArithmetic)
+                else ["a float sum whose every partial sum is representable is computed exactly"]
+            ),
         },
     }
     row["status"] = "pass" if result["proved"] else "fail"

@@ -117,8 +117,7 @@ def _kernels(precision: str):
         return encode_weights(ar, dataclasses.replace(w, h0=h))
 
     step = jax.vmap(lambda w, h, c: rnn_states(ar, with_h0(w, h), c[None])[1], in_axes=(None, 0, 0))
-    readout = jax.vmap(lambda w, h: rnn_logits(ar, with_h0(w, h), jnp.zeros((1, 0), jnp.int32))[0],
-                       in_axes=(None, 0))
+    readout = jax.vmap(lambda w, h: rnn_logits(ar, with_h0(w, h), jnp.zeros((1, 0), jnp.int32))[0], in_axes=(None, 0))
     start = lambda w: rnn_states(ar, encode_weights(ar, w), jnp.zeros((0,), jnp.int32))[0]
     return jax.jit(step), jax.jit(readout), jax.jit(start)
 
@@ -130,7 +129,7 @@ def _padded(fn, w, *arrays):
     size = min(size, _BATCH)
     out = []
     for s in range(0, B, size):
-        part = [a[s:s + size] for a in arrays]
+        part = [a[s : s + size] for a in arrays]
         short = size - part[0].shape[0]
         if short:
             part = [np.concatenate([p, np.repeat(p[:1], short, axis=0)]) for p in part]
@@ -165,8 +164,10 @@ def rnn_automaton(model: Model, precision: str = "float64", *, max_states: int =
             key = _key(nxt[j])
             if key not in index:
                 if len(states) >= max_states:
-                    raise VerifyError(f"the RNN reaches more than {max_states} distinct hidden states in {precision} "
-                                      "(its states do not close); no finite-state certificate")
+                    raise VerifyError(
+                        f"the RNN reaches more than {max_states} distinct hidden states in {precision} "
+                        "(its states do not close); no finite-state certificate"
+                    )
                 index[key] = len(states)
                 states.append(nxt[j])
                 access.append(access[i] + (int(c),))
@@ -194,15 +195,17 @@ def _replay(model: Model, auto: RNNAutomaton, budget: int = 1 << 22) -> int:
     edges = [(i, c) for i in range(k) for c in range(A)][:count]
     x = np.zeros((count, L), dtype=np.int64)
     for r, (i, c) in enumerate(edges):
-        x[r, :len(auto.access[i]) + 1] = auto.access[i] + (c,)
+        x[r, : len(auto.access[i]) + 1] = auto.access[i] + (c,)
     free = Model(model.weights, {**model.meta, "seq_len": None})
     hs = free.hidden_states(x, precision=auto.precision)
     for r, (i, c) in enumerate(edges):
         t = len(auto.access[i]) + 1
         if _key(hs[r, t]) != _key(auto.states[auto.delta[i, c]]) or _key(hs[r, t - 1]) != _key(auto.states[i]):
-            raise VerifyError(f"the step evaluated alone differs from the forward pass after "
-                              f"{list(auto.access[i]) + [c]} in {auto.precision}; the finite-state certificate "
-                              "does not apply")
+            raise VerifyError(
+                f"the step evaluated alone differs from the forward pass after "
+                f"{list(auto.access[i]) + [c]} in {auto.precision}; the finite-state certificate "
+                "does not apply"
+            )
     return count
 
 
@@ -265,7 +268,8 @@ def prove(auto: RNNAutomaton, ref: ReferenceDFA, n: int | None = None, *, max_pa
     if ref.delta.shape[1] != A:
         raise VerifyError(f"the RNN reads {A} symbols, the task {ref.delta.shape[1]}")
     index = {(0, ref.start): 0}
-    pairs, access, todo, rows = [(0, ref.start)], [()], deque([0]), {}
+    access: list[tuple[int, ...]] = [()]
+    pairs, todo, rows = [(0, ref.start)], deque([0]), {}
     while todo:
         p = todo.popleft()
         h, q = pairs[p]
@@ -340,12 +344,17 @@ def _failure(model: Model, x, expected: int, precision: str) -> dict:
     lg = free.logits(np.asarray([x], dtype=np.int64).reshape(1, -1), precision=precision)[0]
     others = lg.copy()
     others[expected] = -np.inf
-    return {"input": list(x), "expected": int(expected), "got": int(np.argmax(lg)),
-            "margin": float(lg[expected] - others.max())}
+    return {
+        "input": list(x),
+        "expected": int(expected),
+        "got": int(np.argmax(lg)),
+        "margin": float(lg[expected] - others.max()),
+    }
 
 
-def certify_rnn(model: Model, precision: str = "float64", *, task=None, max_states: int = MAX_STATES,
-                every_length: bool = False) -> dict:
+def certify_rnn(
+    model: Model, precision: str = "float64", *, task=None, max_states: int = MAX_STATES, every_length: bool = False
+) -> dict:
     """Prove an RNN right on every input of its task; one report row (mode ``"certified"``).
 
     Tasks with a reference automaton (:data:`REFERENCES`: Dyck) get the finite-state proof of the
@@ -380,14 +389,16 @@ def certify_rnn(model: Model, precision: str = "float64", *, task=None, max_stat
     A = auto.delta.shape[1]
     ok_n, ok_all = proof.length_n, proof.every_length
     at_n = proof.at_n
+    assert at_n is not None  # prove() was given n
     counterexample = None
     if proof.witness_n is not None:
         x = np.asarray(proof.witness_n, dtype=np.int64)
         counterexample = _failure(model, x, int(np.asarray(task.solve(x[None]))[0]), precision)
-    shortest = proof.shortest_counterexample()
-    if shortest is not None:
-        shortest = _failure(model, shortest, int(ref.accepts(np.asarray([shortest], dtype=np.int64)
-                                                           .reshape(1, -1))[0]), precision)
+    shortest_string = proof.shortest_counterexample()
+    shortest = None
+    if shortest_string is not None:
+        expected = int(ref.accepts(np.asarray([shortest_string], dtype=np.int64).reshape(1, -1))[0])
+        shortest = _failure(model, shortest_string, expected, precision)
     log2 = n * math.log2(A)
     phi = proof.state_map()
     margins_n = proof.margin[at_n]
@@ -416,9 +427,16 @@ def certify_rnn(model: Model, precision: str = "float64", *, task=None, max_stat
             "inputs_covered": f"{A}^{n}" + (" (and every other length)" if ok_all else ""),
             "num_inputs_log2": log2,
             "arithmetic": f"the model's own step and readout in {precision}; states compared bit for bit",
-            "assumptions": ([] if ar.name.startswith("fixed:") else
-                            [("one step evaluates the same whatever the batch and position "
-                              "(every transition replayed against the forward pass)")]),
+            "assumptions": (
+                []
+                if ar.name.startswith("fixed:")
+                else [
+                    (
+                        "one step evaluates the same whatever the batch and position "
+                        "(every transition replayed against the forward pass)"
+                    )
+                ]
+            ),
         },
     }
     row["status"] = "pass" if row["certificate"]["proved"] else "fail"
