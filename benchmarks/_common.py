@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import platform
 import re
 import subprocess
@@ -88,12 +89,15 @@ def table(header: list[str], rows: list[list]) -> str:
     return "\n".join([line(header), line(["---"] * len(header))] + [line(r) for r in rows])
 
 
-def write_section(name: str, body: str) -> None:
-    """Replace (or append) the section ``name`` of benchmarks/RESULTS.md, between markers."""
+def write_section(name: str, body: str, path: str | None = None) -> None:
+    """Replace (or append) the section ``name`` of ``path`` (default benchmarks/RESULTS.md), between
+    markers ``<!-- name:start -->`` and ``<!-- name:end -->``. The file is replaced atomically (a
+    temporary file in the same folder, flushed, then renamed): an interrupted run leaves it whole."""
+    path = path or RESULTS
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     text = (
-        open(RESULTS).read()
-        if os.path.exists(RESULTS)
+        open(path).read()
+        if os.path.exists(path)
         else (
             "# Benchmark results\n\nWritten by the scripts in this folder (`python benchmarks/<script>.py`); "
             "each section says which script and which machine produced it.\n"
@@ -104,8 +108,20 @@ def write_section(name: str, body: str) -> None:
         text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
-    with open(RESULTS, "w") as fh:
-        fh.write(text)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".md", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if os.path.exists(path):
+            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
     print(body)
 
 

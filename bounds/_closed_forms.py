@@ -56,7 +56,7 @@ import sympy as sp
 
 import tasks
 
-from ._domains import RNN_PRECISION, TF1_PRECISION, Domain, Requirement
+from ._domains import DOMAINS, EVEN, Domain, Requirement, two_way
 
 __all__ = [
     "BoundError",
@@ -140,62 +140,6 @@ class LowerBound:
         return max(0, int(sp.ceiling((need - offset) / slope)))
 
 
-def _dom(task, requires, split, complexity, why):
-    precision = RNN_PRECISION if complexity == "one-way" else TF1_PRECISION
-    return Domain(task, tuple(Requirement(*r) for r in requires), split, complexity, precision, why)
-
-
-_EVEN = ("n", "even")
-DOMAINS = {
-    "index_lookup": _dom(
-        "index_lookup",
-        [("n", ">=", 1), ("alphabet_size", ">=", 2)],
-        "prefix",
-        "one-way",
-        "INDEX on n symbols of A: the A^n strings are distinct rows (Bob's index tells any two apart)",
-    ),
-    "associative_recall": _dom(
-        "associative_recall",
-        [("n", ">=", 1), ("num_keys", ">=", "n"), ("num_values", ">=", 1)],
-        "prefix",
-        "one-way",
-        "n distinct keys fixed in advance; the V^n value strings are distinct rows",
-    ),
-    "equality": _dom(
-        "equality",
-        [_EVEN],
-        "halves",
-        "one-way",
-        "EQ on the two halves: 2^(n/2) distinct rows (RNN); fooling set {(x, x)} (Transformer)",
-    ),
-    "disjointness": _dom(
-        "disjointness",
-        [_EVEN],
-        "halves",
-        "one-way",
-        "DISJ on the two halves: 2^(n/2) distinct rows (RNN); fooling set {(x, not x)} (Transformer)",
-    ),
-    "nearest_neighbor": _dom(
-        "nearest_neighbor",
-        [("n", ">=", 1), ("dim", ">=", 2), ("margin", "<=", 2), ("num_labels", ">=", 1)],
-        "prefix",
-        "one-way",
-        "keys from a code whose inner products are <= 1 - margin (nn_keys); Bob queries each key",
-    ),
-    "dyck": _dom(
-        "dyck",
-        [_EVEN, ("types", ">=", 2), ("depth", ">=", 2)],
-        "odd_even",
-        "two-way",
-        "Lemma 1's fooling set (Dyck-(2,2) strings over two of the types) fools Dyck-(K,d) for K, d >= 2",
-    ),
-}
-
-
-def _two_way(task):
-    return dataclasses.replace(DOMAINS[task], complexity="two-way", precision=TF1_PRECISION)
-
-
 def _table() -> dict:
     rnn = w * b
     out: dict[tuple[str, ...], LowerBound] = {
@@ -261,13 +205,13 @@ def _table() -> dict:
             n / 2,
             "Theorem 12 (Theorem 4 + Fact 2, EQ)",
             "halves split, EQ on n/2 bits",
-            _two_way("equality"),
+            two_way("equality"),
         ),
         "disjointness": (
             n / 2,
             "§4.2 (Theorem 4 + Fact 1, DISJ)",
             "halves split, DISJ on n/2 bits",
-            _two_way("disjointness"),
+            two_way("disjointness"),
         ),
     }
     for task, (need, thm, red, dom) in tf_rows.items():
@@ -281,12 +225,12 @@ def _fallbacks() -> dict:
     any_dyck = DOMAINS["dyck"]
     deep = dataclasses.replace(
         any_dyck,
-        requires=(Requirement(*_EVEN), Requirement("depth", ">=", 2)),
+        requires=(Requirement(*EVEN), Requirement("depth", ">=", 2)),
         why="Dyck-(K,2) strings fool Dyck-(K,d), d >= 2: |S| = K^(n/2)·2^(n/2-1)",
     )
     flat = dataclasses.replace(
         any_dyck,
-        requires=(Requirement(*_EVEN), Requirement("depth", "==", 1)),
+        requires=(Requirement(*EVEN), Requirement("depth", "==", 1)),
         why="Dyck-(K,1) strings fool Dyck-(K,1): |S| = K^(n/2)",
     )
     thm = "Theorem 4 + Lemma 1's fooling set counted for Dyck-(K,d) [OWN]"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["RNN_PRECISION", "TF1_PRECISION", "Domain", "Requirement"]
+__all__ = ["DOMAINS", "EVEN", "RNN_PRECISION", "TF1_PRECISION", "Domain", "Requirement", "two_way"]
 
 RNN_PRECISION = (
     "an RNN whose state is w numbers of b bits each; the state after a prefix is all that reaches the rest (Theorem 2)"
@@ -104,3 +104,62 @@ class Domain:
             "complexity": self.complexity,
             "precision": self.precision,
         }
+
+
+def _dom(task: str, requires: list, split: str, complexity: str, why: str) -> Domain:
+    """A task's domain: its requirements on the parameters, the split, which complexity it bounds."""
+    precision = RNN_PRECISION if complexity == "one-way" else TF1_PRECISION
+    return Domain(task, tuple(Requirement(*r) for r in requires), split, complexity, precision, why)
+
+
+EVEN = ("n", "even")
+# the hypotheses of each task's main bound (the theorem's), as data; bounds/_closed_forms.py uses them
+DOMAINS = {
+    "index_lookup": _dom(
+        "index_lookup",
+        [("n", ">=", 1), ("alphabet_size", ">=", 2)],
+        "prefix",
+        "one-way",
+        "INDEX on n symbols of A: the A^n strings are distinct rows (Bob's index tells any two apart)",
+    ),
+    "associative_recall": _dom(
+        "associative_recall",
+        [("n", ">=", 1), ("num_keys", ">=", "n"), ("num_values", ">=", 1)],
+        "prefix",
+        "one-way",
+        "n distinct keys fixed in advance; the V^n value strings are distinct rows",
+    ),
+    "equality": _dom(
+        "equality",
+        [EVEN],
+        "halves",
+        "one-way",
+        "EQ on the two halves: 2^(n/2) distinct rows (RNN); fooling set {(x, x)} (Transformer)",
+    ),
+    "disjointness": _dom(
+        "disjointness",
+        [EVEN],
+        "halves",
+        "one-way",
+        "DISJ on the two halves: 2^(n/2) distinct rows (RNN); fooling set {(x, not x)} (Transformer)",
+    ),
+    "nearest_neighbor": _dom(
+        "nearest_neighbor",
+        [("n", ">=", 1), ("dim", ">=", 2), ("margin", "<=", 2), ("num_labels", ">=", 1)],
+        "prefix",
+        "one-way",
+        "keys from a code whose inner products are <= 1 - margin (nn_keys); Bob queries each key",
+    ),
+    "dyck": _dom(
+        "dyck",
+        [EVEN, ("types", ">=", 2), ("depth", ">=", 2)],
+        "odd_even",
+        "two-way",
+        "Lemma 1's fooling set (Dyck-(2,2) strings over two of the types) fools Dyck-(K,d) for K, d >= 2",
+    ),
+}
+
+
+def two_way(task: str) -> Domain:
+    """The domain of ``task``'s bound read as a two-way bound (the one-layer Transformer's)."""
+    return dataclasses.replace(DOMAINS[task], complexity="two-way", precision=TF1_PRECISION)

@@ -19,7 +19,7 @@ import tempfile
 import types
 import zipfile
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +35,7 @@ from ._compiled import (
     round_up,
     traced_forward,
 )
+from ._encoders import ModelInputError, input_encoder, register_input_encoder
 from ._meta import FORMAT, ModelFormatError, ModelMeta
 from ._precision import Arithmetic, float64_scope, parse_precision
 
@@ -60,48 +61,6 @@ _ELEMENT_BUDGET = 1 << 24  # intermediate elements per compiled batch chunk
 
 
 PathLike = str | os.PathLike
-
-
-class ModelInputError(ValueError):
-    """Inputs that the model cannot read (wrong shape, token out of range, ...)."""
-
-
-# --- input encoders: task inputs -> what the forward pass reads -------------------------------
-
-Encoder = TypeVar("Encoder", bound=Callable[[Mapping, Any], np.ndarray])
-_INPUT_ENCODERS: dict[str, Callable[[Mapping, Any], np.ndarray]] = {}
-
-
-def register_input_encoder(name: str) -> Callable[[Encoder], Encoder]:
-    """Register ``fn(meta, inputs) -> np.ndarray`` turning a task's inputs into model inputs
-    (int tokens ``[B, L]`` or float features ``[B, L, d_in]``). Named in ``meta["input_encoding"]``;
-    ``meta`` is the model's metadata as a read-only dict (:attr:`Model.meta`)."""
-
-    def deco(fn: Encoder) -> Encoder:
-        _INPUT_ENCODERS[name] = fn
-        return fn
-
-    return deco
-
-
-@register_input_encoder("tokens")
-def _tokens(meta, inputs):
-    x = np.asarray(inputs)
-    if x.ndim != 2:
-        raise ModelInputError(f"expected int tokens of shape [batch, length], got shape {x.shape}")
-    if x.dtype.kind not in "iu":
-        if x.dtype.kind == "f" and np.all(np.isfinite(x)) and np.all(x == np.round(x)):
-            x = x.astype(np.int64)
-        else:
-            raise ModelInputError(f"tokens must be integers, got dtype {x.dtype}")
-    length = meta["seq_len"]
-    if length is not None and x.shape[1] != length:
-        raise ModelInputError(f"this model reads sequences of length {length}, got length {x.shape[1]}")
-    vocab = meta["vocab_size"]
-    if x.size and (x.min() < 0 or x.max() >= vocab):
-        bad = x[(x < 0) | (x >= vocab)].flat[0]
-        raise ModelInputError(f"token {int(bad)} out of range [0, {vocab})")
-    return x.astype(np.int32)
 
 
 # --- the model --------------------------------------------------------------------------------
@@ -167,10 +126,7 @@ class Model:
     # -- running
     def encode_inputs(self, inputs: Inputs) -> np.ndarray:
         """Task inputs -> model inputs (validated); see ``meta["input_encoding"]``."""
-        name = self.metadata.input_encoding
-        if name not in _INPUT_ENCODERS:
-            raise ModelInputError(f"unknown input encoding {name!r}")
-        return _INPUT_ENCODERS[name](self.meta, inputs)
+        return input_encoder(self.metadata.input_encoding)(self.meta, inputs)
 
     @float64_scope()
     def chunk_size(self, length: int, precision: str = "float64") -> int:

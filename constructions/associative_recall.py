@@ -32,8 +32,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._encoders import ModelInputError, input_encoder, register_input_encoder
 from ._meta import model_meta
-from ._model import _INPUT_ENCODERS, Model, ModelInputError, register_input_encoder
+from ._model import Model
 from ._nearest import core
 from ._registry import ConstructionError, register
 
@@ -50,7 +51,7 @@ def hypercube_keys(num_keys: int) -> np.ndarray:
 @register_input_encoder("associative_recall_tokens")
 def encode_tokens(meta: Mapping, inputs) -> np.ndarray:
     """The plain token encoding, plus the task's promise: distinct keys, the query one of them."""
-    x = _INPUT_ENCODERS["tokens"](meta, inputs)
+    x = input_encoder("tokens")(meta, inputs)
     n, K = int(meta["task_params"]["n"]), int(meta["task_params"]["num_keys"])
     keys, vals = x[:, 0 : 2 * n : 2], x[:, 1 : 2 * n : 2]
     if x.size and (keys.max() >= K or x[:, 2 * n].max() >= K or vals.min() < K):

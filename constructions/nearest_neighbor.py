@@ -77,8 +77,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._encoders import ModelInputError, register_input_encoder
 from ._meta import model_meta
-from ._model import Model, ModelInputError, register_input_encoder
+from ._model import Model
 from ._nearest import SELF_PENALTY, Core, core, required_coherence
 from ._registry import register
 
