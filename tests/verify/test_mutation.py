@@ -41,3 +41,23 @@ def test_report_counts(records):
     t = mutation.tally(records)
     assert f"Totals: {t['mutants']} mutants, {t['wrong']} behaviour-changing" in text
     assert f"Seed {SEED}" in text
+
+
+def test_readme_block_is_the_subject_table_and_sections_replace_only_themselves(records, tmp_path):
+    from benchmarks._common import write_section
+
+    text = mutation.report(records, seed=SEED, per_kind=1, boundaries=2, samples=64, seconds=0.0, where="test")
+    block = mutation.readme_block(text)
+    rows = [line for line in block.splitlines() if line.startswith("| ")]
+    subjects = {f"{r['task']}/{r['arch']} n={r['n']}" for r in records}
+    assert rows[0].startswith("| subject") and len(rows) == 2 + len(subjects) + 1  # header, rule, subjects, all
+    assert "| kind" not in block and "Totals:" in block and "Command:" in block
+    page = tmp_path / "README.md"
+    page.write_text("before\n<!-- mutation:start -->\nold\n<!-- mutation:end -->\nafter\n")
+    page.chmod(0o640)
+    write_section("mutation", block, str(page))
+    out = page.read_text()
+    assert out.startswith("before\n<!-- mutation:start -->\n") and out.endswith("<!-- mutation:end -->\nafter\n")
+    assert "old" not in out and block.strip() in out
+    assert page.stat().st_mode & 0o777 == 0o640  # the target's permissions kept
+    assert [p.name for p in tmp_path.iterdir()] == ["README.md"]  # no temporary file left
