@@ -163,3 +163,22 @@ def test_console_script_runs_as_module():
     )
     assert res.returncode == 0, res.stderr
     assert "pass" in res.stdout
+
+
+def test_a_closed_pipe_ends_quietly_with_141():
+    """`verify ... --json | head -c 10`: the reader goes away mid-output; no traceback, and not exit 1
+    (which would say a check failed). The report (~89 KB) is larger than a pipe holds (64 KiB on
+    Linux), so the writer is still writing when the reader closes: the broken pipe is certain."""
+    import subprocess
+    import sys
+
+    args = ["bounds", "--task", "dyck", "--json", "--n", *(str(n) for n in range(2, 162, 2))]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from verify._cli import entry; entry()", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout.read(1) == b"{"  # the JSON report has started
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err
