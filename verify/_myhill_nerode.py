@@ -65,7 +65,7 @@ def state_count_check(model, cut: int, task=None, precision: str = "float64") ->
     """One cut: the states the RNN reaches after every valid prefix of length ``cut`` against the
     number the task requires (module docstring). Returns a report row; ``status`` is ``"pass"``
     iff ``model_states >= required_states`` and prefixes sharing a state are compatible."""
-    if model.arch != "rnn":
+    if model.family != "rnn":
         raise TypeError("the Myhill–Nerode check applies to RNNs")
     task = task or tasks.get(model.task, **model.task_params)
     split = task.split("prefix", cut=cut)

@@ -26,22 +26,23 @@ _CELLS_PER_CHUNK = 1 << 14
 _KEEP_UNPROVED = 64  # unproved cells kept (in proof order): witnesses and the certificate's list
 
 
-def _first_failure(model, x, expected, precision):
+def outcomes(model: Model, x: np.ndarray, expected: np.ndarray, precision: str) -> list[dict]:
+    """What the model's own forward pass (:meth:`Model.logits`, not an enclosure) answers on each
+    input of ``x`` ``[B, L]``: the report's counterexample record (input, expected, got, margin of the
+    expected class over the best other; a tie or worse is a failure)."""
     logits = model.logits(x, precision=precision)
     rows = np.arange(len(x))
     others = logits.copy()
     others[rows, expected] = -np.inf
     margin = logits[rows, expected] - others.max(1)
-    bad = np.flatnonzero(~(margin > 0))
-    if bad.size == 0:
-        return None
-    i = int(bad[0])
-    return {
-        "input": x[i].tolist(),
-        "expected": int(expected[i]),
-        "got": int(np.argmax(logits[i])),
-        "margin": float(margin[i]),
-    }
+    return [
+        {"input": x[i].tolist(), "expected": int(expected[i]), "got": int(np.argmax(logits[i])), "margin": float(m)}
+        for i, m in enumerate(margin)
+    ]
+
+
+def _first_failure(model, x, expected, precision):
+    return next((r for r in outcomes(model, x, expected, precision) if not r["margin"] > 0), None)
 
 
 def certify(

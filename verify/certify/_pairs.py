@@ -57,7 +57,7 @@ class _PairPlan:
         if w.position.shape[0] < n or w.embed.shape[0] < 2:
             raise VerifyError("model's embedding tables are too short for its task")
         self.ia = ia
-        self.causal = bool(model.meta.get("causal", True))
+        self.causal = model.metadata.causal
         a1, a2 = w.layers[0].attn, w.layers[1].attn
         self.H = a1.wq.shape[0]
         self.E, self.P = ia.encode(w.embed[:2]), ia.encode(w.position[:n])

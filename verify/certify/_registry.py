@@ -89,14 +89,14 @@ _CERTIFIERS: list[Certifier] = []
 
 
 def _check_transformer(model: Model, layers: int | None, what: str) -> None:
-    meta = model.meta
-    if model.family != "transformer" or meta.get("embed", "token") != "token":
+    meta = model.metadata
+    if model.family != "transformer" or meta.embed_kind != "token":
         raise VerifyError(f"certified {what} needs a Transformer with token inputs")
     if layers is not None and len(model.weights.layers) != layers:
         raise VerifyError(
             f"certified {what} covers {layers}-layer Transformers (this one has {len(model.weights.layers)})"
         )
-    if meta.get("readout", "last") != "last":
+    if meta.readout != "last":
         raise VerifyError("certified mode needs the readout at the last position")
 
 

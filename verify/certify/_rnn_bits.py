@@ -123,7 +123,7 @@ def _exact_sums(name: str, terms: np.ndarray, what: str):
 @float64_scope()  # the model's own arithmetic, float64 / int64
 def boolean_network(model: Model, precision: str = "float64") -> BitNetwork:
     """Step 1 of the module docstring; :class:`VerifyError` if a unit can leave {0, 1}."""
-    if model.arch != "rnn":
+    if model.family != "rnn":
         raise VerifyError("the bit-level certificate applies to RNNs")
     ar = parse_precision(precision)
     w = encode_weights(ar, model.weights)

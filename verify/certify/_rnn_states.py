@@ -65,6 +65,7 @@ import bounds
 from constructions import Model, encode_weights, float64_scope, parse_precision, rnn_logits, rnn_states
 
 from .._engine import VerifyError, row_head, task_of
+from ._driver import outcomes
 from ._reference_dfa import REFERENCES, ReferenceDFA, reference_dfa
 
 __all__ = [
@@ -145,7 +146,7 @@ def _key(v: np.ndarray) -> bytes:
 def rnn_automaton(model: Model, precision: str = "float64", *, max_states: int = MAX_STATES) -> RNNAutomaton:
     """Enumerate the hidden vectors reachable from ``h0`` breadth-first, each transition computed
     in ``precision`` by the model's own step; :class:`VerifyError` past ``max_states`` states."""
-    if model.arch != "rnn":
+    if model.family != "rnn":
         raise VerifyError("finite-state certification applies to RNNs")
     precision = str(precision)
     step, readout, start = _kernels(precision)
@@ -340,16 +341,9 @@ def _walk_back(delta: np.ndarray, layers, n: int, target: int) -> tuple:
 
 
 def _failure(model: Model, x, expected: int, precision: str) -> dict:
+    """The counterexample record of one input of any length (the model's length check lifted)."""
     free = Model(model.weights, {**model.meta, "seq_len": None})
-    lg = free.logits(np.asarray([x], dtype=np.int64).reshape(1, -1), precision=precision)[0]
-    others = lg.copy()
-    others[expected] = -np.inf
-    return {
-        "input": list(x),
-        "expected": int(expected),
-        "got": int(np.argmax(lg)),
-        "margin": float(lg[expected] - others.max()),
-    }
+    return outcomes(free, np.asarray([x], dtype=np.int64).reshape(1, -1), np.array([expected]), precision)[0]
 
 
 def certify_rnn(
@@ -374,7 +368,7 @@ def certify_rnn(
     ar = parse_precision(precision)
     precision = str(precision)
     task = task or task_of(model)
-    if model.arch != "rnn":
+    if model.family != "rnn":
         raise VerifyError(f"RNN certification applies to RNNs, not {model.variant}")
     if task.name not in REFERENCES:
         from ._rnn_bits import WINDOWS, certify_bits
