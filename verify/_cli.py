@@ -21,6 +21,7 @@ from collections.abc import Callable
 import constructions
 import tasks
 
+from ._cache import enable_compilation_cache
 from ._defaults import DEFAULT_CHECKS
 from ._engine import check, terminal_progress
 
@@ -248,9 +249,15 @@ def main(argv: list[str] | None = None) -> int:
 def entry() -> None:
     """Console-script entry point. A reader that closes the pipe early (``verify --json | head``) ends
     the run quietly with 141, the status a shell reports for SIGPIPE: not 1 (a check failed), and
-    no traceback."""
+    no traceback. JAX's persistent compilation cache is turned on here (verify/_cache.py), not on
+    import; ``--no-cache`` (anywhere on the line) or ``SEPARATIONS_NO_CACHE=1`` leaves it off."""
+    argv = sys.argv[1:]
+    if "--no-cache" in argv:
+        argv = [a for a in argv if a != "--no-cache"]
+    else:
+        enable_compilation_cache()
     try:
-        code = main()
+        code = main(argv)
         sys.stdout.flush()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit would fail again
