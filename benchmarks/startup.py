@@ -1,0 +1,138 @@
+"""Whole-process time of the ``verify`` command, cold and warm, against a per-example numpy forward.
+
+    python benchmarks/startup.py [--repeats 3] [--no-write]
+
+What a user waits for is the whole command: interpreter start, imports, build, compilation, check.
+Each command is run as a fresh process ``repeats`` times with an empty compilation cache (*cold*:
+every program compiled) and ``repeats`` times with the cache filled by a first run (*warm*,
+verify/_cache.py); the median wall time of each is reported. The reference is
+tests/numpy_forward.py, one example at a time, on the saved equality model: its rate is measured on
+2,000 inputs and multiplied out to the 2^20 inputs the command checks (the numpy forward takes the
+same time for every input of a length). ``ratio`` = numpy time for the same inputs / whole process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+from benchmarks._common import ROOT, fmt, machine, table, write_section  # noqa: E402
+
+COMMANDS = [  # (label, argv, inputs checked)
+    ("exhaustive equality tf2, n = 20", ["--task", "equality", "--arch", "tf2", "--n", "20", "--exhaustive"], 1 << 20),
+    (
+        "exhaustive index lookup tf1, n = 8, s = 2",
+        ["--task", "index_lookup", "--arch", "tf1", "--n", "8", "--alphabet-size", "2", "--exhaustive"],
+        2 * 2**8,
+    ),
+]
+
+
+def whole_process(argv: list[str], cache: str | None) -> float:
+    """Seconds of one fresh ``verify`` process (the console script's entry point)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEPARATIONS_")}
+    env["PYTHONPATH"] = ROOT
+    if cache is None:
+        env["SEPARATIONS_NO_CACHE"] = "1"
+    else:
+        env["SEPARATIONS_CACHE_DIR"] = cache
+    code = "import sys; from verify._cli import entry; sys.argv = ['verify'] + sys.argv[1:]; entry()"
+    t = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code, *argv, "--json"], env=env, capture_output=True, text=True)
+    took = time.perf_counter() - t
+    if done.returncode != 0:
+        raise RuntimeError(f"verify {' '.join(argv)} exited {done.returncode}: {done.stderr[-2000:]}")
+    return took
+
+
+def numpy_rate(k: int = 2000) -> float:
+    """Inputs per second of the per-example numpy forward on the saved equality model (n = 20)."""
+    import constructions
+    import verify
+
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    import numpy_forward
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "eq.npz")
+        constructions.build("equality", arch="tf2", n=20, seed=0).save(path)
+        model = constructions.load(path)
+        x = verify.task_of(model).sample(np.random.default_rng(0), k)
+        arrays, meta = numpy_forward.read(path)
+        t = time.perf_counter()
+        for row in x:
+            numpy_forward.transformer_logits(arrays, meta, np.asarray(row))
+        return k / (time.perf_counter() - t)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-write", action="store_true", help="print only; do not update benchmarks/RESULTS.md")
+    a = ap.parse_args(argv)
+    if a.repeats < 1:
+        ap.error("--repeats must be at least 1")
+    where = machine()
+    rate = numpy_rate()
+    rows = []
+    for label, args, inputs in COMMANDS:
+        cold = []
+        for _ in range(a.repeats):
+            cache = tempfile.mkdtemp(prefix="verify-cache-")
+            try:
+                cold.append(whole_process(args, cache))
+            finally:
+                shutil.rmtree(cache, ignore_errors=True)
+        cache = tempfile.mkdtemp(prefix="verify-cache-")
+        try:
+            whole_process(args, cache)  # fills the cache
+            warm = [whole_process(args, cache) for _ in range(a.repeats)]
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+        rows.append((label, inputs, statistics.median(cold), statistics.median(warm)))
+        print(rows[-1], flush=True)
+    body = "\n".join(
+        [
+            "## Whole-process start-up: `verify` cold and warm (`benchmarks/startup.py`)",
+            "",
+            f"Machine: {where}. Median of {a.repeats} fresh processes each; cold = empty compilation "
+            "cache, warm = cache filled by an earlier run (verify/_cache.py). numpy = tests/numpy_forward.py, "
+            f"one example at a time, {fmt(rate)} inputs/s on the saved equality model (n = 20), "
+            "multiplied out to the same inputs.",
+            "",
+            table(
+                ["command", "inputs", "cold", "warm", "numpy, same inputs", "ratio warm", "ratio cold"],
+                [
+                    [label, f"{k:,}", f"{c:.2f} s", f"{w:.2f} s"]
+                    + (
+                        [f"{k / rate:.1f} s", f"{k / rate / w:,.0f}x", f"{k / rate / c:,.0f}x"]
+                        if "equality" in label
+                        else ["-"] * 3
+                    )
+                    for label, k, c, w in rows
+                ],
+            ),
+            "",
+            "Targets (issue: fast start): exhaustive equality at n = 20 warm ≥ 50x numpy; index lookup "
+            "at n = 8 warm under 2 s (no numpy ratio: a different model).",
+        ]
+    )
+    if a.no_write:
+        print(body)
+    else:
+        write_section("startup", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
