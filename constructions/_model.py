@@ -302,8 +302,11 @@ class Model:
 
     # -- files
     def save(self, path: PathLike) -> None:
-        """Write the model to ``path`` (.npz), atomically and byte-reproducibly."""
+        """Write the model to ``path``, atomically and byte-reproducibly: ``.npz`` (docs/MODEL.md),
+        or, by the extension, ``.onnx`` or ``.safetensors`` (docs/MODEL.md, *Other formats*)."""
         path = os.fspath(path)
+        if _exporter(path):
+            return _exporter(path)[0](self, path)
         entries = dict(self.arrays())
         entries["meta"] = np.array([json.dumps(self.metadata.to_dict(), sort_keys=True)])
         folder = os.path.dirname(os.path.abspath(path))
@@ -418,9 +421,24 @@ def _expect(cond: bool, what: str):
         raise ModelFormatError(f"inconsistent shapes in {what}")
 
 
+def _exporter(path: str):
+    """``(save, load)`` for a ``.onnx`` or ``.safetensors`` path (imported on use), else None."""
+    if path.lower().endswith(".onnx"):
+        from ._onnx import load_onnx, save_onnx
+
+        return save_onnx, load_onnx
+    if path.lower().endswith(".safetensors"):
+        from ._safetensors import load_safetensors, save_safetensors
+
+        return save_safetensors, load_safetensors
+    return None
+
+
 def load(path: PathLike) -> Model:
     """Read a model saved by :meth:`Model.save` (or written by anyone following docs/MODEL.md)."""
     path = os.fspath(path)
+    if _exporter(path):
+        return _exporter(path)[1](path)
     try:
         z = np.load(path, allow_pickle=False)
         if not isinstance(z, np.lib.npyio.NpzFile):
