@@ -33,10 +33,22 @@ from ._meta import ModelFormatError, ModelMeta
 if TYPE_CHECKING:
     from ._model import Model
 
-__all__ = ["ONNX_FORMAT", "OPSET", "to_onnx", "save_onnx", "load_onnx", "atomic_write", "require"]
+__all__ = ["ONNX_FORMAT", "OPSET", "to_onnx", "save_onnx", "load_onnx", "atomic_write", "require", "other_format"]
 
 ONNX_FORMAT = "separations-onnx/1"
 OPSET = 17
+
+
+def other_format(path: str):
+    """``(save, load)`` for a ``.onnx`` or ``.safetensors`` path, else None (``Model.save`` and
+    ``load`` ask, and write ``.npz`` themselves)."""
+    if path.lower().endswith(".onnx"):
+        return save_onnx, load_onnx
+    if path.lower().endswith(".safetensors"):
+        from ._safetensors import load_safetensors, save_safetensors
+
+        return save_safetensors, load_safetensors
+    return None
 
 
 def require(module: str):

@@ -1,5 +1,5 @@
 """Any ONNX sequence model, run by onnxruntime, in the shape the checking engine reads:
-:class:`OnnxModel` and :func:`open_onnx` (docs/MODEL.md, *ONNX*).
+:class:`OnnxModel` and :func:`open_onnx` (docs/MODEL.md, *Checking any ONNX model*).
 
 The convention a graph must follow (checked when it is opened, each misfit a one-line
 :class:`ModelFormatError`):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -63,7 +63,7 @@ def to_tensors(model: Model) -> tuple[dict[str, np.ndarray], dict, dict]:
             "readout.bias": a["readout/b"],
         }
         V, C = a["rnn/win"].shape[0], a["readout/b"].shape[0]
-        config = {
+        config: dict[str, Any] = {
             "torch_rnn": {
                 "input_size": V,
                 "hidden_size": m,

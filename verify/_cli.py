@@ -197,10 +197,10 @@ def _run_rows(args) -> list[dict]:
     if args.load and args.load.lower().endswith(".onnx"):  # any ONNX sequence model (verify/_onnx.py)
         from ._onnx import open_for_check
 
-        model = open_for_check(
+        onnx_model = open_for_check(
             args.load, args.task, task_params, arch=args.arch, param=args.param, certify=args.certify
         )
-        return [_check(model, mode=mode, samples=samples, seed=args.seed, precision=args.precision, progress=bar)]
+        return [_check(onnx_model, mode=mode, samples=samples, seed=args.seed, precision=args.precision, progress=bar)]
     if args.load:
         if args.task or args.arch or task_params or args.param:
             raise UsageError("--load takes the task and its parameters from the file; drop --task/--arch/task options")
