@@ -139,3 +139,14 @@ def test_generic_weights_agree(name, arch, params, tmp_path):
     print(f"{name}/{arch} generic: max |diff| = {np.max(np.abs(got - want)):.3g} (logits up to {scale:.3g})")
     assert np.max(np.abs(got - want)) <= TOL * scale
     assert not np.allclose(want, want[:1])  # the inputs are told apart: a graph ignoring them would fail
+
+
+def test_the_export_extra_is_imported_only_when_used():
+    import pathlib
+    import subprocess
+    import sys
+
+    code = "import sys, constructions, verify; print(sorted(m for m in sys.modules if m.split('.')[0] in ('onnx', 'onnxruntime', 'safetensors')))"
+    root = pathlib.Path(__file__).resolve().parents[2]  # `-c` imports from the working folder: this checkout
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -103,14 +103,18 @@ def test_a_right_model_passes_and_per_position_logits_are_read_at_the_last(capsy
     assert row["failures"] == 0 and row["min_margin"] == 1.0
 
 
-def test_our_exported_model_checks_without_naming_its_task(capsys, tmp_path):
-    path = tmp_path / "il.onnx"
+@pytest.mark.parametrize("ext", ["onnx", "safetensors"])
+def test_our_exported_model_checks_without_naming_its_task(capsys, tmp_path, ext):
+    if ext == "safetensors":
+        pytest.importorskip("safetensors")
+    path = tmp_path / f"il.{ext}"
     code, _, err = run(capsys, "--task", "index_lookup", "--arch", "tf1", *TASK[2:], "--save", path, "--exhaustive")
     assert code == 0, err
     code, out, err = run(capsys, "--load", path, "--exhaustive", "--json")
     assert code == 0, err
     (row,) = json.loads(out)
-    assert row["arch"] == "onnx" and row["inputs_checked"] == S**N * N and row["width"] is not None
+    assert row["arch"] == ("onnx" if ext == "onnx" else "tf1") and row["inputs_checked"] == S**N * N
+    assert row["width"] is not None and row["failures"] == 0
 
 
 @pytest.mark.parametrize(
