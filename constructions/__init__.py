@@ -5,6 +5,8 @@ Public API (docs/DESIGN.md §5.3)::
     model = constructions.build("index_lookup", arch="tf1", n=64, alphabet_size=4, seed=0)
     model.predict(inputs, precision="float64"); model.size(); model.save("m.npz")
     constructions.load("m.npz"); constructions.available()
+    model.save("m.onnx"); model.save("m.safetensors")      # also loadable; docs/MODEL.md, *Other formats*
+    constructions.open_onnx("any.onnx", task)              # any ONNX sequence model, run by onnxruntime
 
 For code that composes the forward pass with its own (the checking engine, the precision search,
 benchmarks): ``model.forward(precision)`` (the pure batched forward and its prepared weights),
@@ -48,6 +50,7 @@ from ._model import (
     product_terms,
     register_input_encoder,
 )
+from ._onnx_model import OnnxModel, onnx_metadata, open_onnx
 from ._precision import Arithmetic, FixedArithmetic, FloatArithmetic, float64_scope, parse_precision, pytree_dataclass
 from ._registry import ConstructionError, available, build, builder_for, register
 from ._rnn import RNNWeights, rnn_logits, rnn_states
@@ -68,6 +71,7 @@ __all__ = [
     "ModelFormatError",
     "ModelInputError",
     "ModelMeta",
+    "OnnxModel",
     "RNNWeights",
     "TransformerWeights",
     "available",
@@ -82,6 +86,8 @@ __all__ = [
     "linear_in",
     "load",
     "model_meta",
+    "onnx_metadata",
+    "open_onnx",
     "parse_precision",
     "product_terms",
     "pytree_dataclass",

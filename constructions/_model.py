@@ -37,6 +37,7 @@ from ._compiled import (
 )
 from ._encoders import ModelInputError, input_encoder, register_input_encoder
 from ._meta import FORMAT, ModelFormatError, ModelMeta
+from ._onnx import other_format
 from ._precision import Arithmetic, float64_scope, parse_precision
 
 if TYPE_CHECKING:  # a type name only: constructions does not import tasks
@@ -302,8 +303,11 @@ class Model:
 
     # -- files
     def save(self, path: PathLike) -> None:
-        """Write the model to ``path`` (.npz), atomically and byte-reproducibly."""
+        """Write the model to ``path``, atomically and byte-reproducibly: ``.npz`` (docs/MODEL.md),
+        or, by the extension, ``.onnx`` or ``.safetensors`` (docs/MODEL.md, *Other formats*)."""
         path = os.fspath(path)
+        if other_format(path):
+            return other_format(path)[0](self, path)
         entries = dict(self.arrays())
         entries["meta"] = np.array([json.dumps(self.metadata.to_dict(), sort_keys=True)])
         folder = os.path.dirname(os.path.abspath(path))
@@ -419,8 +423,11 @@ def _expect(cond: bool, what: str):
 
 
 def load(path: PathLike) -> Model:
-    """Read a model saved by :meth:`Model.save` (or written by anyone following docs/MODEL.md)."""
+    """Read a model saved by :meth:`Model.save` (``.npz``, ``.onnx``, ``.safetensors``; or written by
+    anyone following docs/MODEL.md)."""
     path = os.fspath(path)
+    if other_format(path):
+        return other_format(path)[1](path)
     try:
         z = np.load(path, allow_pickle=False)
         if not isinstance(z, np.lib.npyio.NpzFile):

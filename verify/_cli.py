@@ -4,6 +4,7 @@
     verify --task T --arch A --n N [task options] [--precision P] [--samples K | --exhaustive | --certify]
            [--seed S] [--model-seed S] [--param KEY=VALUE ...] [--save PATH] [--json]
     verify --load m.npz [--precision P] [--samples K | --exhaustive | --certify] [--json]
+    verify --load m.onnx [--task T [task options]] [--samples K | --exhaustive] [--json]
     verify SUBCOMMAND ...                    see ``verify --help``
 
 Exit status: 0 if every row passed, 1 if any failed, 2 for bad input (one line on stderr).
@@ -68,7 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--task", help="task name: " + ", ".join(tasks.available()))
     p.add_argument("--arch", help="tf1, tf2 or rnn")
-    p.add_argument("--load", metavar="PATH", help="check a saved model (.npz) against its task")
+    p.add_argument(
+        "--load",
+        metavar="PATH",
+        help="check a saved model (.npz, .safetensors) against its task, or any ONNX model (.onnx; with --task for one from elsewhere)",
+    )
     for flag, (name, typ) in TASK_OPTIONS.items():
         p.add_argument(flag, dest=name, type=typ, default=None, metavar=name.upper(), help=f"task parameter {name}")
     mode = p.add_mutually_exclusive_group()
@@ -89,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="extra construction parameter, VALUE parsed as JSON if it can be",
     )
-    p.add_argument("--save", metavar="PATH", help="save the built model to PATH (.npz)")
+    p.add_argument("--save", metavar="PATH", help="save the built model to PATH (.npz, .onnx or .safetensors)")
     p.add_argument("--json", action="store_true", help="print a JSON list of rows")
     p.add_argument(
         "--no-progress",
@@ -190,6 +195,13 @@ def _run_rows(args) -> list[dict]:
     task_params = {
         name: getattr(args, name) for _, (name, _) in TASK_OPTIONS.items() if getattr(args, name) is not None
     }
+    if args.load and args.load.lower().endswith(".onnx"):  # any ONNX sequence model (verify/_onnx.py)
+        from ._onnx import open_for_check
+
+        onnx_model = open_for_check(
+            args.load, args.task, task_params, arch=args.arch, param=args.param, certify=args.certify
+        )
+        return [_check(onnx_model, mode=mode, samples=samples, seed=args.seed, precision=args.precision, progress=bar)]
     if args.load:
         if args.task or args.arch or task_params or args.param:
             raise UsageError("--load takes the task and its parameters from the file; drop --task/--arch/task options")
