@@ -1,4 +1,4 @@
-"""Corollary 13.1 as numbers: why Theorem 4's method stops at one layer (App. F.4; docs/BOUNDS.md §5).
+"""Corollary 13.1 as numbers: why Theorem 4's method stops at one layer (App. F.4; docs/BARRIER.md §4).
 
 Lemma 5: for every balanced split ``(S_A, S_B)`` the two-layer ``split_equality`` construction
 (width and precision O(log n)) computes a function whose communication matrix across that split is
@@ -31,8 +31,9 @@ def barrier(size: dict, n: int, bits: int, vocab: int = 2) -> dict:
     Returns ``need`` (n/2 bits), the model's ``w``, ``D``, ``h``, ``layers``, ``b``,
     ``one_layer_cost`` (constant -> Theorem 4's cost per layer, rounded up, times the layers),
     ``below_need`` (constant -> whether that cost is below ``need``: such a protocol cannot exist),
-    ``wbh_log_n`` (``w·b·h·⌈log2 n⌉ · layers``, the form O(w·b·h·log n) with constant 1), and
-    ``g_forced`` = ``need / (w·b·h)`` against ``log2_n``.
+    ``wbh_log_n`` (``w·b·h·⌈log2 n⌉``, the form O(w·b·h·log n) with constant 1), and
+    ``g_forced`` = ``need / (w·b·h)`` against ``log2_n`` (``wbh_log_n < need`` iff roughly
+    ``g_forced > log2_n``).
     """
     w, D = int(size["head_dim"]), int(size["width"])
     h, layers = int(size["heads"]), int(size["layers"])
@@ -50,7 +51,7 @@ def barrier(size: dict, n: int, bits: int, vocab: int = 2) -> dict:
         "b": int(bits),
         "one_layer_cost": cost,
         "below_need": {c: v < need for c, v in cost.items()},
-        "wbh_log_n": layers * w * int(bits) * h * math.ceil(math.log2(n)),
+        "wbh_log_n": w * int(bits) * h * math.ceil(math.log2(n)),
         "g_forced": need / (w * int(bits) * h),
         "log2_n": math.log2(n),
     }

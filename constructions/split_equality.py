@@ -19,7 +19,7 @@ Why it matters (Corollary 13.1): under the split ``(S_A, S_B)`` the communicatio
 identity of size ``2^{n/2}``, so any protocol needs n/2 bits, while this model has
 ``w, b = O(log n)``. A protocol of cost ``O(w·b·h·g(n))`` for every two-layer Transformer and every
 split would need ``g(n) = Ω(n / log² n)``: Theorem 4's method does not extend to two layers
-(docs/BOUNDS.md §5).
+(docs/BARRIER.md §4).
 
 Size: ``D = 2r + 5`` as equality, one head per layer, precision O(log n) bits.
 """
