@@ -11,13 +11,14 @@ Three kinds of object, each checkable on its own:
 * executable reductions: Theorem 2 (:func:`rnn_protocol`) and Theorem 4 (:func:`tf1_protocol`)
   run our models as two-party protocols in ``fixed:I.F`` arithmetic, bit for bit;
 
-and the separation report beside them (:func:`report`, :func:`format_report`, :func:`plot_report`):
+Corollary 13.1's numbers for the two-layer barrier (:func:`barrier`), and the separation report beside them (:func:`report`, :func:`format_report`, :func:`plot_report`):
 constructions' sizes against every lower bound, with the crossover lengths.
 
 This package imports ``tasks`` (reference solvers) but never ``constructions``: the protocols
 take a built model and read its weights and metadata.
 """
 
+from ._barrier import barrier
 from ._certificates import FoolingSetCertificate, OneWayCertificate, ceil_log2, dyck_fooling_set, one_way_certificate
 from ._check import CertificateError, check, check_fooling_set, check_one_way, check_rank
 from ._closed_forms import (
@@ -57,6 +58,7 @@ __all__ = [
     "ProtocolRun",
     "RankCertificate",
     "Requirement",
+    "barrier",
     "ceil_log2",
     "check",
     "check_fooling_set",

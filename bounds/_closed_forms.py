@@ -26,14 +26,11 @@ RNN, nearest neighbour    ``w·b >= n·log2 A``                     Thm 8 (MQAR;
 1-layer TF, Dyck-(K,1)    ``T >= (n/2)·log2 K``                   Lemma 1's set counted [OWN]
 1-layer TF, equality      ``T(w,b,h,D,n) >= n/2``                 Thm 12 (Thm 4 + Fact 2)
 1-layer TF, disjointness  ``T(w,b,h,D,n) >= n/2``                 §4.2 (Thm 4 + Fact 1)
+1-layer TF, split EQ      ``T(w,b,h,D,n) >= n/2``                 Lemma 5's split (Thm 4 + Fact 2)
 ========================  ======================================  ==================================
 
-Theorem 4's cost ``T`` comes in two constants, and every number says which it uses:
-
-``paper``     ``T = 3·w·(b + log2 n)·h`` — the theorem as stated;
-``airtight``  ``T = D·b + h·(4·w·b + 4·b + 2·⌈log2 n⌉)`` — the sum of the protocol's steps as the
-              paper describes them (docs/PAPER.md §4.4). The stated constant does not follow from
-              the steps when w is small, so the width a bound *proves* uses this one.
+Theorem 4's cost ``T`` comes in three constants, ``paper``, ``airtight`` and ``protocol``
+(:mod:`bounds._tf1_cost`); ``min_width`` uses ``airtight``, and every number says which it uses.
 
 Nearest neighbour: our task's ``n`` counts the labelled points, the paper's ``n`` counts all points
 of the MQAR sequence, half of them queries; the paper's ``w·b >= n/2`` is ``w·b >= n`` here (binary
@@ -57,6 +54,7 @@ import sympy as sp
 import tasks
 
 from ._domains import DOMAINS, EVEN, Domain, Requirement, two_way
+from ._tf1_cost import COSTS, SYMBOLS
 
 __all__ = [
     "BoundError",
@@ -72,8 +70,7 @@ __all__ = [
     "ALPHABET_PARAM",
 ]
 
-n, b, h, w, D, A, K = sp.symbols("n b h w D A K", positive=True)
-SYMBOLS = {"n": n, "b": b, "h": h, "w": w, "D": D, "A": A, "K": K}
+n, b, h, w, D, A, K = (SYMBOLS[k] for k in "nbhwDAK")
 
 
 class BoundError(ValueError):
@@ -81,12 +78,11 @@ class BoundError(ValueError):
 
 
 def tf1_cost(constant: str) -> sp.Expr:
-    """Theorem 4: bits a one-layer Transformer protocol exchanges, ``paper`` or ``airtight`` constant."""
-    if constant == "paper":
-        return 3 * w * (b + sp.log(n, 2)) * h
-    if constant == "airtight":
-        return D * b + h * (4 * w * b + 4 * b + 2 * sp.ceiling(sp.log(n, 2)))
-    raise BoundError(f"constant must be 'paper' or 'airtight', got {constant!r}")
+    """Theorem 4: bits a one-layer Transformer protocol exchanges, with the ``paper``, ``airtight``
+    or ``protocol`` constant (:mod:`bounds._tf1_cost`)."""
+    if constant not in COSTS:
+        raise BoundError(f"constant must be one of {', '.join(COSTS)}, got {constant!r}")
+    return COSTS[constant]
 
 
 # which task parameter is the alphabet A of a bound (None: the bound has no A)
@@ -100,7 +96,7 @@ class LowerBound:
     Attributes:
         size: bits the model can carry across the cut (sympy, in w, b, h, D, n).
         need: bits the task forces across the cut (sympy, in n, A).
-        constant: ``"rnn"`` (w·b, exact), ``"paper"`` or ``"airtight"`` (Theorem 4's two forms).
+        constant: ``"rnn"`` (w·b, exact), ``"airtight"``, ``"paper"`` or ``"protocol"`` (Theorem 4's forms).
         domain: the hypotheses of the theorem (:class:`bounds.Domain`); the inequality is claimed
             only where ``domain.check`` passes.
     """
@@ -213,9 +209,15 @@ def _table() -> dict:
             "halves split, DISJ on n/2 bits",
             two_way("disjointness"),
         ),
+        "split_equality": (
+            n / 2,
+            "Lemma 5's task (Theorem 4 + Fact 2, EQ across (S_A, S_B))",
+            "the task's own split (S_A, S_B), EQ on n/2 bits",
+            DOMAINS["split_equality"],
+        ),
     }
     for task, (need, thm, red, dom) in tf_rows.items():
-        for constant in ("airtight", "paper"):
+        for constant in COSTS:
             out[(task, "tf1", constant)] = LowerBound(task, "tf1", tf1_cost(constant), need, thm, red, constant, dom)
     return out
 
@@ -235,7 +237,7 @@ def _fallbacks() -> dict:
     )
     thm = "Theorem 4 + Lemma 1's fooling set counted for Dyck-(K,d) [OWN]"
     out = {}
-    for constant in ("airtight", "paper"):
+    for constant in COSTS:
         size = tf1_cost(constant)
         out[("dyck", "tf1", constant)] = (
             LowerBound(
@@ -317,8 +319,8 @@ def lower_bounds(task: str, params: dict, bits: int, heads: int = 1) -> dict:
     """Per architecture, the lower bounds on ``task`` at ``params`` (as ``tasks.get`` takes them).
 
     Returns ``{arch: {"min_width", "bits", "state_bits", "theorem", "reduction", "inequality",
-    "constant", "b", ...}}``; ``tf1`` entries add ``"heads"``, ``"min_width_paper"`` and
-    ``"inequality_paper"``. ``min_width`` is the smallest width the bound allows at ``b = bits``
+    "constant", "b", ...}}``; ``tf1`` entries add ``"heads"``, ``"min_width_paper"``,
+    ``"inequality_paper"``, ``"min_width_protocol"`` and ``"inequality_protocol"``. ``min_width`` is the smallest width the bound allows at ``b = bits``
     (for ``tf1``: with the airtight constant, at ``h = heads``); ``bits`` is the communication
     lower bound ``⌈need⌉``; ``state_bits = min_width·b``. A task with no bound gives ``{}``.
     Every entry says which hypotheses it uses (``"domain"``, ``"split"``, ``"complexity"``).
@@ -355,7 +357,7 @@ def _lower_bounds(task: str, params: dict, bits: int, heads: int = 1) -> dict:
         raise BoundError(f"heads must be a positive integer, got {heads!r}")
     heads = int(heads)
     t = _task(task, dict(params))
-    values = {"n": t.params["n"], "b": bits, "h": heads}
+    values = {"n": t.params["n"], "b": bits, "h": heads, "V": t.vocab_size}
     if task in ALPHABET_PARAM:
         values["A"] = t.params[ALPHABET_PARAM[task]]
     condition = None
@@ -373,11 +375,13 @@ def _lower_bounds(task: str, params: dict, bits: int, heads: int = 1) -> dict:
                 "b": bits,
                 "heads": heads,
                 "min_width_paper": 0,
+                "min_width_protocol": 0,
                 "theorem": "none needed: odd n, every string is rejected",
                 "reduction": "",
                 "constant": "airtight",
                 "inequality": "(Lemma 1 needs even n)",
                 "inequality_paper": "(Lemma 1 needs even n)",
+                "inequality_protocol": "(Lemma 1 needs even n)",
                 "domain": "dyck at odd n (the task is the constant 0)",
             }
         }
@@ -403,8 +407,11 @@ def _lower_bounds(task: str, params: dict, bits: int, heads: int = 1) -> dict:
             "complexity": bound.domain.complexity,
         }
         if bound.arch == "tf1":
-            paper = _paper_form(bound)
-            row.update(heads=heads, min_width_paper=paper.min_width(**values), inequality_paper=paper.inequality())
+            row["heads"] = heads
+            for constant in ("paper", "protocol"):
+                other = _with_constant(bound, constant)
+                row[f"min_width_{constant}"] = other.min_width(**values)
+                row[f"inequality_{constant}"] = other.inequality()
         if condition is not None:
             row["condition"] = condition
         out[bound.arch] = row
@@ -422,9 +429,9 @@ def _applicable(candidates, task: str, params: dict):
     return None, reasons
 
 
-def _paper_form(bound: LowerBound) -> LowerBound:
-    """The same bound with Theorem 4's stated constant."""
-    return dataclasses.replace(bound, size=tf1_cost("paper"), constant="paper")
+def _with_constant(bound: LowerBound, constant: str) -> LowerBound:
+    """The same bound with another of Theorem 4's constants."""
+    return dataclasses.replace(bound, size=tf1_cost(constant), constant=constant)
 
 
 def _no_bound(main: LowerBound, bits: int, heads: int, reasons: list) -> dict:
@@ -446,6 +453,7 @@ def _no_bound(main: LowerBound, bits: int, heads: int, reasons: list) -> dict:
     }
     if main.arch == "tf1":
         row.update(heads=heads, min_width_paper=None, inequality_paper=None)
+        row.update(min_width_protocol=None, inequality_protocol=None)
     return row
 
 

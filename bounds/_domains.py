@@ -72,7 +72,8 @@ class Domain:
         task: the task's name.
         requires: the parameter conditions the proof uses (:class:`Requirement`).
         split: the Alice/Bob split of the communication argument, as ``tasks.Task.split`` takes
-            it: ``"prefix"`` (the task's default cut), ``"halves"`` or ``"odd_even"``.
+            it: ``"prefix"`` (the task's default cut), ``"halves"``, ``"odd_even"`` or ``"alice"``
+            (``split_equality``'s own split).
         complexity: ``"one-way"`` (Alice -> Bob, one message; Bob outputs) or ``"two-way"``
             (any deterministic protocol in which Bob outputs); ``need`` bounds it from below
             under ``split``.
@@ -156,6 +157,14 @@ DOMAINS = {
         "odd_even",
         "two-way",
         "Lemma 1's fooling set (Dyck-(2,2) strings over two of the types) fools Dyck-(K,d) for K, d >= 2",
+    ),
+    "split_equality": _dom(
+        "split_equality",
+        [EVEN],
+        "alice",
+        "two-way",
+        "EQ of Alice's and Bob's bits under the task's own split: the identity matrix of size 2^(n/2), "
+        "fooling set {(x, x)}",
     ),
 }
 

@@ -11,8 +11,8 @@ What that proves about the rank over the rationals, which is what the log-rank b
   ``M K = 0`` holds over the integers.
 
 Two producers: Gauss–Jordan elimination mod p (any matrix; used up to a few hundred rows), and,
-for functions that are an AND over coordinate pairs under the halves split (equality,
-disjointness), the Kronecker route: the 2 x 2 matrix G of one coordinate pair is computed from the
+for functions that are an AND over coordinate pairs (equality, disjointness under the halves
+split; split_equality under its own split ``(S_A, S_B)``), the Kronecker route: the 2 x 2 matrix G of one coordinate pair is computed from the
 reference solver at n = 2, and the candidate inverse is ``(G^-1 mod p)^{⊗ n/2}``. Nothing about the
 big matrix is assumed: the checker multiplies it by the big matrix rebuilt from the solver.
 """
@@ -158,9 +158,13 @@ def _integer_kernel(m: np.ndarray, a: np.ndarray, pivots: np.ndarray, rank: int,
 
 
 def _kronecker(task, split, complement: bool, p: int):
-    """Candidate inverse ``(G^-1)^{⊗L} mod p`` for an AND over coordinate pairs (halves split)."""
+    """Candidate inverse ``(G^-1)^{⊗L} mod p`` for an AND over coordinate pairs (equality and
+    disjointness under the halves split, split_equality under its own)."""
     L = task.n // 2
-    if split.kind != "halves" or task.name not in ("equality", "disjointness"):
+    pairs = (split.kind == "halves" and task.name in ("equality", "disjointness")) or (
+        split.kind == "alice" and task.name == "split_equality"
+    )
+    if not pairs:  # the i-th bits of Alice's and Bob's parts (lexicographic) form the i-th pair
         return None
     small = tasks.get(task.name, n=2)
     g = small.solve(np.array([[0, 0], [0, 1], [1, 0], [1, 1]])).reshape(2, 2)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import tasks
 
+from ._barrier import barrier, barrier_text
 from ._closed_forms import BoundError, lower_bounds
 
 if TYPE_CHECKING:
@@ -41,8 +42,18 @@ __all__ = [
     "save_png_svg",
 ]
 
-EVEN_N_TASKS = ("equality", "disjointness", "dyck")
-BOUND_TASKS = ("index_lookup", "associative_recall", "equality", "disjointness", "nearest_neighbor", "dyck")
+EVEN_N_TASKS = ("equality", "disjointness", "dyck", "split_equality")
+BOUND_TASKS = (
+    "index_lookup",
+    "associative_recall",
+    "equality",
+    "disjointness",
+    "nearest_neighbor",
+    "dyck",
+    "split_equality",
+)
+# the key of lower_bounds()'s tf1 entry holding the min width for each of Theorem 4's constants
+WIDTH_KEYS = {"airtight": "min_width", "paper": "min_width_paper", "protocol": "min_width_protocol"}
 ARCHS = ("tf1", "tf2", "rnn")
 _COLOURS = {"tf1": "tab:orange", "tf2": "tab:red", "rnn": "tab:blue"}
 
@@ -61,20 +72,21 @@ class _NoBound(Exception):
     """The bound's hypotheses fail at some n the search needs (``args``: n, reason)."""
 
 
-def _bound_width(task, params, n, bound_arch, bits, heads) -> int:
-    """The bound's minimum width at n; :class:`_NoBound` where no bound is known there."""
+def _bound_width(task, params, n, bound_arch, bits, heads, constant="airtight") -> int:
+    """The bound's minimum width at n (``constant``: Theorem 4's, for tf1); :class:`_NoBound`
+    where no bound is known there."""
     lb = lower_bounds(task, {**params, "n": n}, bits, heads)[bound_arch]
     if lb["min_width"] is None:
         raise _NoBound(n, lb["reason"])
-    return lb["min_width"]
+    return lb[WIDTH_KEYS[constant]] if bound_arch == "tf1" else lb["min_width"]
 
 
-def _first_exceeding(task, params, bound_arch, bits, heads, width, start, max_n):
+def _first_exceeding(task, params, bound_arch, bits, heads, width, start, max_n, constant="airtight"):
     """Smallest valid n in ``[start, max_n]`` whose bound's minimum width exceeds ``width``
     (doubling, then bisection on the closed form), or None."""
 
     def above(n):
-        return _bound_width(task, params, n, bound_arch, bits, heads) > width
+        return _bound_width(task, params, n, bound_arch, bits, heads, constant) > width
 
     lo, hi = start, start
     while not above(hi):
@@ -90,7 +102,16 @@ def _first_exceeding(task, params, bound_arch, bits, heads, width, start, max_n)
 
 
 def crossover(
-    task: str, params: dict, arch: str, bound_arch: str, sizes: Sizes, *, bits: int, heads: int, max_n: int
+    task: str,
+    params: dict,
+    arch: str,
+    bound_arch: str,
+    sizes: Sizes,
+    *,
+    bits: int,
+    heads: int,
+    max_n: int,
+    constant: str = "airtight",
 ) -> dict:
     """Smallest n at which ``bound_arch``'s minimum width exceeds the ``arch`` construction's width.
 
@@ -100,7 +121,9 @@ def crossover(
     decrease as n grows, no smaller n can cross: for n between two probes the bound is at most
     the earlier width, which is at most the width at n. That monotonicity is the one assumption;
     the probed widths are reported. Where the bound's hypotheses fail at an n the search needs,
-    it stops with ``"n": None`` and a note "no bound known (reason)".
+    it stops with ``"n": None`` and a note "no bound known (reason)". ``constant``: which of
+    Theorem 4's constants a one-layer Transformer bound uses (``"constant"`` in the result; ``"rnn"``
+    for an RNN bound).
     """
     result: dict[str, Any] = {
         "task": task,
@@ -112,6 +135,7 @@ def crossover(
         "max_n": max_n,
         "probed": [],
         "assumes": "the construction's width does not decrease with n between probes",
+        "constant": constant if bound_arch == "tf1" else "rnn",
     }
     n = _valid(task, 2)
     try:
@@ -121,12 +145,12 @@ def crossover(
                 result["note"] = f"stopped at n={n}: {s}"
                 break
             w = model_width(s)
-            mw = _bound_width(task, params, n, bound_arch, bits, heads)
+            mw = _bound_width(task, params, n, bound_arch, bits, heads, constant)
             result["probed"].append([n, w, mw])
             if mw > w:
                 result.update(n=n, construction_width=w, bound_min_width=mw)
                 break
-            nxt = _first_exceeding(task, params, bound_arch, bits, heads, w, _valid(task, n + 1), max_n)
+            nxt = _first_exceeding(task, params, bound_arch, bits, heads, w, _valid(task, n + 1), max_n, constant)
             if nxt is None:
                 result["note"] = f"the bound stays at most the construction's width {w} up to n={max_n}"
                 break
@@ -154,7 +178,10 @@ def report(
     every construction's sizes (or why it is missing). With ``crossovers``, one crossover per
     separation: a construction of an architecture that has no lower bound on the task, against
     the bound of each other architecture (Transformers vs any RNN; the Dyck RNN vs any one-layer
-    Transformer; two layers vs one).
+    Transformer; two layers vs one). A one-layer Transformer bound's crossover uses the airtight
+    constant; its ``"constants"`` entry holds the crossovers with the paper's and the protocol's.
+    Rows of ``split_equality`` carry ``"barrier"`` (Corollary 13.1, :func:`bounds.barrier`) for
+    its two-layer construction.
     """
     if isinstance(bits, bool) or not isinstance(bits, int) or bits <= 0:
         raise BoundError(f"bits must be a positive integer, got {bits!r}")
@@ -177,17 +204,19 @@ def report(
                         arch=arch, status="built", paper_width=model_width(s), state_bits=model_width(s) * bits
                     )
                     cons.append(entry)
-            rows.append(
-                {
-                    "task": task,
-                    "n": n,
-                    "task_params": p,
-                    "b": bits,
-                    "heads": heads,
-                    "lower_bounds": lbs,
-                    "constructions": cons,
-                }
-            )
+            row = {
+                "task": task,
+                "n": n,
+                "task_params": p,
+                "b": bits,
+                "heads": heads,
+                "lower_bounds": lbs,
+                "constructions": cons,
+            }
+            two = next((c for c in cons if c["arch"] == "tf2" and c["status"] == "built"), None)
+            if task == "split_equality" and two is not None:
+                row["barrier"] = barrier(two, n, bits, vocab=2)
+            rows.append(row)
         if crossovers:
             probe_n = _valid(task, 2)
             lbs = lower_bounds(task, {**params, "n": probe_n}, bits, heads)
@@ -198,8 +227,8 @@ def report(
                 if (task, arch) not in registered or arch in lbs:
                     continue
                 for bound_arch in lbs:
-                    cross.append(
-                        crossover(
+                    found = {
+                        constant: crossover(
                             task,
                             {**fixed, **params},
                             arch,
@@ -208,8 +237,14 @@ def report(
                             bits=bits,
                             heads=heads,
                             max_n=crossover_max_n,
+                            constant=constant,
                         )
-                    )
+                        for constant in (WIDTH_KEYS if bound_arch == "tf1" else ["airtight"])
+                    }
+                    main = found.pop("airtight")
+                    if found:
+                        main["constants"] = found
+                    cross.append(main)
     return {"b": bits, "heads": heads, "task_options": task_params, "rows": rows, "crossovers": cross}
 
 
@@ -220,7 +255,8 @@ def _lb_text(lbs: dict) -> str:
             parts.append(f"{arch} no bound known ({lb['reason']})")
         elif arch == "tf1":
             parts.append(
-                f"tf1 w>={lb['min_width']} (airtight; paper {lb['min_width_paper']}) [{lb['theorem'].split(' (')[0]}]"
+                f"tf1 w>={lb['min_width']} (airtight; paper {lb['min_width_paper']}; protocol "
+                f"{lb['min_width_protocol']}) [{lb['theorem'].split(' (')[0]}]"
             )
         else:
             parts.append(f"{arch} w>={lb['min_width']} [{lb['theorem'].split(' (')[0]}]")
@@ -249,15 +285,22 @@ def format_report(rep: dict) -> str:
     lines = [f"lower bounds at b={rep['b']} bits, h={rep['heads']} head(s); Transformer width = max(D, head_dim)"]
     for row in table:
         lines.append("  ".join(c.ljust(wd) for c, wd in zip(row[:-1], widths)) + "  " + row[-1])
-    for c in rep["crossovers"]:
-        if c["n"] is not None:
-            lines.append(
-                f"crossover {c['task']}: the {c['construction']} construction (width {c['construction_width']}) is "
-                f"smaller than any {c['bound']} (width >= {c['bound_min_width']}) from n = {c['n']} "
-                f"(b={c['b']}; probed n: {', '.join(str(p[0]) for p in c['probed'])})"
-            )
-        else:
-            lines.append(f"crossover {c['task']}: {c['construction']} vs {c['bound']} bound: {c.get('note')}")
+    for r in rep["rows"]:
+        if "barrier" in r:
+            lines.append(barrier_text(r["barrier"]))
+    for main in rep["crossovers"]:
+        for c in [main, *main.get("constants", {}).values()]:
+            which = f", {c['constant']} constant" if c["bound"] == "tf1" else ""
+            if c["n"] is not None:
+                lines.append(
+                    f"crossover {c['task']}: the {c['construction']} construction (width {c['construction_width']}) "
+                    f"is smaller than any {c['bound']} (width >= {c['bound_min_width']}{which}) from n = {c['n']} "
+                    f"(b={c['b']}; probed n: {', '.join(str(p[0]) for p in c['probed'])})"
+                )
+            else:
+                lines.append(
+                    f"crossover {c['task']}: {c['construction']} vs {c['bound']} bound{which}: {c.get('note')}"
+                )
     return "\n".join(lines)
 
 
@@ -282,13 +325,19 @@ def plot_report(rep: dict, path: str) -> list[str]:
         params = rep["task_options"][task]  # the options given, not the defaults filled in at one n
         grid = sorted({_valid(task, int(v)) for v in np.geomspace(2, max(4, 2 * n_max), 80)})
         for arch in trs[0]["lower_bounds"]:
-            for key, style in (("min_width", "-"), ("min_width_paper", "--")):
-                if key == "min_width_paper" and arch != "tf1":
+            for key, style in (("min_width", "-"), ("min_width_paper", "--"), ("min_width_protocol", "-.")):
+                if key != "min_width" and arch != "tf1":
                     continue
                 ys = [lower_bounds(task, {**params, "n": n}, rep["b"], rep["heads"])[arch][key] for n in grid]
                 ys = [np.nan if y is None else y for y in ys]  # no bound known there: no point
                 label = f"{arch} lower bound" + (
-                    " (paper constant)" if key.endswith("paper") else " (airtight)" if arch == "tf1" else ""
+                    " (paper constant)"
+                    if key.endswith("paper")
+                    else " (protocol constant)"
+                    if key.endswith("protocol")
+                    else " (airtight)"
+                    if arch == "tf1"
+                    else ""
                 )
                 y = np.asarray(ys, dtype=float)
                 y = np.where(y > 0, y, np.nan)  # width 0 (no constraint) is off the log axis

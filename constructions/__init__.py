@@ -34,6 +34,7 @@ from . import (  # noqa: F401  # noqa: F401
     rnn_associative_recall,
     rnn_halves,
     rnn_index_lookup,
+    split_equality,
     threshold,
 )
 from ._addresses import AddressCode, hadamard_addresses, random_addresses

@@ -56,6 +56,9 @@ Residual instead of a second head: the paper keeps ``x_p`` next to the fetched p
 residual connections or another attention head" and counts 2 heads. Our shared Transformer has
 residual connections, so ``x_p`` simply stays in its block: one head per layer.
 
+Assembly: :func:`constructions._pair_xor.pair_xor_weights` (shared with ``split_equality``, which
+renumbers the addresses for any balanced split; Lemma 5).
+
 Size: ``D = 2r + 5``, ``r = O(log n / μ²)`` (O(log n) for the default μ ≤ 1/2), one head per
 layer, precision O(log n) bits (β = Θ(log n); the uniform weight 1/n must be representable).
 """
@@ -67,12 +70,11 @@ import math
 import numpy as np
 
 from ._codes import make_addresses
-from ._gadgets import attention_lower_bound, mean_and_threshold, mlp, ramp, softmax_scale
-from ._layout import Layout, linear
+from ._gadgets import attention_lower_bound, softmax_scale
 from ._meta import model_meta
 from ._model import Model
+from ._pair_xor import pair_xor_weights
 from ._registry import ConstructionError, register
-from ._transformer import Attention, Layer, TransformerWeights
 
 __all__ = ["build_equality", "partner", "paper_beta"]
 
@@ -111,36 +113,10 @@ def build_equality(
     if not 0 < float(coherence) < 1:
         raise ConstructionError(f"coherence must lie in (0, 1), got {coherence}")
     code = make_addresses(n, addresses, float(coherence), int(seed))
-    a, r, mu = code.vectors, code.dim, float(code.coherence)
+    a, mu = code.vectors, float(code.coherence)
     b = softmax_scale(n - 1, 1.0 - mu, MISS) if beta is None else float(beta)
 
-    resid = Layout(bit=1, partner_bit=1, address=r, partner=r, xor=1, mean=1, ineq=1)
-    token = np.stack([resid.vector(bit=v) for v in (0.0, 1.0)])
-    pi = partner(n)
-    position = np.stack([resid.vector(address=a[p], partner=a[pi[p]]) for p in range(n)])
-
-    # layer 1: fetch x_{π(p)} into partner_bit, then XOR
-    qk, val = Layout(address=r), Layout(bit=1)
-    fetch = Attention(
-        wq=linear(resid, qk, {("partner", "address"): b})[None],
-        wk=linear(resid, qk, {("address", "address"): 1.0})[None],
-        wv=linear(resid, val, {("bit", "bit"): 1.0})[None],
-        wo=linear(val, resid, {("bit", "partner_bit"): 1.0}).T[None],
-    )
-    # h(d) and h(−d), d = bit − partner_bit, h the ramp (ReLU(4u − 1) − ReLU(4u − 3))/2
-    xor = mlp(
-        resid,
-        ramp(1, {"bit": 4.0, "partner_bit": -4.0}, "xor", bias=(-1.0, -3.0), gain=0.5, names=("up_hi", "up_lo")),
-        ramp(1, {"bit": -4.0, "partner_bit": 4.0}, "xor", bias=(-1.0, -3.0), gain=0.5, names=("down_hi", "down_lo")),
-    )
-
-    # layer 2: Q = 0, uniform mean of xor, threshold (count > 0)
-    average, threshold = mean_and_threshold(resid, n, src="xor", out="ineq", c=0)
-    readout_w = np.zeros((resid.dim, 2))
-    readout_w[resid["ineq"]] = [2.0, -2.0]
-    readout_b = np.array([-1.0, 1.0])
-
-    weights = TransformerWeights(token, position, (Layer(fetch, xor), Layer(average, threshold)), readout_w, readout_b)
+    weights, resid = pair_xor_weights(a, np.arange(n), partner(n), b)
     meta = model_meta(
         "transformer",
         "equality",

@@ -31,6 +31,7 @@ from ._equality import Equality
 from ._index_lookup import IndexLookup
 from ._nearest_neighbor import NearestNeighbor
 from ._registry import available, get
+from ._split_equality import SplitEquality, alice_positions
 from ._threshold import (
     Threshold,
     threshold_params_disjointness,
@@ -54,6 +55,8 @@ __all__ = [
     "NearestNeighbor",
     "AssociativeRecall",
     "Dyck",
+    "SplitEquality",
+    "alice_positions",
     "threshold_params_equality",
     "threshold_params_disjointness",
     "threshold_params_random_dnf",

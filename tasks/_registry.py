@@ -11,10 +11,12 @@ from ._dyck import Dyck
 from ._equality import Equality
 from ._index_lookup import IndexLookup
 from ._nearest_neighbor import NearestNeighbor
+from ._split_equality import SplitEquality
 from ._threshold import Threshold
 
 _TASKS: dict[str, type[Task]] = {
-    cls.name: cls for cls in (IndexLookup, Equality, Disjointness, Threshold, NearestNeighbor, AssociativeRecall, Dyck)
+    cls.name: cls
+    for cls in (IndexLookup, Equality, Disjointness, Threshold, NearestNeighbor, AssociativeRecall, Dyck, SplitEquality)
 }
 
 

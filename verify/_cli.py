@@ -35,6 +35,15 @@ SUBCOMMANDS: dict[str, str] = {
     "bounds": "verify._bounds_cli:main",
 }
 
+
+def _json_or_text(value: str) -> object:
+    """A task option that is a JSON value (a list of positions) or plain text (a layout name)."""
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
 # task options: flag -> (parameter name, type)
 TASK_OPTIONS: dict[str, tuple[str, Callable[[str], object]]] = {
     "--n": ("n", int),
@@ -49,6 +58,7 @@ TASK_OPTIONS: dict[str, tuple[str, Callable[[str], object]]] = {
     "--index-sets": ("index_sets", json.loads),
     "--truth-tables": ("truth_tables", json.loads),
     "--c": ("c", int),
+    "--alice": ("alice", _json_or_text),
 }
 
 

@@ -38,6 +38,11 @@ def tf1_paper(need, n, b, h):
     return W
 
 
+def tf1_protocol(need, n, b, h, V):
+    offset = (V - 1).bit_length() + h * (4 * b + 2 + 2 * (n - 1).bit_length())
+    return max(0, -(-(need - offset) // (2 * h * b)))
+
+
 def expected(task, params, b, h):
     """Every lower bound of the report, from the formulas of docs/PAPER.md §12 (integer arithmetic)."""
     n = params["n"]
@@ -55,9 +60,20 @@ def expected(task, params, b, h):
             "rnn": ceil_div(n // 2, b),
             "tf1": tf1_airtight(n // 2, n, b, h),
             "tf1_paper": tf1_paper(n // 2, n, b, h),
+            "tf1_protocol": tf1_protocol(n // 2, n, b, h, 2),
         }
     if task == "dyck":
-        return {"tf1": tf1_airtight(n - 1, n, b, h), "tf1_paper": tf1_paper(n - 1, n, b, h)}
+        return {
+            "tf1": tf1_airtight(n - 1, n, b, h),
+            "tf1_paper": tf1_paper(n - 1, n, b, h),
+            "tf1_protocol": tf1_protocol(n - 1, n, b, h, 4),
+        }
+    if task == "split_equality":
+        return {
+            "tf1": tf1_airtight(n // 2, n, b, h),
+            "tf1_paper": tf1_paper(n // 2, n, b, h),
+            "tf1_protocol": tf1_protocol(n // 2, n, b, h, 2),
+        }
     raise AssertionError(task)
 
 
@@ -66,7 +82,15 @@ def test_the_briefs_example(capsys):
     assert code == 0, err
     rep = json.loads(out)
     rows = {r["task"]: r for r in rep["rows"]}
-    assert set(rows) == {"index_lookup", "associative_recall", "equality", "disjointness", "nearest_neighbor", "dyck"}
+    assert set(rows) == {
+        "index_lookup",
+        "associative_recall",
+        "equality",
+        "disjointness",
+        "nearest_neighbor",
+        "dyck",
+        "split_equality",
+    }
     lb = rows["index_lookup"]["lower_bounds"]["rnn"]
     assert lb["min_width"] == 32 and "Theorem 3" in lb["theorem"] and lb["bits"] == 1000
     for r in rep["rows"]:
@@ -76,6 +100,7 @@ def test_the_briefs_example(capsys):
             assert lb["theorem"]
             if arch == "tf1":
                 assert lb["min_width_paper"] == want["tf1_paper"] and lb["constant"] == "airtight"
+                assert lb["min_width_protocol"] == want["tf1_protocol"]
         archs = {c["arch"]: c for c in r["constructions"]}
         assert set(archs) == {"tf1", "tf2", "rnn"}
         for arch, c in archs.items():

@@ -38,6 +38,7 @@ SPLIT = {
     ("disjointness", "tf1"): "halves",
     ("equality", "rnn"): "halves",
     ("disjointness", "rnn"): "halves",
+    ("split_equality", "tf1"): "alice",
 }
 
 
@@ -60,6 +61,9 @@ def cases():
         for depth in (1, 2, 3, 4):
             for n in range(1, top + 1):
                 yield "dyck", {"n": n, "types": types, "depth": depth}
+    for n in range(2, 11, 2):
+        for layout in ("halves", "interleaved", "random:0", "random:1"):
+            yield "split_equality", {"n": n, "alice": layout}
     yield "threshold", tasks.threshold_params_equality(6)
     yield "threshold", tasks.threshold_params_random_dnf(6, 2, 3, np.random.default_rng(0))
 
@@ -106,7 +110,10 @@ def fixed_keys_rows(m, a_parts, n):
 
 
 CASE_IDS = [
-    ",".join(f"{k}={v[k]}" for k in ("n", "alphabet_size", "num_keys", "num_values", "types", "depth") if k in v) or t
+    ",".join(
+        f"{k}={v[k]}" for k in ("n", "alphabet_size", "num_keys", "num_values", "types", "depth", "alice") if k in v
+    )
+    or t
     for t, v in cases()
 ]
 

@@ -20,6 +20,7 @@ ALL_NAMES = [
     "equality",
     "index_lookup",
     "nearest_neighbor",
+    "split_equality",
     "threshold",
 ]
 
@@ -35,6 +36,7 @@ SMALL = [
     ("associative_recall", dict(n=3)),
     ("dyck", dict(n=6)),
     ("dyck", dict(n=5, types=1, depth=3)),
+    ("split_equality", dict(n=6, alice="random:1")),
     ("nearest_neighbor", dict(n=4, dim=3, margin=0.2, num_labels=3)),
 ]
 DISCRETE = [(name, p) for name, p in SMALL if name != "nearest_neighbor"]

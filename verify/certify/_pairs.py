@@ -1,6 +1,7 @@
 """The certification plan for equality and disjointness: two layers, cells by the first pair that decides.
 
-The answer of both tasks is decided by the pairs ``(x_i, x_{i+n/2})``: the first pair that *hits*
+The answer of these tasks is decided by the pairs ``(x_i, x_{i+n/2})`` (split_equality: the pairs
+``(x_{a_i}, x_{b_i})`` of its split): the first pair that *hits*
 (differs, for equality; is (1, 1), for disjointness) makes the answer, and with no hit it is the
 other one. Cells: "no pair hits" (−1) and, for each ``i``, "pair ``i`` is the first that hits"
 (earlier pairs miss, later pairs free) — a partition of ``{0,1}^n`` into ``n/2 + 1`` product sets,
@@ -32,7 +33,22 @@ from ._attention import _dot_points, _Keys, _mix_fixed, _mix_float, _tables, _un
 from ._registry import certifier_of, check_family, exact_count, register_certifier
 
 # the pair predicate whose presence (at some i, pair (x_i, x_{i+n/2})) decides the answer
-PAIR_TASKS = {"equality": lambda a, b: a != b, "disjointness": lambda a, b: a == 1 and b == 1}
+PAIR_TASKS = {
+    "equality": lambda a, b: a != b,
+    "disjointness": lambda a, b: a == 1 and b == 1,
+    "split_equality": lambda a, b: a != b,  # pairs (a_i, b_i) of the task's split (Lemma 5)
+}
+
+
+def task_pairs(task, n: int) -> np.ndarray:
+    """int64 ``[n/2, 2]``: the pairs whose first hit decides the answer, ``(i, i + n/2)`` or the
+    task's own (``split_equality``: ``(a_i, b_i)``)."""
+    pairs = getattr(task, "pairs", None)
+    if pairs is not None:
+        return np.asarray(pairs, dtype=np.int64)
+    return np.stack([np.arange(n // 2), np.arange(n // 2) + n // 2], axis=1)
+
+
 _STATUS = ("neg", "pos", "any")
 
 
@@ -53,6 +69,10 @@ class _PairPlan:
         self.n = n = int(model.task_params["n"])
         self.h = n // 2
         self.hit = PAIR_TASKS[model.task]
+        pairs = task_pairs(task, n)
+        self.first, self.second = pairs[:, 0], pairs[:, 1]
+        self.pair_of = np.empty(n, dtype=np.int64)
+        self.pair_of[self.first] = self.pair_of[self.second] = np.arange(self.h)
         w = model.weights
         if w.position.shape[0] < n or w.embed.shape[0] < 2:
             raise VerifyError("model's embedding tables are too short for its task")
@@ -136,7 +156,7 @@ class _PairPlan:
     def layer1(self, soft: bool = False) -> Box:
         """Boxes ``[n, 3, D]`` (format units) of the residual stream after layer 1, per position
         and status (neg / pos / any) of the position's pair."""
-        ia, n, h, H = self.ia, self.n, self.h, self.H
+        ia, n, H = self.ia, self.n, self.H
         tgt, limit = self.targets()
         where = np.concatenate([np.arange(n)[:, None], tgt], 1)  # [n, H+1] positions of a case
         bits = np.array(list(itertools.product((0, 1), repeat=H + 1)))  # [K, H+1]
@@ -182,13 +202,13 @@ class _PairPlan:
         if isinstance(ia, _Fixed):
             X = Box(np.round(X.lo * ia.S).astype(np.int64), np.round(X.hi * ia.S).astype(np.int64))
         # which statuses of the position's own pair each case agrees with
-        i = pr % h
+        i = self.pair_of[pr]
         known_lo = np.full(R, -1)
         known_hi = np.full(R, -1)
         for u in range(H + 1):
             pos_u = where[pr, u]
-            known_lo = np.where(pos_u == i, cb[:, u], known_lo)
-            known_hi = np.where(pos_u == i + h, cb[:, u], known_hi)
+            known_lo = np.where(pos_u == self.first[i], cb[:, u], known_lo)
+            known_hi = np.where(pos_u == self.second[i], cb[:, u], known_hi)
         D = X.shape[1]
         lo = np.full((n, 3, D), np.inf)
         hi = np.full((n, 3, D), -np.inf)
@@ -207,17 +227,17 @@ class _PairPlan:
     # -- cells ---------------------------------------------------------------------------------
     def statuses(self, cells):
         """Status index ``[C, n]`` of each position's pair in cells ``c`` (−1: no pair hits)."""
-        pair = np.arange(self.n) % self.h
+        pair = self.pair_of
         c = np.asarray(cells)[:, None]
         return np.where((c < 0) | (pair[None] < c), 0, np.where(pair[None] == c, 1, 2))
 
     def expected(self, task, cells):
         x = np.zeros((len(cells), self.n), dtype=np.int64)
         neg, pos = self.sets["neg"][0], self.sets["pos"][0]
-        x[:, : self.h], x[:, self.h :] = neg
+        x[:, self.first], x[:, self.second] = neg
         for r, c in enumerate(cells):
             if c >= 0:
-                x[r, c], x[r, c + self.h] = pos
+                x[r, self.first[c]], x[r, self.second[c]] = pos
         return task.solve(x).astype(np.int64)
 
     def _covered_cell(self, c: int) -> int:
@@ -259,7 +279,7 @@ class _PairPlan:
         return self.tail2.logits(Box(z.lo[:, None], z.hi[:, None]), Box(xb.lo / ia.scale, xb.hi / ia.scale), keep_eps)
 
 
-for _task in PAIR_TASKS:  # equality, then disjointness
+for _task in PAIR_TASKS:  # equality, disjointness, split_equality
     register_certifier(task=_task, family="transformer", layers=2)(_PairPlan)
 
 
@@ -275,7 +295,7 @@ def pair_boxes(model: Model, precision: str = "float64") -> tuple[list, Box]:
 def _pair_witnesses(plan, cells, rng, budget: int = 4096):
     """Inputs of unproved cells: every pair on one background combo that misses, one pair varied
     (and the cell's first hit in place), plus random members of the cells."""
-    h, out = plan.h, []
+    h, out, first, second = plan.h, [], plan.first, plan.second
     neg, pos = plan.sets["neg"], plan.sets["pos"]
     for c in cells[:4]:
         for bg in neg:
@@ -287,17 +307,17 @@ def _pair_witnesses(plan, cells, rng, budget: int = 4096):
                     if i == c or (i < c and alt in pos) or (c < 0 and alt in pos):
                         continue
                     x = np.empty(plan.n, dtype=np.int64)
-                    x[:h], x[h:] = bg
+                    x[first], x[second] = bg
                     if c >= 0:
-                        x[c], x[c + h] = pos[0]
-                    x[i], x[i + h] = alt
+                        x[first[c]], x[second[c]] = pos[0]
+                    x[first[i]], x[second[i]] = alt
                     out.append(x)
         for _ in range(8):
             x = rng.integers(0, 2, plan.n)
             for i in range(h):
                 if c < 0 or i < c:
-                    x[i], x[i + h] = neg[rng.integers(len(neg))]
+                    x[first[i]], x[second[i]] = neg[rng.integers(len(neg))]
                 elif i == c:
-                    x[i], x[i + h] = pos[rng.integers(len(pos))]
+                    x[first[i]], x[second[i]] = pos[rng.integers(len(pos))]
             out.append(x)
     return np.stack(out[:budget])  # the first unproved cells first
