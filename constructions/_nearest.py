@@ -14,8 +14,8 @@ at that address (``β₂ = softmax_scale(2n, 1 − μ, 1/5)``) and cleans and re
 
 Queries. The sequence holds ``pairs`` labelled points (point i at ``2i``, its label at ``2i + 1``)
 and one more point at ``2·pairs``; ``queries`` lists the points at which an answer is read
-(default: the last one alone, readout ``"last"``; several: readout ``"positions"``, one causal
-pass answering each from its prefix). In ``"flag"`` mode every query point carries the flag and
+(default None: the last one alone, readout ``"last"``; a tuple: readout ``"positions"``, one
+causal pass answering each from its prefix). In ``"flag"`` mode every query point carries the flag and
 only the labels of the other points get addresses, so the promise is that no query point is ever
 a nearest neighbour (single query: trivially; MQAR: the second half repeats the first); in
 ``"address"`` mode every position is addressed and any point may be a query or a winner
@@ -187,7 +187,7 @@ def core(
         "residual_layout": resid.describe(),
         "logit_margin": 2.0,
     }
-    readout = None if asked == (n,) else tuple(2 * k for k in asked)
+    readout = None if queries is None else tuple(2 * k for k in asked)
     if readout is not None:
         info["queries"] = len(asked)
         info["readout_positions"] = "the query points 2k"

@@ -15,6 +15,7 @@ UNIT_TOL = 1e-9  # | ||x|| - 1 | allowed by check_inputs
 MARGIN_TOL = 1e-12  # slack on the margin allowed by check_inputs
 GRAM_ELEMENTS = 1 << 22  # inner products held at once by the multi-query checks
 PLACE_TRIES = 1000  # draws per stored point before the multi-query sampler gives up
+SPREAD_DRAWS = 32  # uniform draws per new query point (the best-separated is tried)
 
 
 class NearestNeighbor(Task):
@@ -57,9 +58,10 @@ class NearestNeighbor(Task):
     ``⌊n/2⌋ + 1`` points uniform with pairwise inner products ``≤ 1 − δ`` (half of them, from the
     second on, at exactly ``1 − δ`` to a random earlier one: tight margins), drawn again until
     they fit (TaskError after PLACE_TRIES draws: raise dim or lower the margin); each query
-    reserves its own stored point ``w_j`` (a random injection) and with probability 1/2 first
-    tries a random point near a random earlier point (inner product uniform in ``[1 − δ, 1]``),
-    kept if its margin holds and it keeps ``<·, x_w> ≤ 1 − δ`` for every later reserved w;
+    reserves its own stored point ``w_j`` (a random injection) and first tries, with probability
+    1/4 each, a uniform point (the best of SPREAD_DRAWS by the gap of its two nearest), a point near a random earlier point (inner product uniform in
+    ``[1 − δ, 1]``), or a copy of a random earlier query that is a new point (so that earlier queries win too), kept
+    if its margin holds and it keeps ``<·, x_w> ≤ 1 − δ`` for every later reserved w;
     otherwise the query is ``x_{w_j}`` itself (always valid: margin ``≥ δ`` by that invariant).
     Labels i.i.d. uniform. Default prefix split: cut at ``⌊n/2⌋ + 1``, the first query.
     """
@@ -233,19 +235,35 @@ class NearestNeighbor(Task):
                     f"<= 1 - margin in dimension {dim}; raise dim or lower the margin"
                 )
         reserved = np.argsort(rng.random((batch, first)), axis=1)[:, : n + 1 - first]  # [B, Q]
+        fresh = np.zeros((batch, n + 1 - first), dtype=bool)  # query j is a new point (not a copy)
         for j, k in enumerate(range(first, n + 1)):
             query = points[rows, reserved[:, j]].copy()
+            kind = rng.integers(0, 4, size=batch)  # 0 uniform, 1 near an earlier point, 2 an earlier query, 3 none
             near = points[rows, rng.integers(0, k, size=batch)]
             cand = _at_inner(near, _unit(rng.standard_normal((batch, dim))), rng.uniform(1.0 - delta, 1.0, size=batch))
+            cand[kind == 0] = self._spread_point(rng, points[kind == 0, :k], int(np.sum(kind == 0)))
+            if k > first:  # a copy of an earlier query that is not itself a copy (else it would tie)
+                pick = first + np.argmax(rng.random((batch, k - first)) * fresh[:, : k - first], axis=1)
+                copy = (kind == 2) & fresh[rows, pick - first]
+                cand[copy] = points[rows[copy], pick[copy]]
             scores = np.einsum("bid,bd->bi", points[:, :k], cand)
             top2 = -np.partition(-scores, 1, axis=1)[:, :2] if k >= 2 else np.array([[1.0, -np.inf]] * batch)
             future = points[rows[:, None], reserved[:, j + 1 :]]  # [B, Q-j-1, dim]
             keeps = np.all(np.einsum("bfd,bd->bf", future, cand) <= limit, axis=1)
-            use = (rng.random(batch) < 0.5) & (top2[:, 0] - top2[:, 1] >= delta) & keeps
+            use = (kind < 3) & (top2[:, 0] - top2[:, 1] >= delta) & keeps
             query[use] = cand[use]
+            fresh[:, j] = use & (kind < 2)
             points[:, k] = query
         labels = rng.integers(0, self.num_labels, size=(batch, n))
         return {"points": points, "labels": labels}
+
+    def _spread_point(self, rng, earlier: np.ndarray, count: int) -> np.ndarray:
+        """``[count, dim]``: per row the best of SPREAD_DRAWS uniform points, by the gap between
+        its two largest inner products with ``earlier [count, k, dim]``."""
+        draws = _unit(rng.standard_normal((count, SPREAD_DRAWS, self.dim)))
+        scores = np.einsum("bid,bsd->bsi", earlier, draws)
+        gap = -np.diff(-np.partition(-scores, 1, axis=2)[:, :, :2], axis=2)[:, :, 0] if earlier.shape[1] >= 2 else 0
+        return draws[np.arange(count), np.argmax(gap, axis=1) if earlier.shape[1] >= 2 else 0]
 
     def enumerate(self, batch_size: int = 4096):
         """Raises TaskError: continuous inputs cannot be enumerated."""
