@@ -12,8 +12,8 @@ Paper App. G.1 (docs/PAPER.md §10.2, docs/MULTI_QUERY.md). Alice holds ``a ∈ 
 2. The protocol (Theorem 2, :func:`bounds.rnn_protocol`): Alice runs the RNN over her half and
    sends the state, ``w·b`` bits. Bob answers each query from that state: with an RNN read at
    the last position (our associative-recall RNNs answer one final query), he continues from the
-   *same* message with the query key alone, once per key — the message depends on Alice's half
-   only, so it is sent once. He feeds each answer as the value after the query (so his half is
+   *same* message with the query key alone, once per key (:func:`bounds._rnn_protocol.bob_logits`)
+   — the message depends on Alice's half only, so it is sent once. He feeds each answer as the value after the query (so his half is
    the MQAR half above) and, having learnt ``a``, outputs ``disjointness(a, b)``.
 3. So ``w·b ≥ D(DISJ_m) = m`` (Fact 1): an RNN solving MQAR on m stored pairs has ``w·b ≥ m``,
    the paper's ``w ≥ n/(2b)`` with n = 2m points.
@@ -32,7 +32,9 @@ import numpy as np
 import tasks
 
 from ._closed_forms import BoundError
-from ._rnn_protocol import rnn_protocol
+from ._grid import parse_fixed
+from ._rnn_protocol import bob_logits, rnn_protocol
+from ._rnn_protocol import _weights as protocol_weights
 
 if TYPE_CHECKING:  # type names only
     from constructions import Model
@@ -68,8 +70,7 @@ def disjointness_via_mqar(model: Model, a, b, precision: str, order=None) -> dic
     Returns ``{"disjoint" [B] (Bob's output, 1 = disjoint), "recovered" [B, m] (Bob's answers in
     query order), "message_bits" (per example, sent once), "formula_bits" (w·b), "required_bits"
     (m, Fact 1), "tokens", "nn_inputs"}``; raises :class:`BoundError` if any output disagrees with
-    the solvers (disjointness, multi-query associative recall, multi-query nearest neighbour) or
-    the state message is not the same for every query.
+    the solvers (disjointness, multi-query associative recall, multi-query nearest neighbour).
     """
     a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
     if a.ndim != 2 or a.shape != b.shape or a.size == 0 or np.any((a > 1) | (a < 0) | (b > 1) | (b < 0)):
@@ -83,17 +84,15 @@ def disjointness_via_mqar(model: Model, a, b, precision: str, order=None) -> dic
     K = int(params.get("num_keys") or m)
     x, nn = mqar_instance(a, K, order)
     alice = x[:, : 2 * m]
-    recovered = np.empty((B, m), dtype=np.int64)
-    message = None
-    info: dict = {}
-    for j in range(m):  # Bob asks each key, always from Alice's one message
-        run = rnn_protocol(model, np.concatenate([alice, x[:, 2 * m + 2 * j, None]], axis=1), 2 * m, precision)
-        bits = run.messages[0].bits
-        if message is None:
-            message, info = bits, run.info
-        elif not np.array_equal(bits, message):
-            raise BoundError("Alice's state message differs between queries")
-        recovered[:, j] = run.predictions
+    # Bob's first query runs the whole protocol; he asks every other key from the same message
+    run = rnn_protocol(model, np.concatenate([alice, x[:, 2 * m, None]], axis=1), 2 * m, precision)
+    message, info = run.messages[0].bits, run.info
+    grid = parse_fixed(precision)
+    w = protocol_weights(model, grid)
+    again = bob_logits(grid, w, np.repeat(message, m, axis=0), x[:, 2 * m :: 2].reshape(B * m, 1))
+    recovered = np.argmax(again, axis=1).reshape(B, m).astype(np.int64)
+    if not np.array_equal(recovered[:, 0], run.predictions):
+        raise BoundError("Bob's continuation from the message disagrees with the protocol run")
     asked = x[:, 2 * m :: 2]
     bob_bits = np.take_along_axis(b, asked, axis=1)
     disjoint = 1 - np.any((recovered == 1) & (bob_bits == 1), axis=1).astype(np.int64)
