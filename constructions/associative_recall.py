@@ -73,6 +73,7 @@ from ._encoders import ModelInputError, input_encoder, register_input_encoder
 from ._meta import model_meta
 from ._model import Model
 from ._nearest import core
+from ._nearest_shift import shift_core
 from ._registry import ConstructionError, register
 
 __all__ = ["build_associative_recall", "hypercube_keys"]
@@ -143,8 +144,9 @@ def build_associative_recall(
         addresses: ``"random"`` or ``"hadamard"``.
         queries: ``"last"`` (one final query) or ``"all"`` (MQAR: every repeated key; readout
             ``"positions"``).
-        self_suppression: ``"flag"`` (width O(log n), module docstring) or ``"address"`` (the
-            paper's, μ < δ/4, width O(log n/δ²); for comparison at small n).
+        self_suppression: ``"flag"`` (width O(log n), module docstring), ``"address"`` (the
+            paper's, μ < δ/4, width O(log n/δ²); for comparison at small n) or ``"shift"``
+            (:mod:`constructions._nearest_shift`, width O(log n) with no promise on winners).
     """
     n = int(n)
     K = n if num_keys is None else int(num_keys)
@@ -162,7 +164,10 @@ def build_associative_recall(
     every = queries == "all"
     # MQAR as nearest neighbour: 2n − 1 labelled points and a last one; the points n … 2n−1 ask
     points, asked = (2 * n - 1, tuple(range(n, 2 * n))) if every else (n, None)
-    c = core(points, keys.shape[1], V, margin, seed, coherence, self_suppression, addresses, asked)
+    if self_suppression == "shift":
+        c = shift_core(points, keys.shape[1], V, margin, seed, coherence, addresses, asked)
+    else:
+        c = core(points, keys.shape[1], V, margin, seed, coherence, self_suppression, addresses, asked)
     embed = np.vstack([c.point_rows(keys), c.label_rows()])  # [K + V, D]
     params = {"n": n, "num_keys": K, "num_values": V}
     if every:

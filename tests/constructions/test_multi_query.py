@@ -1,5 +1,6 @@
 """Every query answered by one causal two-layer Transformer (Theorem 7's multi-query setting):
-MQAR in flag mode at the single-query width, nearest neighbour in address mode."""
+MQAR in flag mode at the single-query width; nearest neighbour in the shift scheme (width
+O(d + log n) whatever δ) and in the paper's address mode."""
 
 import math
 
@@ -117,8 +118,8 @@ def late_winners(task, inputs):
     return sum(int(np.sum(np.argmax(np.einsum("bid,bd->bi", P[:, :k], P[:, k]), axis=1) >= first)) for k in task.query_points)
 
 
-def test_nearest_neighbor_all_queries_sampled_with_earlier_queries_winning():
-    m = nn(16, 0.25, addresses="hadamard")
+def test_nearest_neighbor_paper_address_mode_with_earlier_queries_winning():
+    m = nn(16, 0.25, addresses="hadamard", self_suppression="address")
     assert m.metadata.build["self_suppression"] == "address"
     t = tasks.get("nearest_neighbor", **m.task_params)
     assert late_winners(t, t.sample(np.random.default_rng(0), 300)) > 0  # the case a flag gets wrong
@@ -129,13 +130,57 @@ def test_nearest_neighbor_all_queries_sampled_with_earlier_queries_winning():
 
 def test_nearest_neighbor_flag_mode_fails_where_an_earlier_query_wins():
     """Tampered: the same layers in flag mode, every query flagged, suppress earlier queries."""
-    good = nn(16, 0.25, addresses="hadamard")
-    with pytest.raises(constructions.ConstructionError, match="address"):
+    good = nn(16, 0.25, addresses="hadamard", self_suppression="address")
+    with pytest.raises(constructions.ConstructionError, match="flag"):
         constructions.build("nearest_neighbor", "tf2", n=16, queries="all", self_suppression="flag")
     c = core(16, 8, 2, 0.25, 0, None, "flag", "hadamard", tuple(range(9, 17)))
     bad = constructions.Model(c.weights(np.vstack([c.point_rows(np.eye(8)), c.label_rows()])), good.metadata)
     row = check(bad, samples=300, seed=0)
     assert row["status"] == "fail" and row["query_failures"] > 0
+
+
+def test_shift_scheme_small_margin_every_query_and_narrow():
+    """δ = 0.1: the shift scheme's width is 2d + 3B + 1 + 2r with r for 2n + 1 addresses at μ ≤ 1/2,
+    the paper's form would start from r = start_dim(2n + 1, δ/8)."""
+    m = nn(64, 0.1)
+    c = m.metadata.construction
+    assert m.metadata.build["self_suppression"] == "shift" == c["self_suppression"]
+    r = c["address_code"]["dim"]
+    assert m.size()["width"] == 2 * 8 + 3 * 1 + 1 + 2 * r and 50 * r < start_dim(129, 0.1 / 8)
+    t = tasks.get("nearest_neighbor", **m.task_params)
+    assert late_winners(t, t.sample(np.random.default_rng(4), 150)) > 0
+    row = check(m, samples=150, seed=4)
+    assert row["status"] == "pass" and row["min_margin"] == pytest.approx(2.0)
+    assert row["queries_checked"] == 150 * 32
+
+
+def test_shift_scheme_single_query_and_mqar_exhaustive_at_the_margin():
+    one = built("nearest_neighbor", "tf2", n=16, dim=8, margin=0.1, self_suppression="shift")
+    assert one.metadata.readout == "last" and check(one, samples=200)["status"] == "pass"
+    row = check(ar(2, 3, 2, self_suppression="shift"), mode="exhaustive")
+    assert row["status"] == "pass" and row["queries_checked"] == math.perm(3, 2) * 2**2 * 2 * 2
+    assert row["min_margin"] == pytest.approx(2.0)
+
+
+def test_shift_scheme_without_the_type_offset_fails():
+    """Tampered: layer 2's key loses the type offset, so the query scores its own position
+    (copy ≈ 0) level with the labels and point positions compete."""
+    m = nn(16, 0.25)
+    wk = m.arrays()["layer1/attn/wk"].copy()
+    t = block(m, "type")
+    wk[:, :, t] = 0.0
+    row = check(m.with_arrays(**{"layer1/attn/wk": wk}), samples=200, seed=1)
+    assert row["status"] == "fail"
+
+
+@settings(max_examples=examples(4))
+@given(seed=st.integers(0, 2**32 - 1))
+def test_hypothesis_shift_scheme_large_n_small_margin(seed):
+    n, dim, margin = 256, 16, 0.05
+    t = tasks.get("nearest_neighbor", n=n, dim=dim, margin=margin, queries="all")
+    x = t.sample(np.random.default_rng(seed), 3)
+    m = built("nearest_neighbor", "tf2", n=n, dim=dim, margin=margin, queries="all")
+    assert np.array_equal(m.predict(x), t.solve(x))
 
 
 def test_numpy_forward_reads_every_query(tmp_path):
