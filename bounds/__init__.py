@@ -34,8 +34,8 @@ from ._closed_forms import (
 )
 from ._domains import Domain, Requirement
 from ._grid import Grid, GridOverflow, parse_fixed
-from ._mqar import disjointness_via_mqar, mqar_instance
 from ._matrix import CommMatrix, communication_matrix, matrix, product_matrix
+from ._mqar import disjointness_via_mqar, mqar_instance
 from ._protocol import Message, ProtocolRun
 from ._rank import RankCertificate, rank_certificate
 from ._report import BOUND_TASKS, format_report, plot_report, report, save_png_svg

@@ -322,7 +322,9 @@ def nn_keys_all_queries(n_value: int, dim: int, margin: float) -> tuple[int, str
     keys, text = nn_keys(stored, dim, margin)
     if keys < asked:
         return 0, f"only {keys} keys for {asked} queries (n={n_value}, dim={dim}, margin={margin}); no bound"
-    return keys, text.replace("n is replaced by", "queries='all': Alice holds the first n//2+1 points, n is replaced by")
+    return keys, text.replace(
+        "n is replaced by", "queries='all': Alice holds the first n//2+1 points, n is replaced by"
+    )
 
 
 def lower_bounds(task: str, params: dict, bits: int, heads: int = 1) -> dict:

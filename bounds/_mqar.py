@@ -33,8 +33,8 @@ import tasks
 
 from ._closed_forms import BoundError
 from ._grid import parse_fixed
-from ._rnn_protocol import bob_logits, rnn_protocol
 from ._rnn_protocol import _weights as protocol_weights
+from ._rnn_protocol import bob_logits, rnn_protocol
 
 if TYPE_CHECKING:  # type names only
     from constructions import Model

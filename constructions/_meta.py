@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import numbers
 from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["EMBEDS", "FAMILIES", "FORMAT", "READOUTS", "ModelFormatError", "ModelMeta", "model_meta"]
 
@@ -119,15 +120,15 @@ class ModelMeta:
             )
 
     def _check_readout_positions(self) -> None:
-        pos = self.readout_positions
+        pos: Any = self.readout_positions
         if self.readout != "positions":
             if pos is not None:
                 raise ModelFormatError("meta.readout_positions is only allowed with readout 'positions'")
             return
         ok = isinstance(pos, (list, tuple)) and len(pos) > 0
-        ok = ok and all(isinstance(p, numbers.Integral) and not isinstance(p, bool) and p >= 0 for p in pos)
-        ok = ok and all(a < b for a, b in zip(pos, pos[1:]))
-        ok = ok and (self.seq_len is None or pos[-1] < self.seq_len)
+        ok = ok and all(isinstance(p, numbers.Integral) and not isinstance(p, bool) and int(p) >= 0 for p in pos)
+        ok = ok and all(int(a) < int(b) for a, b in zip(pos, pos[1:]))
+        ok = ok and (self.seq_len is None or int(pos[-1]) < self.seq_len)
         if not ok or self.family != "transformer":
             raise ModelFormatError(
                 "meta.readout_positions must be a non-empty, strictly increasing list of positions below "

@@ -148,4 +148,6 @@ def shift_core(
     if readout is not None:
         info["queries"] = len(asked)
         info["readout_positions"] = "the query points 2k"
-    return Core(resid, position, (Layer(shift, no_ffn), Layer(nearest, clean)), readout_w, readout_b, rho, info, readout)
+    return Core(
+        resid, position, (Layer(shift, no_ffn), Layer(nearest, clean)), readout_w, readout_b, rho, info, readout
+    )

@@ -169,7 +169,7 @@ def build_associative_recall(
     else:
         c = core(points, keys.shape[1], V, margin, seed, coherence, self_suppression, addresses, asked)
     embed = np.vstack([c.point_rows(keys), c.label_rows()])  # [K + V, D]
-    params = {"n": n, "num_keys": K, "num_values": V}
+    params: dict[str, object] = {"n": n, "num_keys": K, "num_values": V}
     if every:
         params["queries"] = queries
     extra = {}

@@ -170,7 +170,7 @@ def build_nearest_neighbor(
         c = core(n, dim, num_labels, float(margin), seed, coherence, self_suppression, addresses, asked)
     dim, num_labels = int(dim), int(num_labels)
     w_in = np.vstack([c.point_rows(np.eye(dim)), c.label_rows()])  # [d + V, D]
-    params = {"n": n, "dim": dim, "margin": float(margin), "num_labels": num_labels}
+    params: dict[str, object] = {"n": n, "dim": dim, "margin": float(margin), "num_labels": num_labels}
     if queries == "all":
         params["queries"] = queries
     meta = model_meta(

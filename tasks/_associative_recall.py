@@ -67,7 +67,7 @@ class AssociativeRecall(TokenTask):
         if self.num_keys < self.n:
             raise TaskError(f"num_keys must be >= n={self.n} (the n keys are distinct), got {self.num_keys}")
         self.num_values = check_int("num_values", num_values, 1)
-        self.queries = check_queries(queries)
+        self.queries: str = check_queries(queries)
         self._params = {"n": self.n, "num_keys": self.num_keys, "num_values": self.num_values}
         if self.queries != "last":
             self._params["queries"] = self.queries

@@ -78,7 +78,7 @@ class NearestNeighbor(Task):
             raise TaskError(f"margin must lie in (0, 2], got {margin}")
         self.margin: float = margin
         self.num_labels: int = check_int("num_labels", num_labels, 1)
-        self.queries = check_queries(queries)
+        self.queries: str = check_queries(queries)
         self._params = {"n": self.n, "dim": self.dim, "margin": self.margin, "num_labels": self.num_labels}
         if self.queries != "last":
             self._params["queries"] = self.queries
@@ -174,7 +174,11 @@ class NearestNeighbor(Task):
     def _solve(self, inputs):
         if self.queries == "all":
             best = np.concatenate([np.argmax(s, axis=2) for _, s in self._query_scores(inputs["points"])])
-            return np.take_along_axis(inputs["labels"], best, axis=1) if best.size else best.reshape(0, len(self.query_points))
+            return (
+                np.take_along_axis(inputs["labels"], best, axis=1)
+                if best.size
+                else best.reshape(0, len(self.query_points))
+            )
         best = np.argmax(self._scores(inputs["points"]), axis=1)
         return inputs["labels"][np.arange(best.shape[0]), best]
 

@@ -115,7 +115,9 @@ def nn(n, margin, **kw):
 def late_winners(task, inputs):
     P = inputs["points"]
     first = task.query_points[0]
-    return sum(int(np.sum(np.argmax(np.einsum("bid,bd->bi", P[:, :k], P[:, k]), axis=1) >= first)) for k in task.query_points)
+    return sum(
+        int(np.sum(np.argmax(np.einsum("bid,bd->bi", P[:, :k], P[:, k]), axis=1) >= first)) for k in task.query_points
+    )
 
 
 def test_nearest_neighbor_paper_address_mode_with_earlier_queries_winning():
