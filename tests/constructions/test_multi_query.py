@@ -194,6 +194,22 @@ def test_numpy_forward_reads_every_query(tmp_path):
     ref = numpy_forward.predict(path, x)
     assert ref.shape == (30, 3) and np.array_equal(ref, t.solve(x))
     assert np.array_equal(constructions.load(path).predict(x), ref)
+    arrays, meta = numpy_forward.read(path)
+    want = np.stack([numpy_forward.transformer_logits(arrays, meta, row) for row in x])
+    np.testing.assert_allclose(m.logits(x), want, rtol=1e-9, atol=1e-9)
+
+
+def test_numpy_forward_shift_scheme_features(tmp_path):
+    m = nn(16, 0.25)
+    path = tmp_path / "nn.npz"
+    m.save(path)
+    t = tasks.get("nearest_neighbor", **m.task_params)
+    x = t.sample(np.random.default_rng(5), 10)
+    feats = m.encode_inputs(x)
+    arrays, meta = numpy_forward.read(path)
+    want = np.stack([numpy_forward.transformer_logits(arrays, meta, f) for f in feats])
+    np.testing.assert_allclose(m.logits(x), want, rtol=1e-9, atol=1e-9)
+    assert np.array_equal(np.argmax(want, axis=-1), t.solve(x))
 
 
 def test_meta_readout_positions_validated():
