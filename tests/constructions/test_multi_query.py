@@ -220,3 +220,14 @@ def test_meta_readout_positions_validated():
             ModelMeta.from_dict({**meta, "readout_positions": bad})
     with pytest.raises(ModelFormatError, match="readout_positions"):
         ModelMeta.from_dict({**meta, "readout": "last"})
+
+
+@pytest.mark.parametrize("precision", ["float64", "fixed:8.16"])
+def test_positions_readout_at_the_last_position_is_the_last_readout(precision):
+    """The new readout path against the old one on the same weights, value for value."""
+    import dataclasses
+
+    m = ar(3, 4, 3)
+    last = constructions.Model(m.weights, dataclasses.replace(m.metadata, readout="last", readout_positions=None))
+    x = tasks.get("associative_recall", **m.task_params).sample(np.random.default_rng(6), 40)
+    assert np.array_equal(m.logits(x, precision)[:, -1], last.logits(x, precision))
