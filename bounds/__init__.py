@@ -9,7 +9,8 @@ Three kinds of object, each checkable on its own:
 * exact certificates at small n, re-checked by independent checkers —
   :func:`one_way_certificate`, :func:`dyck_fooling_set`, :func:`rank_certificate`, :func:`check`;
 * executable reductions: Theorem 2 (:func:`rnn_protocol`) and Theorem 4 (:func:`tf1_protocol`)
-  run our models as two-party protocols in ``fixed:I.F`` arithmetic, bit for bit;
+  run our models as two-party protocols in ``fixed:I.F`` arithmetic, bit for bit; Theorem 8's
+  reduction from disjointness through multi-query recall (:func:`disjointness_via_mqar`);
 
 Corollary 13.1's numbers for the two-layer barrier (:func:`barrier`), and the separation report beside them (:func:`report`, :func:`format_report`, :func:`plot_report`):
 constructions' sizes against every lower bound, with the crossover lengths.
@@ -35,6 +36,7 @@ from ._closed_forms import (
 from ._domains import Domain, Requirement
 from ._grid import Grid, GridOverflow, parse_fixed
 from ._matrix import CommMatrix, communication_matrix, matrix, product_matrix
+from ._mqar import disjointness_via_mqar, mqar_instance
 from ._protocol import Message, ProtocolRun
 from ._rank import RankCertificate, rank_certificate
 from ._report import BOUND_TASKS, format_report, plot_report, report, save_png_svg
@@ -66,11 +68,13 @@ __all__ = [
     "check_rank",
     "closed_form",
     "communication_matrix",
+    "disjointness_via_mqar",
     "dyck_fooling_set",
     "format_report",
     "lower_bounds",
     "matrix",
     "min_width_rnn",
+    "mqar_instance",
     "nn_keys",
     "one_way_certificate",
     "parse_fixed",

@@ -315,6 +315,20 @@ def nn_keys(n_value: int, dim: int, margin: float) -> tuple[int, str]:
     return keys, f"{keys} keys from the {code} (n={n_value}, dim={dim}, margin={margin}); n is replaced by {keys}"
 
 
+def nn_keys_all_queries(n_value: int, dim: int, margin: float) -> tuple[int, str]:
+    """:func:`nn_keys` for the multi-query task (``queries="all"``): Alice holds the points before
+    the first query, ``⌊n/2⌋ + 1`` of them; Bob's ``⌈n/2⌉`` queries must each be a distinct key
+    (a repeated one would tie with its earlier copy), so the reduction needs at least that many
+    keys; with fewer the bound is dropped (0 keys)."""
+    stored, asked = n_value // 2 + 1, n_value - n_value // 2
+    keys, text = nn_keys(stored, dim, margin)
+    if keys < asked:
+        return 0, f"only {keys} keys for {asked} queries (n={n_value}, dim={dim}, margin={margin}); no bound"
+    return keys, text.replace(
+        "n is replaced by", "queries='all': Alice holds the first n//2+1 points, n is replaced by"
+    )
+
+
 def lower_bounds(task: str, params: dict, bits: int, heads: int = 1) -> dict:
     """Per architecture, the lower bounds on ``task`` at ``params`` (as ``tasks.get`` takes them).
 
@@ -362,7 +376,10 @@ def _lower_bounds(task: str, params: dict, bits: int, heads: int = 1) -> dict:
         values["A"] = t.params[ALPHABET_PARAM[task]]
     condition = None
     if task == "nearest_neighbor":
-        values["n"], condition = nn_keys(t.n, t.dim, t.margin)
+        if getattr(t, "queries", "last") == "all":
+            values["n"], condition = nn_keys_all_queries(t.n, t.dim, t.margin)
+        else:
+            values["n"], condition = nn_keys(t.n, t.dim, t.margin)
     if task == "dyck":
         values["K"] = t.types
     out = {}

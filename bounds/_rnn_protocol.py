@@ -50,6 +50,13 @@ def rnn_run(grid: Grid, w: dict, h: np.ndarray, tokens: np.ndarray) -> np.ndarra
     return h
 
 
+def bob_logits(grid: Grid, w: dict, bits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """Bob's side: decode Alice's state from ``bits [B, w·b]`` (only the bits cross the cut), run
+    on over ``tokens [B, T]`` and read out; float64 logits ``[B, C]``."""
+    h = rnn_run(grid, w, signed_from_bits(bits, grid.bits), tokens)
+    return grid.decode(grid.add(grid.round(h @ w["readout_w"]), w["readout_b"]))
+
+
 def rnn_protocol(model: Model, inputs: Inputs, cut: int, precision: str) -> ProtocolRun:
     """Run Theorem 2's protocol on a batch: Alice holds positions ``[0, cut)``, Bob the rest.
 
@@ -66,10 +73,7 @@ def rnn_protocol(model: Model, inputs: Inputs, cut: int, precision: str) -> Prot
     # Alice
     h = rnn_run(grid, w, np.broadcast_to(w["h0"], (B, width)).copy(), x[:, :cut])
     message = Message("state", "alice", "bob", signed_bits(h, grid.bits, what="RNN state entry"))
-    # Bob: only the bits cross the cut
-    h_bob = signed_from_bits(message.bits, grid.bits)
-    h_bob = rnn_run(grid, w, h_bob, x[:, cut:])
-    logits = grid.decode(grid.add(grid.round(h_bob @ w["readout_w"]), w["readout_b"]))
+    logits = bob_logits(grid, w, message.bits, x[:, cut:])
     info = {
         "theorem": "Theorem 2",
         "cut": int(cut),

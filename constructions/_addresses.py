@@ -30,7 +30,7 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["AddressCode", "random_addresses", "hadamard_addresses", "max_cross_products"]
+__all__ = ["AddressCode", "random_addresses", "hadamard_addresses", "max_cross_products", "start_dim"]
 
 _BLOCK = 2048
 
@@ -134,6 +134,11 @@ def _violators(signs: np.ndarray, limit: int, redrawn: np.ndarray | None = None)
     return np.flatnonzero(flagged)
 
 
+def start_dim(num: int, coherence: float) -> int:
+    """The first r the schedule of :func:`random_addresses` tries: ``max(4, ⌈2 ln(4M)/ε²⌉)``."""
+    return max(4, math.ceil(2 * math.log(4 * num) / coherence**2))
+
+
 def random_addresses(num: int, coherence: float = 0.5, seed: int = 0, dim: int | None = None) -> AddressCode:
     """Draw ``num`` sign vectors whose certified coherence is at most ``coherence`` (Lemma 2).
 
@@ -147,7 +152,7 @@ def random_addresses(num: int, coherence: float = 0.5, seed: int = 0, dim: int |
         raise ValueError(f"need at least one address vector, got {num}")
     if not 0 < coherence < 1:
         raise ValueError(f"coherence target must lie in (0, 1), got {coherence}")
-    r = dim if dim is not None else max(4, math.ceil(2 * math.log(4 * num) / coherence**2))
+    r = dim if dim is not None else start_dim(num, coherence)
     rng = np.random.default_rng(seed)
     while True:
         limit = math.floor(coherence * r)

@@ -37,30 +37,33 @@ def preparer(arch: str, precision: str, embed_kind: str, seq_len: int | None = N
 
 
 @functools.cache
-def forward_function(arch: str, precision: str, embed_kind: str, causal: bool, plan):
+def forward_function(arch: str, precision: str, embed_kind: str, causal: bool, plan, readout=None):
     """The pure batched forward ``f(prepared, inputs) -> logits [B, C]`` (traceable, not jitted):
-    what :meth:`Model.logits` compiles, and what the checking engine composes with its tallies."""
+    what :meth:`Model.logits` compiles, and what the checking engine composes with its tallies.
+    ``readout``: a tuple of positions (Transformer readout ``"positions"``): logits ``[B, Q, C]``."""
     ar = parse_precision(precision)
     if arch == "transformer":
-        return lambda p, x: transformer_logits(ar, p, x, embed_kind=embed_kind, causal=causal, plan=plan)
+        return lambda p, x: transformer_logits(
+            ar, p, x, embed_kind=embed_kind, causal=causal, plan=plan, readout=readout
+        )
     return lambda p, x: rnn_logits(ar, p, x)
 
 
 @functools.cache
-def compiled_forward(arch: str, precision: str, embed_kind: str, causal: bool, plan):
+def compiled_forward(arch: str, precision: str, embed_kind: str, causal: bool, plan, readout=None):
     """:func:`forward_function` jitted (one compilation per input shape)."""
-    return jax.jit(forward_function(arch, precision, embed_kind, causal, plan))
+    return jax.jit(forward_function(arch, precision, embed_kind, causal, plan, readout))
 
 
 @functools.cache
-def traced_forward(arch: str, embed_kind: str, causal: bool):
+def traced_forward(arch: str, embed_kind: str, causal: bool, readout=None):
     """``f(ar, weights, inputs) -> logits``, jitted with the arithmetic as an argument: encoding,
     first-layer tables and the pass, without a plan (every shortcut that reads values is off)."""
     if arch == "transformer":
 
         def run(ar, w, x):
             return transformer_logits(
-                ar, prepare(ar, w, embed_kind=embed_kind), x, embed_kind=embed_kind, causal=causal
+                ar, prepare(ar, w, embed_kind=embed_kind), x, embed_kind=embed_kind, causal=causal, readout=readout
             )
     else:
 

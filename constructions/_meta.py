@@ -16,13 +16,14 @@ import copy
 import dataclasses
 import numbers
 from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["EMBEDS", "FAMILIES", "FORMAT", "READOUTS", "ModelFormatError", "ModelMeta", "model_meta"]
 
 FORMAT = "separations-model/1"
 FAMILIES = ("transformer", "rnn")
 EMBEDS = ("token", "input")
-READOUTS = ("last",)
+READOUTS = ("last", "positions")
 
 
 class ModelFormatError(ValueError):
@@ -36,6 +37,7 @@ _KNOWN = (
     "task_params",
     "causal",
     "readout",
+    "readout_positions",
     "embed",
     "input_encoding",
     "seq_len",
@@ -55,7 +57,11 @@ class ModelMeta:
         family: ``"transformer"`` or ``"rnn"`` (file key ``arch``).
         task, task_params: the task, as ``tasks.get(task, **task_params)`` takes it.
         causal: whether attention is causally masked (Transformer; RNNs record True).
-        readout: ``"last"``: logits are read at the last position.
+        readout: ``"last"``: logits are read at the last position (``[B, C]``);
+            ``"positions"`` (Transformers): at each of ``readout_positions`` (``[B, Q, C]``), e.g.
+            every query of a multi-query task, all from one causal forward pass.
+        readout_positions: the positions read with ``readout="positions"`` (0-based, strictly
+            increasing, below ``seq_len``), else None (not written).
         embed: ``"token"`` or ``"input"`` (Transformer); None for an RNN (not written).
         input_encoding: the name of the input encoder (docs/MODEL.md, *Inputs*).
         seq_len: the only input length the model accepts, or None (any length).
@@ -73,6 +79,7 @@ class ModelMeta:
     task_params: dict
     causal: bool = True
     readout: str = "last"
+    readout_positions: tuple | None = None
     embed: str | None = None
     input_encoding: str = "tokens"
     seq_len: int | None = None
@@ -90,6 +97,7 @@ class ModelMeta:
         _check_type("task_params", self.task_params, dict)
         _check_type("causal", self.causal, bool)
         _check_one_of("readout", self.readout, READOUTS)
+        self._check_readout_positions()
         if self.embed is not None:
             _check_one_of("embed", self.embed, EMBEDS)
         _check_type("input_encoding", self.input_encoding, str)
@@ -111,7 +119,29 @@ class ModelMeta:
                 f"meta.construction.state_bits_per_unit must be a positive integer, got {per_unit!r}"
             )
 
+    def _check_readout_positions(self) -> None:
+        pos: Any = self.readout_positions
+        if self.readout != "positions":
+            if pos is not None:
+                raise ModelFormatError("meta.readout_positions is only allowed with readout 'positions'")
+            return
+        ok = isinstance(pos, (list, tuple)) and len(pos) > 0
+        ok = ok and all(isinstance(p, numbers.Integral) and not isinstance(p, bool) and int(p) >= 0 for p in pos)
+        ok = ok and all(int(a) < int(b) for a, b in zip(pos, pos[1:]))
+        ok = ok and (self.seq_len is None or int(pos[-1]) < self.seq_len)
+        if not ok or self.family != "transformer":
+            raise ModelFormatError(
+                "meta.readout_positions must be a non-empty, strictly increasing list of positions below "
+                f"seq_len (Transformers only), got {pos!r}"
+            )
+        object.__setattr__(self, "readout_positions", tuple(int(p) for p in pos))
+
     # -- derived
+    @property
+    def readout_rows(self) -> tuple[int, ...] | None:
+        """The positions the forward pass reads (``readout_positions``), or None for ``"last"``."""
+        return self.readout_positions if self.readout == "positions" else None
+
     @property
     def embed_kind(self) -> str:
         """``embed`` with its default: ``"token"`` when not recorded."""
@@ -165,6 +195,7 @@ class ModelMeta:
             "task_params": copy.deepcopy(self.task_params),
             "causal": self.causal,
             "readout": self.readout,
+            **({"readout_positions": list(self.readout_positions)} if self.readout_positions else {}),
             "input_encoding": self.input_encoding,
             "seq_len": self.seq_len,
             "precision_bits": self.precision_bits,
@@ -195,12 +226,14 @@ def model_meta(
     input_encoding: str = "tokens",
     causal: bool = True,
     state_bits_per_unit: int | None = None,
+    readout_positions=None,
 ) -> ModelMeta:
     """The metadata of a freshly built model (every builder makes its metadata here).
 
     ``embed`` defaults to ``"token"`` for a Transformer; ``state_bits_per_unit`` (RNNs whose units
     each hold a fixed number of bits) is recorded in ``construction``; ``precision_bits`` starts
-    unknown (None) and ``readout`` is ``"last"``.
+    unknown (None) and ``readout`` is ``"last"``, or ``"positions"`` when ``readout_positions``
+    is given (a multi-query Transformer).
     """
     if family == "transformer" and embed is None:
         embed = "token"
@@ -211,6 +244,8 @@ def model_meta(
         task=task,
         task_params=task_params,
         causal=causal,
+        readout="last" if readout_positions is None else "positions",
+        readout_positions=None if readout_positions is None else tuple(readout_positions),
         embed=embed,
         input_encoding=input_encoding,
         seq_len=seq_len,

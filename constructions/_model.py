@@ -137,13 +137,15 @@ class Model:
             per = length * self.weights.wh.shape[0] + 1
         else:
             plan = self._prepared(precision)[1]
-            per = example_elements(self.weights, plan, length, self.metadata.embed_kind)
+            rows = self.metadata.readout_rows
+            per = example_elements(self.weights, plan, length, self.metadata.embed_kind, len(rows) if rows else 1)
         c = max(1, min(8192, _ELEMENT_BUDGET // max(per, 1)))
         return (1 << (c.bit_length() - 1)) * len(jax.local_devices())
 
     @float64_scope()
     def logits(self, inputs: Inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
-        """float64 ``[B, C]`` logits at the readout position, computed in ``precision``.
+        """float64 ``[B, C]`` logits at the readout position (``[B, Q, C]`` at the Q readout
+        positions of a ``"positions"`` readout), computed in ``precision``.
 
         Inputs run in chunks of a fixed size (the last one padded), the batch axis split across
         all local devices."""
@@ -151,7 +153,8 @@ class Model:
         check_precision(self, precision)  # one-line error for a bad format, or one too wide for the model
         n = x.shape[0]
         if n == 0:
-            return np.zeros((0, self.num_classes))
+            rows = self.metadata.readout_rows
+            return np.zeros((0, self.num_classes) if rows is None else (0, len(rows), self.num_classes))
         ndev = len(jax.local_devices())
         chunk = round_up(batch_size, ndev) if batch_size else self.chunk_size(x.shape[1], str(precision))
         size = chunk if n > chunk else round_up(n, ndev)
@@ -189,7 +192,8 @@ class Model:
         ``precision`` (traceable, not jitted) and this model's prepared weights, placed on every
         local device: for composing with other jitted code, which must run in :func:`float64_scope`."""
         prepared, plan = self._prepared(precision)
-        fn = forward_function(self.family, precision, self.metadata.embed_kind, self.metadata.causal, plan)
+        m = self.metadata
+        fn = forward_function(self.family, precision, m.embed_kind, m.causal, plan, m.readout_rows)
         return fn, prepared
 
     @float64_scope()
@@ -197,7 +201,8 @@ class Model:
         """``run(x) -> logits``: the compiled forward on encoded inputs ``x`` (numpy, batch axis
         split across local devices); one compilation per input shape."""
         prepared, plan = self._prepared(precision)
-        fn = compiled_forward(self.family, precision, self.metadata.embed_kind, self.metadata.causal, plan)
+        m = self.metadata
+        fn = compiled_forward(self.family, precision, m.embed_kind, m.causal, plan, m.readout_rows)
         data = batch_sharding()[0]
 
         @float64_scope()
@@ -213,7 +218,7 @@ class Model:
         call to call (``FixedArithmetic(I, F)`` for any I, F, or any :func:`pytree_dataclass`
         arithmetic with array fields) runs without recompiling; no shortcut of the plan is taken,
         and a traced fixed-point format is not checked against the int64 width limit."""
-        fn = traced_forward(self.family, self.metadata.embed_kind, self.metadata.causal)
+        fn = traced_forward(self.family, self.metadata.embed_kind, self.metadata.causal, self.metadata.readout_rows)
 
         @float64_scope()
         def run(ar: Arithmetic, x: ArrayLike) -> np.ndarray:
@@ -222,8 +227,9 @@ class Model:
         return run
 
     def predict(self, inputs: Inputs, precision: str = "float64", batch_size: int | None = None) -> np.ndarray:
-        """int64 ``[B]``: ``argmax`` of the logits (first index on ties)."""
-        return np.argmax(self.logits(inputs, precision, batch_size), axis=1).astype(np.int64)
+        """int64 ``[B]`` (``[B, Q]`` with a ``"positions"`` readout): ``argmax`` of the logits
+        (first index on ties)."""
+        return np.argmax(self.logits(inputs, precision, batch_size), axis=-1).astype(np.int64)
 
     @float64_scope()
     def hidden_states(self, inputs: Inputs, precision: str = "float64") -> np.ndarray:

@@ -11,6 +11,15 @@ Layer 1 finds the nearest point and fetches the address of its label (scale
 ramp ``σ(u) = ReLU(u + 1) − ReLU(u − 1) − 1`` (exact ±1 once ``|u| ≥ 1``); layer 2 fetches the label
 at that address (``β₂ = softmax_scale(2n, 1 − μ, 1/5)``) and cleans and reads its binary code
 (:func:`constructions._gadgets.bits_mlp_and_readout`, logit margin 2).
+
+Queries. The sequence holds ``pairs`` labelled points (point i at ``2i``, its label at ``2i + 1``)
+and one more point at ``2·pairs``; ``queries`` lists the points at which an answer is read
+(default None: the last one alone, readout ``"last"``; a tuple: readout ``"positions"``, one
+causal pass answering each from its prefix). In ``"flag"`` mode every query point carries the flag and
+only the labels of the other points get addresses, so the promise is that no query point is ever
+a nearest neighbour (single query: trivially; MQAR: the second half repeats the first); in
+``"address"`` mode every position is addressed and any point may be a query or a winner
+(docs/MULTI_QUERY.md).
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ class Core:
     readout_b: np.ndarray
     label_code: np.ndarray  # ρ [V, B]
     info: dict
+    readout_positions: tuple | None = None  # None: the last position
 
     def point_rows(self, points: np.ndarray) -> np.ndarray:
         """``[m, D]``: one residual row per point ``[m, d]`` (point block)."""
@@ -71,8 +81,10 @@ def core(
     coherence: float | None = None,
     self_suppression: str = "flag",
     addresses: str = "random",
+    queries: tuple[int, ...] | None = None,
 ) -> Core:
-    """Build the two layers for n labelled points of dimension ``dim`` with margin δ."""
+    """Build the two layers for n labelled points of dimension ``dim`` with margin δ, answering at
+    the points ``queries`` (default ``(n,)``, the last; module docstring)."""
     n, dim, num_labels = int(n), int(dim), int(num_labels)
     if n < 1:
         raise ConstructionError(f"n must be at least 1, got {n}")
@@ -85,6 +97,11 @@ def core(
     if self_suppression not in ("flag", "address"):
         raise ConstructionError(f"self_suppression must be 'flag' or 'address', got {self_suppression!r}")
     paper = self_suppression == "address"
+    asked = (n,) if queries is None else tuple(int(k) for k in queries)
+    if not asked or any(not 0 <= k <= n for k in asked) or any(a >= b for a, b in zip(asked, asked[1:])):
+        raise ConstructionError(f"queries must be increasing points in [0, {n}], got {queries!r}")
+    # flag mode: the non-query labelled points are the only possible winners and hold the addresses
+    stored = list(range(n)) if paper else [i for i in range(n) if i not in set(asked)]
     need = required_coherence(margin) if paper else 1.0
     target = (need / 2 if paper else 0.5) if coherence is None else float(coherence)
     if not 0 < target < 1:
@@ -92,15 +109,15 @@ def core(
     if target >= need:
         raise ConstructionError(f"'address' mode needs coherence < margin/4 = {need:.6g}, got {target}")
     L = 2 * n + 1
-    code = make_addresses(L if paper else n, addresses, target, int(seed))
+    code = make_addresses(L if paper else len(stored), addresses, target, int(seed))
     a, signs, r, mu = code.vectors, code.signs.astype(np.float64), code.dim, float(code.coherence)
-    label_addr = [2 * i + 1 for i in range(n)] if paper else list(range(n))
+    label_addr = {i: 2 * i + 1 for i in stored} if paper else {i: slot for slot, i in enumerate(stored)}
     tau = margin - 2 * SELF_PENALTY * mu if paper else margin
     if tau <= 0:
         raise ConstructionError(f"certified coherence {mu:.6g} leaves no score gap (need mu < {need:.6g})")
     rho = binary_code(num_labels)
     B = rho.shape[1]
-    beta1 = softmax_scale(2 * n, tau, MISS)
+    beta1 = softmax_scale(2 * n, tau, MISS)  # 2n: the positions a query sees besides its winner
     beta2 = softmax_scale(2 * n, 1.0 - mu, MISS)
 
     self_block = "addr" if paper else "qflag"
@@ -120,13 +137,13 @@ def core(
     for p in range(L):
         i, is_label = divmod(p, 2)
         row = {"type": -2.0 if is_label else 1.0}
-        if p < 2 * n:
+        if i in label_addr:
             row["next"] = signs[label_addr[i]]
         if paper:
             row["addr"] = a[p]
-        elif is_label:
+        elif is_label and i in label_addr:
             row["addr"] = a[label_addr[i]]
-        if p == 2 * n and not paper:
+        if not is_label and i in asked and not paper:
             row["qflag"] = 1.0
         rows.append(resid.vector(**row))
     position = np.stack(rows)
@@ -170,4 +187,9 @@ def core(
         "residual_layout": resid.describe(),
         "logit_margin": 2.0,
     }
-    return Core(resid, position, (Layer(nearest, clip), Layer(fetch, clean)), readout_w, readout_b, rho, info)
+    readout = None if queries is None else tuple(2 * k for k in asked)
+    if readout is not None:
+        info["queries"] = len(asked)
+        info["readout_positions"] = "the query points 2k"
+    layers = (Layer(nearest, clip), Layer(fetch, clean))
+    return Core(resid, position, layers, readout_w, readout_b, rho, info, readout)

@@ -7,7 +7,8 @@ Decoder-style, no layer norm, no 1/√d scaling (temperatures live in ``Wq``)::
     for each layer:
         X = X + Σ_h softmax(mask((X Wq_hᵀ)(X Wk_hᵀ)ᵀ)) (X Wv_hᵀ) Wo_h
         X = X + relu(X W1 + b1) W2 + b2
-    logits = X[-1] @ Wr + br
+    logits = X[-1] @ Wr + br                       (readout "last")
+           = X[r] @ Wr + br for r in R             (readout "positions": R, logits [|R|, C])
 
 Shapes: ``E [V, D]``, ``W_in [d_in, D]``, ``P [L_max, D]``, ``Wq, Wk [H, w, D]``,
 ``Wv, Wo [H, wv, D]``, ``W1 [D, F]``, ``b1 [F]``, ``W2 [F, D]``, ``b2 [D]``, ``Wr [D, C]``, ``br [C]``.
@@ -15,7 +16,7 @@ Shapes: ``E [V, D]``, ``W_in [d_in, D]``, ``P [L_max, D]``, ``Wq, Wk [H, w, D]``
 Evaluation order (identical in exact arithmetic; it fixes where the fixed-point grid rounds):
 
 * only what the readout reads is computed: in the last layer, queries, attention output and MLP
-  are evaluated at the readout position alone (keys and values at every position);
+  are evaluated at the readout positions alone (keys and values at every position);
 * with token inputs, the first layer's projections are taken from per-table products:
   ``X Wᵀ = (E Wᵀ)[tokens] + (P Wᵀ)[0:L]``, each table product rounded once; the residual stream
   ``X = E[tokens] + P`` itself is formed as written.
@@ -193,15 +194,16 @@ def _finish(ar, x, attn, m: MLP, cols):
     return ar.add(x[:, out_in_mid], ar.add(ar.einsum("lf,fd->ld", hidden, m.w2[:, out]), m.b2[out]))
 
 
-def _layer(ar, x, layer: Layer, causal: bool, only_last: bool, cols):
-    """One residual layer on ``x [L, |inp|]``; returns ``[L, |out|]`` (``[1, |out|]`` if ``only_last``)."""
+def _layer(ar, x, layer: Layer, causal: bool, rows, cols):
+    """One residual layer on ``x [L, |inp|]``; returns ``[L, |out|]``, or ``[len(rows), |out|]``
+    at the query ``rows`` only (static numpy ints; None: every position)."""
     L = x.shape[0]
     a = layer.attn
     inp, mid = cols[0], cols[1]
     k, v = _proj(ar, x, a.wk[:, :, inp]), _proj(ar, x, a.wv[:, :, inp])
-    xq = x[-1:] if only_last else x
+    rows = np.arange(L) if rows is None else np.asarray(rows)
+    xq = x if rows.shape[0] == L else x[rows]
     q = _proj(ar, xq, a.wq[:, :, inp])
-    rows = np.arange(L - 1, L) if only_last else np.arange(L)
     attn = _attend_rows(ar, q, k, v, a.wo[:, :, mid], rows, causal)
     return _finish(ar, xq, attn, layer.mlp, cols)
 
@@ -332,11 +334,22 @@ def _first_layer(ar, w, tables, rows_table, plan: Plan, batch: int, L: int, caus
 # --- the whole pass -------------------------------------------------------------------------------
 
 
-def transformer_logits(ar: Arithmetic, prepared, inputs, *, embed_kind: str, causal: bool, plan: Plan | None = None):
+def transformer_logits(
+    ar: Arithmetic,
+    prepared,
+    inputs,
+    *,
+    embed_kind: str,
+    causal: bool,
+    plan: Plan | None = None,
+    readout: tuple[int, ...] | None = None,
+):
     """Logits ``[B, C]`` (float64) for a batch: ``inputs`` int ``[B, L]`` or float ``[B, L, d_in]``.
 
     ``prepared`` comes from :func:`prepare` with the same ``ar`` (a ``(weights, tables)`` pair is
     accepted too); ``plan`` from :func:`make_plan` on it (None: no shortcut that needs the values).
+    ``readout``: None reads the last position (``[B, C]``); a tuple of positions (readout
+    ``"positions"``, e.g. every query of a multi-query task) reads each, ``[B, len(readout), C]``.
     """
     w, tables = prepared[:2]
     rows_table = prepared[2] if len(prepared) > 2 else None
@@ -344,25 +357,30 @@ def transformer_logits(ar: Arithmetic, prepared, inputs, *, embed_kind: str, cau
     B, L = inputs.shape[0], inputs.shape[1]
     D, n_layers = w.position.shape[1], len(w.layers)
     cols = [_columns(plan, i, D) for i in range(n_layers)]
+    read = np.arange(L - 1, L) if readout is None else np.asarray(readout, dtype=np.int64)
     if embed_kind == "token":
-        first = _first_layer(ar, w, tables, rows_table, plan, B, L, causal, single=(n_layers == 1))
+        single = n_layers == 1 and readout is None
+        first = _first_layer(ar, w, tables, rows_table, plan, B, L, causal, single=single)
     embed, pos = w.embed[:, cols[0][0]], w.position[:L][:, cols[0][0]]
 
     def one(x_in):
         if embed_kind == "token":
             x, start = first(x_in), 1
+            if n_layers == 1 and readout is not None:
+                x = x[read]
         else:
             x, start = ar.add(ar.einsum("li,id->ld", ar.encode(x_in), embed), pos), 0
         for i in range(start, n_layers):
-            x = _layer(ar, x, w.layers[i], causal, only_last=(i == n_layers - 1), cols=cols[i])
-        logits = ar.add(ar.einsum("ld,dc->lc", x[-1:], w.readout_w[cols[-1][2]]), w.readout_b)
-        return ar.decode(logits[0])
+            x = _layer(ar, x, w.layers[i], causal, rows=read if i == n_layers - 1 else None, cols=cols[i])
+        logits = ar.decode(ar.add(ar.einsum("ld,dc->lc", x, w.readout_w[cols[-1][2]]), w.readout_b))
+        return logits[0] if readout is None else logits
 
     return jax.vmap(one)(inputs)
 
 
-def example_elements(w: TransformerWeights, plan: Plan | None, L: int, embed_kind: str) -> int:
-    """A rough count of the intermediate values one example holds at once (sizes batch chunks)."""
+def example_elements(w: TransformerWeights, plan: Plan | None, L: int, embed_kind: str, read: int = 1) -> int:
+    """A rough count of the intermediate values one example holds at once (sizes batch chunks);
+    ``read``: the number of readout positions."""
     p = plan or GENERIC
     D = w.position.shape[1]
     n_layers = len(w.layers)
@@ -371,7 +389,7 @@ def example_elements(w: TransformerWeights, plan: Plan | None, L: int, embed_kin
         H, hw, _ = layer.attn.wq.shape
         wv = layer.attn.wv.shape[1]
         width = D if p.live is None else max(1, len(p.live[i][0]))
-        Lq = 1 if i == n_layers - 1 else L
+        Lq = read if i == n_layers - 1 else L
         first = i == 0 and embed_kind == "token"
         total += Lq * (2 * width + layer.mlp.w1.shape[1]) + H * L * wv
         if first and p.const_k and (p.const_q or Lq == 1):

@@ -66,6 +66,20 @@ layer 1 needs μ < δ/4 in the paper's ``"address"`` mode (we draw a code with c
 one query, at the last position; ``"address"`` keeps every point position in the same form, so the
 same weights would answer a query at any point position (the paper's multi-query setting).
 
+Every query (``queries="all"``; the paper's multi-query setting, docs/MULTI_QUERY.md)
+    The task asks at every point ``k > n/2``, over all points before it — an earlier query point
+    may be the winner, so no flag can tell "this query" from "an earlier query" (``"flag"`` is
+    refused). By default the model uses the shift scheme of :mod:`constructions._nearest_shift`
+    (width ``2d + 3B + 1 + 2r``, r = O(log n) whatever δ, proved there). In the paper's
+    ``"address"`` mode the proof above
+    never used that the query is last: at a query point ``2k`` the causal mask leaves the
+    positions ``p ≤ 2k``, its own score is ``1 + 3 − C`` and the others move by at most ``Cμ``,
+    so the gaps are those above with at most ``2n`` competitors, and layer 2 fetches label ``j*``
+    among the addressed positions before ``2k``. The readout is read at every query point
+    (readout ``"positions"``): one causal pass, ``⌈n/2⌉`` answers. Width
+    ``d + 3B + 1 + 4r`` with ``r = O(log n / δ²)`` (μ ≤ δ/8): the paper's width; O(log n) only
+    for constant δ.
+
 Heads: one per layer (the paper counts 2, TF(2; w, b, 2)). The weights are built by
 :func:`constructions._nearest.core`, which associative recall
 (:mod:`constructions.associative_recall`) reuses with hypercube key embeddings.
@@ -81,7 +95,8 @@ from ._encoders import ModelInputError, register_input_encoder
 from ._meta import model_meta
 from ._model import Model
 from ._nearest import SELF_PENALTY, Core, core, required_coherence
-from ._registry import register
+from ._nearest_shift import shift_core
+from ._registry import ConstructionError, register
 
 __all__ = ["build_nearest_neighbor", "core", "Core", "required_coherence", "SELF_PENALTY"]
 
@@ -119,8 +134,9 @@ def build_nearest_neighbor(
     num_labels: int = 2,
     seed: int = 0,
     coherence: float | None = None,
-    self_suppression: str = "flag",
+    self_suppression: str | None = None,
     addresses: str = "random",
+    queries: str = "last",
 ) -> Model:
     """Two-layer Transformer for ``nearest_neighbor`` (Theorem 7).
 
@@ -128,14 +144,35 @@ def build_nearest_neighbor(
         n, dim, margin, num_labels: the task's parameters (δ = margin).
         seed: seed of the random address code.
         coherence: target coherence of the address code (default 1/2, or δ/8 in ``"address"`` mode).
-        self_suppression: ``"flag"`` (the query position is flagged; exact) or ``"address"``
-            (the paper's ``−C<a_q, a_p>`` term; needs μ < δ/4).
+        self_suppression: ``"flag"`` (the query position is flagged; exact; the default for one
+            query), ``"address"`` (the paper's ``−C<a_q, a_p>`` term; needs μ < δ/4) or
+            ``"shift"`` (no suppression needed: layer 2 reads label positions that layer 1 filled
+            with the preceding point, :mod:`constructions._nearest_shift`; width O(d + log n)
+            whatever δ; the default for ``queries="all"``, where ``"flag"`` is refused).
         addresses: ``"random"`` or ``"hadamard"``.
+        queries: ``"last"`` (one final query) or ``"all"`` (every point ``k > n/2``; readout
+            ``"positions"``).
     """
-    c = core(n, dim, num_labels, float(margin), seed, coherence, self_suppression, addresses)
-    n, dim, num_labels = int(n), int(dim), int(num_labels)
+    if queries not in ("last", "all"):
+        raise ConstructionError(f"queries must be 'last' or 'all', got {queries!r}")
+    if self_suppression is None:
+        self_suppression = "shift" if queries == "all" else "flag"
+    if queries == "all" and self_suppression == "flag":
+        raise ConstructionError(
+            "nearest_neighbor with queries='all' needs self_suppression='shift' or 'address': an "
+            "earlier query point may be the nearest neighbour, so a query flag would suppress it"
+        )
+    n = int(n)
+    asked = tuple(range(n // 2 + 1, n + 1)) if queries == "all" else None
+    if self_suppression == "shift":
+        c = shift_core(n, dim, num_labels, float(margin), seed, coherence, addresses, asked)
+    else:
+        c = core(n, dim, num_labels, float(margin), seed, coherence, self_suppression, addresses, asked)
+    dim, num_labels = int(dim), int(num_labels)
     w_in = np.vstack([c.point_rows(np.eye(dim)), c.label_rows()])  # [d + V, D]
-    params = {"n": n, "dim": dim, "margin": float(margin), "num_labels": num_labels}
+    params: dict[str, object] = {"n": n, "dim": dim, "margin": float(margin), "num_labels": num_labels}
+    if queries == "all":
+        params["queries"] = queries
     meta = model_meta(
         "transformer",
         "nearest_neighbor",
@@ -154,5 +191,6 @@ def build_nearest_neighbor(
             "addresses": addresses,
         },
         construction=c.info,
+        readout_positions=c.readout_positions,
     )
     return Model(c.weights(w_in), meta)

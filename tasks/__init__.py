@@ -7,7 +7,7 @@ Contract (see also docs/DESIGN.md §5.1)::
     task = tasks.get("index_lookup", n=64, alphabet_size=4)
     tasks.available()              # sorted task names
     task.name, task.params         # tasks.get(task.name, **task.params) rebuilds the task
-    task.solve(inputs)             # int64 [B] reference outputs
+    task.solve(inputs)             # int64 [B] reference outputs ([B, Q] with queries="all")
     task.sample(rng, batch)        # inputs; rng is a np.random.Generator; deterministic given its state
     task.enumerate(batch_size)     # iterator over ALL inputs in a fixed order, batches of batch_size
     task.num_inputs                # exact Python int, None for continuous inputs

@@ -188,7 +188,8 @@ class Task:
 
     # ---- public methods ------------------------------------------------------------------
     def solve(self, inputs: Inputs) -> np.ndarray:
-        """Reference outputs, int64 ``[B]``, computed in plain numpy.  ``inputs`` are checked first."""
+        """Reference outputs, int64 ``[B]`` (``[B, Q]`` for a multi-query task, one per query),
+        computed in plain numpy.  ``inputs`` are checked first."""
         checked = self.check_inputs(inputs)
         return np.asarray(self._solve(checked), dtype=np.int64)
 

@@ -24,7 +24,8 @@ def _softmax_rows(s, mask):
 
 
 def transformer_logits(arrays, meta, x):
-    """x: int tokens [L] (embed 'token') or float features [L, d_in]; returns logits [C]."""
+    """x: int tokens [L] (embed 'token') or float features [L, d_in]; returns logits [C], or
+    [Q, C] at meta['readout_positions'] when meta['readout'] is 'positions'."""
     L = x.shape[0]
     if meta.get("embed", "token") == "token":
         X = arrays["embed/token"][x] + arrays["embed/position"][:L]
@@ -44,6 +45,8 @@ def transformer_logits(arrays, meta, x):
         hid = np.maximum(X @ arrays[p + "mlp/w1"] + arrays[p + "mlp/b1"], 0)
         X = X + hid @ arrays[p + "mlp/w2"] + arrays[p + "mlp/b2"]
         i += 1
+    if meta.get("readout", "last") == "positions":
+        return X[meta["readout_positions"]] @ arrays["readout/w"] + arrays["readout/b"]
     return X[-1] @ arrays["readout/w"] + arrays["readout/b"]
 
 
@@ -57,4 +60,4 @@ def rnn_logits(arrays, meta, x):
 def predict(path, inputs):
     arrays, meta = read(path)
     fn = rnn_logits if meta["arch"] == "rnn" else transformer_logits
-    return np.array([int(np.argmax(fn(arrays, meta, np.asarray(x)))) for x in inputs])
+    return np.array([np.argmax(fn(arrays, meta, np.asarray(x)), axis=-1) for x in inputs], dtype=np.int64)

@@ -35,4 +35,7 @@ DEFAULT_CHECKS = [
     ("associative_recall", "tf2", {"n": 64, "num_keys": 256, "num_values": 4}, "sampled", 200),
     # the two-layer barrier (issue 16): equality across a random balanced split (Lemma 5)
     ("split_equality", "tf2", {"n": 12, "alice": "random:0"}, "exhaustive", None),
+    # every query answered (issue 16, docs/MULTI_QUERY.md): MQAR and nearest neighbour at width O(log n)
+    ("associative_recall", "tf2", {"n": 3, "num_keys": 4, "num_values": 3, "queries": "all"}, "exhaustive", None),
+    ("nearest_neighbor", "tf2", {"n": 64, "dim": 8, "margin": 0.1, "queries": "all"}, "sampled", 200),
 ]

@@ -14,6 +14,11 @@ Modes:
     ``batch`` (so a seed names the same inputs for the same ``batch``; inputs longer than
     ``HOST_TOKENS / batch`` are drawn in proportionally smaller batches).
 
+Multi-query tasks (``queries="all"``: the model reads logits ``[B, Q, C]`` at Q positions, the
+solver gives ``[B, Q]``): an input counts as correct only if every query is (its margin is the
+smallest over its queries); the row adds ``queries_checked`` and ``query_failures``, and a
+counterexample names the first failing ``query`` (0-based) of the first failing input.
+
 Streaming: a producer thread draws (or enumerates) a batch, solves it with the reference solver
 and encodes it for the model, while the device runs the previous one; the device sees one fixed
 batch shape (the last batch is padded, padding masked out of the tallies), so a check compiles
@@ -99,20 +104,26 @@ def _tally_step(forward):
     """Jitted ``(prepared, x, expected, valid) -> tallies`` around a pure batched forward pass."""
 
     def step(prepared, x, expected, valid):
-        logits = forward(prepared, x)  # [B, C] float64
-        classes = jnp.arange(logits.shape[1])[None, :]
-        right = jnp.take_along_axis(logits, expected[:, None], axis=1)[:, 0]
-        others = jnp.max(jnp.where(classes == expected[:, None], -jnp.inf, logits), axis=1)
-        margin = right - others
+        logits = forward(prepared, x)  # [B, C] float64, or [B, Q, C] for a multi-query model
+        if logits.ndim == 2:
+            logits, expected = logits[:, None], expected[:, None]
+        classes = jnp.arange(logits.shape[2])[None, None, :]
+        right = jnp.take_along_axis(logits, expected[:, :, None], axis=2)[:, :, 0]
+        others = jnp.max(jnp.where(classes == expected[:, :, None], -jnp.inf, logits), axis=2)
+        margin = right - others  # [B, Q]
         margin = jnp.where(jnp.isnan(margin), -jnp.inf, margin)
-        bad = ~(margin > 0) & valid
+        bad_q = ~(margin > 0) & valid[:, None]
+        bad = jnp.any(bad_q, axis=1)
         first = jnp.argmax(bad)
+        query = jnp.argmax(bad_q[first])
         return (
             jnp.sum(bad),
-            jnp.min(jnp.where(valid, margin, jnp.inf)),
+            jnp.min(jnp.where(valid, jnp.min(margin, axis=1), jnp.inf)),
             first,
-            jnp.argmax(logits[first]),
-            margin[first],
+            jnp.argmax(logits[first, query]),
+            margin[first, query],
+            jnp.sum(bad_q),
+            query,
         )
 
     return jax.jit(step)
@@ -152,7 +163,7 @@ def _device_chunks(model, task, mode, samples, seed, host_batch, size):
             if count < size:
                 fill = size - count
                 part = np.concatenate([part, np.repeat(part[:1], fill, axis=0)])
-                want = np.concatenate([want, np.repeat(want[:1], fill)])
+                want = np.concatenate([want, np.repeat(want[:1], fill, axis=0)])
             yield inputs, start, part, want, valid, count
 
 
@@ -215,23 +226,28 @@ def check(
     step = _tally_step(forward)
     data = batch_sharding()[0]
 
-    checked = failures = 0
+    checked = failures = query_failures = queries = 0
     counterexample = None
     min_margin = float("inf")
 
     def tally(out, item):
-        nonlocal checked, failures, counterexample, min_margin
-        bad, low, first, got, margin = (np.asarray(v) for v in out)
+        nonlocal checked, failures, counterexample, min_margin, query_failures, queries
+        bad, low, first, got, margin, bad_q, query = (np.asarray(v) for v in out)
         inputs, offset, _, want, _, count = item
+        multi = want.ndim == 2
         if bad and counterexample is None:
             i = int(first)
             counterexample = {
                 "input": _index(inputs, offset + i),
-                "expected": int(want[i]),
+                "expected": int(want[i, int(query)] if multi else want[i]),
                 "got": int(got),
                 "margin": float(margin),
             }
+            if multi:
+                counterexample["query"] = int(query)
         failures += int(bad)
+        query_failures += int(bad_q)
+        queries = want.shape[1] if multi else 0
         checked += count
         min_margin = min(min_margin, float(low))
         if progress is not None:
@@ -265,6 +281,7 @@ def check(
         **row_head(model, precision, mode, seed if mode == "sampled" else None),
         "inputs_checked": checked,
         "failures": failures,
+        **({"queries_checked": checked * queries, "query_failures": query_failures} if queries else {}),
         "counterexample": counterexample,
         "min_margin": None if checked == 0 else min_margin,
         "lower_bounds": bounds.lower_bounds(model.task, model.task_params, ar.bits),

@@ -128,9 +128,11 @@ def markdown(checks: list[dict], sizes: list[dict], bits: int = REPORT_BITS) -> 
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in checks:
+        every = " (every query)" if r.get("task_params", {}).get("queries") == "all" else ""
+        checked = f"{r['inputs_checked']:,}" + (f" ({r['queries_checked']:,} queries)" if every else "")
         out.append(
-            f"| {r['task']} / {r['arch']} | {r['n']} | {r['width']} | {r['heads']} | {r['layers']} | "
-            f"{r['params']:,} | {r['mode']} | {r['inputs_checked']:,} | {r['failures']} | "
+            f"| {r['task']} / {r['arch']}{every} | {r['n']} | {r['width']} | {r['heads']} | {r['layers']} | "
+            f"{r['params']:,} | {r['mode']} | {checked} | {r['failures']} | "
             f"{r['min_margin']:.3g} | {r['status']} |"
         )
     out += [
