@@ -4,11 +4,12 @@
                   [--plot PATH] [--crossover] [--crossover-max-n N] [--build-max-n N] [--model-seed S]
 
 Task options (``--alphabet-size``, ``--num-keys``, ...) go to the tasks that take them. Every
-registered construction is built at each n (up to ``--build-max-n``) and its sizes are read from
-its arrays. ``--crossover`` also finds, for each separation, the length from which the construction
-is smaller than any model the bound allows; that builds constructions near the crossover (at b = 32
-up to n ≈ 12,000, about a minute per construction on a laptop). Exit status 0; bad input: one line
-on stderr, exit 2. See docs/BOUNDS.md.
+registered construction is built at each n up to ``--build-max-n`` (default 1024) and its sizes are
+read from its arrays; beyond, they come from the closed forms of verify/_sizes.py (tested equal to
+the built sizes where both exist; row status "closed form"), and a construction without one is not
+built there. ``--crossover`` also finds, for each separation, the length from which the
+construction is smaller than any model the bound allows, up to ``--crossover-max-n`` (default 2^24).
+Exit status: verify/_entry.py (0; bad input: one line on stderr, exit 2). See docs/BOUNDS.md.
 """
 
 from __future__ import annotations
@@ -36,9 +37,7 @@ __all__ = ["main", "run"]
 def _parser():
     p = Parser(prog="verify bounds", description="Lower bounds beside the constructions (docs/BOUNDS.md).")
     p.add_argument("--task", action="append", default=None, help="task (repeatable); default: every task with a bound")
-    p.add_argument(
-        "--n", "--ns", dest="ns", type=count(1, name="--n"), nargs="+", default=[64, 256, 1024], help="lengths"
-    )
+    p.add_argument("--n", dest="ns", type=count(1, name="--n"), nargs="+", default=[64, 256, 1024], help="lengths")
     p.add_argument(
         "--bits",
         type=count(1, 1 << 20, name="--bits", need="positive"),

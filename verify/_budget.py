@@ -8,16 +8,19 @@ what the check needs, before anything is built:
 * check: the streaming engine holds a few host batches of at most ``HOST_TOKENS`` positions and one
   device batch (a fixed allowance, :data:`CHECK_BYTES`);
 * certify: the plan's tables, bounded by two more copies of the model's arrays;
-* time: 2·params flops per input position, 10^9 flops per second (a laptop core), for the inputs
-  checked (exhaustive: the task's input count; sampled: the sample count).
+* time: 2·(parameters outside the embeddings) flops per input position (RNN: 2·w² per step),
+  10^10 flops per second (a vectorised laptop core), for the inputs checked (exhaustive: the task's input count; sampled: the sample count).
 
 A request whose estimate exceeds ``--max-memory`` (default: :data:`MEMORY_FRACTION` of the memory
 available now, ``MemAvailable`` of /proc/meminfo) or ``--max-time`` is refused with the estimate and
-the option that would allow it (exit 2). A construction with no closed form gets no estimate.
+the option that would allow it (exit 2). A construction with no closed form is sized by
+extrapolating two tiny builds (:func:`probed_size`); one whose parameters cannot be probed gets no
+estimate.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 
@@ -28,7 +31,7 @@ __all__ = ["estimate", "available_memory", "default_max_memory", "parse_bytes", 
 
 MEMORY_FRACTION = 0.75
 CHECK_BYTES = 1 << 29  # host batches and the device batch of the streaming engine
-FLOPS = 1e9
+FLOPS = 1e10
 DEFAULT_MAX_TIME = 86_400.0
 
 
@@ -91,26 +94,58 @@ def estimate(task: str, arch: str, params: dict, *, mode: str, inputs: int | Non
     checking ``inputs`` inputs in ``mode``; None where the size has no closed form."""
     size = closed_form_size(task, arch, params)
     if size is None:
+        size = probed_size(task, arch, params)
+    if size is None:
         return None
     p = int(size["params"])
     model = 3 * 8 * p
     extra = 0
     build_flops = 0.0
-    if arch != "rnn" and params.get("addresses", "random") == "random":  # the Gram blocks of the code check
-        n, r = int(params["n"]), int(size["head_dim"])
+    if arch != "rnn" and params.get("addresses", "random") == "random" and size["head_dim"]:
+        n, r = int(params["n"]), int(size["head_dim"])  # the Gram blocks of the random code's check
         extra += 4 * (n * r + 4096 * n)
         build_flops = float(n) * n * r
     check = CHECK_BYTES
     if mode == "certified":
         extra += 2 * 8 * p
     count = inputs if inputs is not None else 0
-    per_input = 2.0 * p * seq_len if arch != "rnn" else 2.0 * (int(size["width"]) ** 2) * seq_len
+    body = int(size["params_no_embed"])
+    per_input = 2.0 * body * seq_len if arch != "rnn" else 2.0 * (int(size["width"]) ** 2) * seq_len
     return {
         "bytes": model + extra + check,
         "seconds": (count * per_input + build_flops) / FLOPS,
         "model_params": p,
         "parts": {"model": model, "build": extra, "check": check},
     }
+
+
+PROBE_NS = (16, 32)
+
+
+def probed_size(task: str, arch: str, params: dict) -> dict | None:
+    """For a construction with no closed form: its size at n extrapolated from builds at
+    :data:`PROBE_NS` (milliseconds): width and head dimension grow at most like ``log n`` here,
+    parameters like ``n^a`` with ``a`` from the two probes (at least 1: the position embedding).
+    An estimate, not a size: it only decides what is refused. None where the probes cannot be
+    built with these parameters or n is no larger than the probes."""
+    n = params.get("n")
+    if not isinstance(n, int) or isinstance(n, bool) or n <= PROBE_NS[-1]:
+        return None
+    import constructions
+
+    try:
+        small, large = (constructions.build(task, arch=arch, **{**params, "n": m}).size() for m in PROBE_NS)
+    except (ValueError, TypeError):  # the parameters are tied to n (threshold's index sets): no probe
+        return None
+    ratio = n / PROBE_NS[-1]
+    grow = 1 + math.log2(ratio) / math.log2(PROBE_NS[-1])  # a log n width, relative to the probe's
+    per_n = max(0.0, (large["params"] - small["params"]) / (PROBE_NS[1] - PROBE_NS[0]))
+    out = dict(large)
+    out["params"] = int((large["params"] + per_n * (n - PROBE_NS[-1])) * grow)
+    out["params_no_embed"] = int(large["params_no_embed"] * grow * grow)
+    out["width"] = int(large["width"] * grow)
+    out["head_dim"] = None if large["head_dim"] is None else int(large["head_dim"] * grow)
+    return out
 
 
 def refuse(est: dict | None, *, what: str, max_memory: int, max_time: float) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable
 
@@ -26,7 +27,7 @@ from . import _budget
 from ._args import Parser, count, json_arg, readable_file, writable_target
 from ._defaults import DEFAULT_CHECKS
 from ._engine import _total, check, terminal_progress
-from ._entry import UsageError, entry, guarded
+from ._entry import UsageError, entry, guarded, on_interrupt
 from ._json import dumps
 from ._params import extra_params
 
@@ -257,6 +258,24 @@ def _extra(args, task_params: dict) -> dict:
     return extra
 
 
+def _save(model, path: str) -> None:
+    """``model.save(path)``; if Ctrl-C ends the process meanwhile, the writer's temp file (a new
+    dot-file with "tmp" in its name beside the target) is removed."""
+    folder = os.path.dirname(os.path.abspath(path))
+    before = set(os.listdir(folder))
+
+    def cleanup() -> None:
+        for name in set(os.listdir(folder)) - before:
+            if name.startswith(".") and "tmp" in name:
+                os.unlink(os.path.join(folder, name))
+
+    remove = on_interrupt(cleanup)
+    try:
+        model.save(path)
+    finally:
+        remove()
+
+
 def _run_rows(args) -> list[dict]:
     mode = _mode(args)
     samples = args.samples if args.samples is not None else 10_000
@@ -299,7 +318,7 @@ def _run_rows(args) -> list[dict]:
     model = constructions.build(args.task, arch=args.arch, seed=args.model_seed, **params)
     constructions.check_precision(model, args.precision)  # a format too wide for this model: before saving
     if args.save is not None:
-        model.save(args.save)
+        _save(model, args.save)
     return [_check(model, mode=mode, samples=samples, seed=args.seed, precision=args.precision, progress=bar)]
 
 

@@ -1,6 +1,6 @@
 """``verify precision``: the smallest precision at which each construction stays exact, against n.
 
-    verify precision [--task T] [--arch A] [--ns 16,32,...] [--alphabet-size S]
+    verify precision [--task T] [--arch A] [--n 16 32 ... | --ns 16,32,...] [--alphabet-size S]
                      [--addresses random,quadratic,rs] [--samples K] [--seed S] [--plot PATH] [--json]
                      [--readme README.md]
     verify precision --sweep noise|beta|length [--task T] [--n N] [...]
@@ -49,7 +49,14 @@ def _parser():
         default=None,
         help="comma-separated n values (default 2^4..2^14; 2^4..2^12 for others)",
     )
-    p.add_argument("--n", type=count(1, name="--n"), default=64, help="n for --sweep")
+    p.add_argument(
+        "--n",
+        dest="n_list",
+        type=count(1, name="--n"),
+        nargs="+",
+        default=None,
+        help="n values, as everywhere in verify (--ns takes them comma-separated); with --sweep one n (default 64)",
+    )
     p.add_argument("--alphabet-size", type=count(2, name="--alphabet-size"), default=2)
     p.add_argument(
         "--addresses", default=None, help="comma-separated address schemes (index lookup default: random,quadratic,rs)"
@@ -248,6 +255,13 @@ def plot(rows, path: str) -> list[str]:
 def run(argv: list[str]) -> int:
     """``verify precision`` on ``argv``; errors are raised for the entry wrapper (verify/_entry.py)."""
     args = _parser().parse_args(argv)
+    if args.n_list is not None and args.ns is not None:
+        raise UsageError("give the n values once: --n 16 32 64 or --ns 16,32,64")
+    if args.n_list is not None:
+        args.ns = args.n_list
+    if args.sweep and args.ns is not None and len(args.ns) != 1:
+        raise UsageError(f"--sweep takes one n, got {len(args.ns)}")
+    args.n = args.ns[0] if args.sweep and args.ns else 64
     writable_target(args.plot, "--plot", (".png", ".svg"))
     variants = _variants(args)  # the task, architecture and schemes, checked before anything runs
     for _, kw in variants:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import bounds
 import constructions
 
-from ._args import Parser, int_list, readable_file, writable_target
+from ._args import Parser, count, int_list, readable_file, writable_target
 from ._defaults import DEFAULT_CHECKS
 from ._engine import check
 from ._entry import UsageError, guarded
@@ -156,12 +156,14 @@ def run(argv: list[str]) -> int:
     p.add_argument("--plot", metavar="PATH", help="also write the separation plot PATH.png and PATH.svg")
     p.add_argument(
         "--sizes",
+        "--ns",
         type=int_list(1, 1 << 20, name="--sizes", need="positive"),
         default=list(SIZES),
         help="comma-separated n for the sizes table",
     )
+    p.add_argument("--n", dest="n_list", type=count(1, 1 << 20, name="--n"), nargs="+", help="the same as --sizes")
     args = p.parse_args(argv)
-    sizes = tuple(args.sizes)
+    sizes = tuple(args.sizes if args.n_list is None else args.n_list)
     writable_target(args.plot, "--plot", (".png", ".svg"))
     if args.readme is not None:
         readable_file(args.readme, "--readme")
