@@ -30,7 +30,7 @@ from ._sizes import closed_form_size
 __all__ = ["estimate", "available_memory", "default_max_memory", "parse_bytes", "refuse", "human"]
 
 MEMORY_FRACTION = 0.75
-CHECK_BYTES = 1 << 29  # host batches and the device batch of the streaming engine
+CHECK_BYTES = 1 << 28  # host batches and the device batch of the streaming engine
 FLOPS = 1e10
 DEFAULT_MAX_TIME = 86_400.0
 

@@ -24,12 +24,13 @@ import time
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from testkit import examples
 
 import verify._bounds_cli as bounds_cli
 import verify._cli as cli
 import verify._precision_cli as precision_cli
 import verify._report as report
+
+from testkit import examples
 
 CASES = int(os.environ.get("FUZZ_EXAMPLES", "0")) or examples(150)
 PER_CASE_SECONDS = 20.0
