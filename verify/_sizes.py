@@ -10,7 +10,8 @@ are a known function of their parameters, or None. The shapes are read off each 
 * Transformers with a random address code of dimension r = max(4, ⌈2 ln(4n)/ε²⌉) (the first
   dimension of the schedule in constructions/_addresses.py; the builder grows r only when no code
   of that dimension is found in 64 redraw rounds): residual width D = 2r + 2⌈log2 s⌉ (index
-  lookup), 2r + 5 (equality), 3r + 10 (disjointness).
+  lookup), 2r + 5 (equality), 3r + 10 (disjointness), d + 3⌈log2 V⌉ + 4r + 2 (the nearest-neighbour
+  core of associative recall, d = ⌈log2 K⌉, and of nearest neighbour, "flag" mode).
 
 tests/verify/test_sizes.py checks every formula against the built model wherever both exist (small
 n, several parameter values). They serve ``verify bounds`` beyond the sizes it builds, and the
@@ -144,4 +145,28 @@ def _tf_size(task: str, arch: str, n: int, params: dict) -> dict | None:
             return None
         r = address_dim(n)
         return _transformer("tf2", 3 * r + 10, 2, n, [(2, r, 1, 8), (1, 1, 1, 2)], 2)
+    nearest = {"seed": None, "addresses": "random", "coherence": None}
+    if (task, arch) == ("associative_recall", "tf2") and _only(
+        params, {**nearest, "num_keys": None, "num_values": None}
+    ):
+        K = _int(params, "num_keys") if params.get("num_keys") is not None else n
+        V = _int(params, "num_values", 2)
+        if K < n or V < 1:
+            return None
+        return _nearest(n, code_bits(K), V, K + V)
+    if (task, arch) == ("nearest_neighbor", "tf2") and _only(
+        params, {**nearest, "dim": None, "margin": None, "num_labels": None, "self_suppression": "flag"}
+    ):
+        dim, labels = _int(params, "dim"), _int(params, "num_labels", 2)
+        if dim < 1 or labels < 1:
+            return None
+        return _nearest(n, dim, labels, dim + labels)
     return None
+
+
+def _nearest(n: int, dim: int, labels: int, vocab: int) -> dict:
+    """The two-layer nearest-neighbour core (constructions/_nearest.py, the "flag" mode): residual
+    blocks point d, label B, type, qflag, addr/next/mix/fetched r each, ans B, bits B."""
+    r, B = address_dim(n), code_bits(labels)
+    D = dim + 3 * B + 4 * r + 2
+    return _transformer("tf2", D, vocab, 2 * n + 1, [(1, dim + 2, r, 2 * r), (1, r, B, 2 * B)], labels)

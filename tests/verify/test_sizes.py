@@ -26,6 +26,9 @@ def cases():
                 yield task, "tf2", {"n": n}
         for K, V in ((n, 1), (n, 3), (n + 5, 2)):
             yield "associative_recall", "rnn", {"n": n, "num_keys": K, "num_values": V}
+            yield "associative_recall", "tf2", {"n": n, "num_keys": K, "num_values": V}
+        for dim, labels in ((1, 1), (3, 2), (8, 5)):
+            yield "nearest_neighbor", "tf2", {"n": n, "dim": dim, "margin": 0.1, "num_labels": labels}
         for k, d in ((1, 1), (2, 2), (3, 2)):
             yield "dyck", "rnn", {"n": n, "types": k, "depth": d}
 
@@ -40,7 +43,7 @@ def test_closed_form_equals_built_size(task, arch, params):
 
 def test_no_closed_form_where_the_shapes_are_not_known():
     assert closed_form_size("index_lookup", "tf1", {"n": 8, "alphabet_size": 2, "addresses": "rs"}) is None
-    assert closed_form_size("nearest_neighbor", "tf2", {"n": 8}) is None
+    assert closed_form_size("nearest_neighbor", "tf2", {"n": 8, "dim": 2, "self_suppression": "address"}) is None
     assert closed_form_size("equality", "rnn", {"n": 7}) is None  # odd n: the builder refuses it
 
 
@@ -61,3 +64,18 @@ def test_bounds_far_beyond_what_it_builds_is_quick_and_small():
     rows = json.loads(res.stdout)["rows"]
     rnn = [c for r in rows for c in r["constructions"] if c["arch"] == "rnn" and r["n"] == 1048576][0]
     assert rnn["status"] == "closed form" and rnn["width"] == 1048576 // 2 + 2
+
+
+def test_a_crossover_beyond_what_is_built_is_found(capsys):
+    """Equality's two-layer Transformer against the one-layer bound crosses past n = 16,384; the
+    search reads the widths there from the closed forms (it used to stop at the build limit)."""
+    from verify import main
+
+    code = main(["bounds", "--task", "equality", "--n", "64", "--crossover", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    found = {(c["construction"], c["bound"]): c for c in json.loads(out)["crossovers"]}
+    c = found[("tf2", "tf1")]
+    assert c["n"] is not None and c["n"] > 16384
+    width = closed_form_size("equality", "tf2", {"n": c["n"]})
+    assert width is not None and c["construction_width"] == max(width["width"], width["head_dim"])
