@@ -26,7 +26,9 @@ import bounds
 import constructions
 import tasks
 
+from . import _budget
 from ._args import Parser, count, int_list, readable_file, writable_target
+from ._cli import add_budget_options, max_memory
 from ._entry import UsageError, guarded
 from ._json import dumps
 from ._precision_search import fit_log, search
@@ -74,6 +76,7 @@ def _parser():
         metavar="PATH",
         help="write the table and fits between <!-- precision:start --> and <!-- precision:end --> in PATH",
     )
+    add_budget_options(p)
     return p
 
 
@@ -264,8 +267,16 @@ def run(argv: list[str]) -> int:
     args.n = args.ns[0] if args.sweep and args.ns else 64
     writable_target(args.plot, "--plot", (".png", ".svg"))
     variants = _variants(args)  # the task, architecture and schemes, checked before anything runs
-    for _, kw in variants:
+    ns = [args.n] if args.sweep else args.ns if args.ns is not None else DEFAULT_NS.get(args.task, PAIR_NS)
+    for label, kw in variants:
         constructions.builder_for(args.task, kw["arch"])
+        for n in ns:  # refuse before building (verify/_budget.py)
+            params = {k: v for k, v in kw.items() if k != "arch"}
+            task = tasks.get(args.task, n=n, **({"alphabet_size": args.alphabet_size} if "alphabet_size" in kw else {}))
+            est = _budget.estimate(
+                args.task, kw["arch"], {**params, "n": n}, mode="sampled", inputs=args.samples, seq_len=task.seq_len
+            )
+            _budget.refuse(est, what=f"{label} n={n}", max_memory=max_memory(args), max_time=args.max_time)
     if args.sweep:
         out = []
         for label, kw in variants:

@@ -128,6 +128,8 @@ def test_plot_into_a_missing_folder_is_refused_before_any_check(capsys, tmp_path
         (["--task", "equality", "--arch", "tf2", "--n", "1000000", "--exhaustive"], "exhaustive"),
         (["--task", "equality", "--arch", "rnn", "--n", "1000000"], "--max-memory"),
         (["--task", "disjointness", "--arch", "tf2", "--n", "64", "--samples", str(10**12)], "--max-time"),
+        (["precision", "--n", "1000000000"], "--max-memory"),
+        (["precision", "--task", "equality", "--n", "16", "1000000000"], "--max-memory"),
     ],
 )
 def test_absurd_sizes_are_refused_before_building(capsys, monkeypatch, argv, match):

@@ -118,7 +118,7 @@ def argv(draw):
                 out.append(draw(st.text(max_size=6)))
             else:
                 out.append(draw(st.sampled_from(choices)))
-    if sub in ("main", "bounds"):
+    if sub in ("main", "bounds", "precision"):
         out += ["--max-time", "5"]
     return out
 
