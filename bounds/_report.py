@@ -201,7 +201,10 @@ def report(
                         for k in ("width", "heads", "layers", "head_dim", "params", "params_no_embed", "precision_bits")
                     }
                     entry.update(
-                        arch=arch, status="built", paper_width=model_width(s), state_bits=model_width(s) * bits
+                        arch=arch,
+                        status=s.get("status", "built"),
+                        paper_width=model_width(s),
+                        state_bits=model_width(s) * bits,
                     )
                     cons.append(entry)
             row = {
@@ -270,7 +273,7 @@ def format_report(rep: dict) -> str:
     for r in rep["rows"]:
         lb = _lb_text(r["lower_bounds"])
         for c in r["constructions"]:
-            if c["status"] == "built":
+            if "paper_width" in c:  # built, or sized by a closed form
                 cells = [
                     str(c["paper_width"]),
                     str(c["heads"]),

@@ -30,6 +30,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from ._registry import ConstructionError
+
 __all__ = ["AddressCode", "random_addresses", "hadamard_addresses", "max_cross_products", "start_dim"]
 
 _BLOCK = 2048
@@ -92,7 +94,7 @@ def max_cross_products(signs: np.ndarray) -> np.ndarray:
     """
     m, r = signs.shape
     if r >= 1 << 24:
-        raise ValueError("address dimension too large for exact float32 Gram blocks")
+        raise ConstructionError("address dimension too large for exact float32 Gram blocks")
     f = signs.astype(np.float32)
     out = np.zeros(m, dtype=np.float32)
     for start in range(0, m, _BLOCK):
@@ -149,9 +151,9 @@ def random_addresses(num: int, coherence: float = 0.5, seed: int = 0, dim: int |
         dim: r; if None, the smallest r of the schedule described in the module docstring.
     """
     if num < 1:
-        raise ValueError(f"need at least one address vector, got {num}")
+        raise ConstructionError(f"need at least one address vector, got {num}")
     if not 0 < coherence < 1:
-        raise ValueError(f"coherence target must lie in (0, 1), got {coherence}")
+        raise ConstructionError(f"coherence target must lie in (0, 1), got {coherence}")
     r = dim if dim is not None else start_dim(num, coherence)
     rng = np.random.default_rng(seed)
     while True:
@@ -173,14 +175,14 @@ def random_addresses(num: int, coherence: float = 0.5, seed: int = 0, dim: int |
             assert worst <= limit  # the certificate, recomputed independently of the loop
             return AddressCode(signs.astype(np.int8), Fraction(worst, r), "random", seed, float(coherence), redraws)
         if dim is not None:
-            raise ValueError(f"could not meet coherence {coherence} with dim {dim} for {num} vectors")
+            raise ConstructionError(f"could not meet coherence {coherence} with dim {dim} for {num} vectors")
         r += max(1, r // 8)
 
 
 def hadamard_addresses(num: int) -> AddressCode:
     """The first ``num`` rows of the Sylvester–Hadamard matrix of order 2^⌈log2 num⌉ (μ = 0)."""
     if num < 1:
-        raise ValueError(f"need at least one address vector, got {num}")
+        raise ConstructionError(f"need at least one address vector, got {num}")
     h = np.ones((1, 1), dtype=np.int8)
     while h.shape[0] < num:
         h = np.block([[h, h], [h, -h]]).astype(np.int8)

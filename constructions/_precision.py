@@ -44,6 +44,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import jax
 import jax.numpy as jnp
 
+from ._registry import ConstructionError
+
 if TYPE_CHECKING:  # tells the type checker that the decorated classes are dataclasses
     from typing_extensions import dataclass_transform
 else:
@@ -244,7 +246,7 @@ class FixedArithmetic(Arithmetic):
         int64 accumulation cannot hold: it needs ``2(I+F) + ceil(log2 K) <= 62``."""
         need = 2 * (self.int_bits + self.frac_bits) + max(1, math.ceil(math.log2(max(terms, 2))))
         if not self._traced and need > 62:  # traced I, F: checked by whoever chose them
-            raise ValueError(
+            raise ConstructionError(
                 f"{self.name} is too wide for exact int64 accumulation over {terms} terms (needs 2(I+F)+log2 K <= 62)"
             )
 
@@ -275,6 +277,8 @@ def parse_precision(precision: str | Arithmetic) -> Arithmetic:
     if m:
         i, f = int(m.group(1)), int(m.group(2))
         if i + f > 30:
-            raise ValueError(f"precision {precision!r}: I + F must be at most 30 for exact int64 arithmetic")
+            raise ConstructionError(f"precision {precision!r}: I + F must be at most 30 for exact int64 arithmetic")
         return FixedArithmetic(i, f)
-    raise ValueError(f"unknown precision {precision!r}; expected one of float64, float32, bfloat16, float16, fixed:I.F")
+    raise ConstructionError(
+        f"unknown precision {precision!r}; expected one of float64, float32, bfloat16, float16, fixed:I.F"
+    )

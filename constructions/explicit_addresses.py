@@ -32,6 +32,7 @@ from fractions import Fraction
 import numpy as np
 
 from ._addresses import AddressCode, max_cross_products
+from ._registry import ConstructionError
 
 __all__ = ["rs_addresses", "rs_parameters"]
 
@@ -55,9 +56,9 @@ def _hadamard(m: int) -> np.ndarray:
 def rs_parameters(num: int, coherence: float = 0.5) -> tuple[int, int]:
     """``(q, k)``: prime q, ``q^k >= num``, ``(k − 1)/q <= coherence``, smallest ``q·2^⌈log2 q⌉``."""
     if num < 1:
-        raise ValueError(f"need at least one address vector, got {num}")
+        raise ConstructionError(f"need at least one address vector, got {num}")
     if not 0 < coherence < 1:
-        raise ValueError(f"coherence target must lie in (0, 1), got {coherence}")
+        raise ConstructionError(f"coherence target must lie in (0, 1), got {coherence}")
     best: tuple[int, int, int] | None = None
     for q in _primes(max(3, num) + 1):
         k = 1

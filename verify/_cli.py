@@ -7,12 +7,14 @@
     verify --load m.onnx [--task T [task options]] [--samples K | --exhaustive] [--json]
     verify SUBCOMMAND ...                    see ``verify --help``
 
-Exit status: 0 if every row passed, 1 if any failed, 2 for bad input (one line on stderr).
+Exit status (verify/_entry.py, README "Exit status"): 0 every row passed, 1 a row failed, 2 bad
+input or a refused request (one line on stderr), 3 internal error, 130 interrupted, 141 closed pipe.
+Every argument is checked, and the request's memory and time estimated (verify/_budget.py), before
+anything is built or written.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import os
@@ -22,17 +24,21 @@ from collections.abc import Callable
 import constructions
 import tasks
 
-from ._cache import enable_compilation_cache
+from . import _budget
+from ._args import Parser, count, json_arg, readable_file, writable_target
 from ._defaults import DEFAULT_CHECKS
-from ._engine import check, terminal_progress
+from ._engine import _total, check, terminal_progress
+from ._entry import UsageError, entry, guarded, on_interrupt
+from ._json import dumps
+from ._params import extra_params
 
-__all__ = ["main", "SUBCOMMANDS", "UsageError", "format_table"]
+__all__ = ["main", "run", "entry", "SUBCOMMANDS", "UsageError", "format_table", "add_budget_options"]
 
 # name -> "module:function"; each takes argv (list of str) and returns an exit code
 SUBCOMMANDS: dict[str, str] = {
-    "report": "verify._report:main",
-    "precision": "verify._precision_cli:main",
-    "bounds": "verify._bounds_cli:main",
+    "report": "verify._report:run",
+    "precision": "verify._precision_cli:run",
+    "bounds": "verify._bounds_cli:run",
 }
 
 
@@ -46,36 +52,65 @@ def _json_or_text(value: str) -> object:
 
 # task options: flag -> (parameter name, type)
 TASK_OPTIONS: dict[str, tuple[str, Callable[[str], object]]] = {
-    "--n": ("n", int),
-    "--alphabet-size": ("alphabet_size", int),
-    "--types": ("types", int),
-    "--depth": ("depth", int),
-    "--dim": ("dim", int),
-    "--margin": ("margin", float),
-    "--num-labels": ("num_labels", int),
-    "--num-keys": ("num_keys", int),
-    "--num-values": ("num_values", int),
-    "--index-sets": ("index_sets", json.loads),
-    "--truth-tables": ("truth_tables", json.loads),
-    "--c": ("c", int),
+    "--n": ("n", count(1, name="n")),
+    "--alphabet-size": ("alphabet_size", count(0, name="alphabet_size")),
+    "--types": ("types", count(0, name="types")),
+    "--depth": ("depth", count(0, name="depth")),
+    "--dim": ("dim", count(0, name="dim")),
+    "--margin": ("margin", lambda t: _finite_float(t, "margin")),
+    "--num-labels": ("num_labels", count(0, name="num_labels")),
+    "--num-keys": ("num_keys", count(0, name="num_keys")),
+    "--num-values": ("num_values", count(0, name="num_values")),
+    "--index-sets": ("index_sets", json_arg("index_sets")),
+    "--truth-tables": ("truth_tables", json_arg("truth_tables")),
+    "--c": ("c", count(0, name="c")),
     "--alice": ("alice", _json_or_text),
 }
 
 
-class UsageError(Exception):
-    """Bad command-line input: printed as one line, exit code 2."""
+def _finite_float(text: str, name: str) -> float:
+    import argparse
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{name} must be finite, got {text!r}")
+    return v
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage dump
-        raise UsageError(message)
+def add_budget_options(p) -> None:
+    """``--max-memory`` and ``--max-time`` (verify/_budget.py)."""
+    p.add_argument(
+        "--max-memory",
+        type=_budget.parse_bytes,
+        default=None,
+        metavar="SIZE",
+        help="refuse requests estimated above SIZE (e.g. 8G, or none); default "
+        f"{int(100 * _budget.MEMORY_FRACTION)}%% of the memory available now",
+    )
+    p.add_argument(
+        "--max-time",
+        type=lambda t: _finite_float(t, "--max-time"),
+        default=_budget.DEFAULT_MAX_TIME,
+        metavar="SECONDS",
+        help="refuse requests estimated to run longer (default one day; 0: no limit)",
+    )
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+def max_memory(args) -> int:
+    return _budget.default_max_memory() if args.max_memory is None else args.max_memory
+
+
+def _parser() -> Parser:
+    p = Parser(
         prog="verify",
         description="Check the paper's hand-built models against reference solvers.",
-        epilog="subcommands: " + (", ".join(sorted(SUBCOMMANDS)) or "none"),
+        epilog="subcommands: " + (", ".join(sorted(SUBCOMMANDS)) or "none") + ". --debug: print the traceback "
+        "of an internal error (exit 3). Exit status: 0 pass, 1 a check failed, 2 bad input or refused, 3 internal "
+        "error, 130 interrupted.",
     )
     p.add_argument("--task", help="task name: " + ", ".join(tasks.available()))
     p.add_argument("--arch", help="tf1, tf2 or rnn")
@@ -87,7 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     for flag, (name, typ) in TASK_OPTIONS.items():
         p.add_argument(flag, dest=name, type=typ, default=None, metavar=name.upper(), help=f"task parameter {name}")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--samples", type=int, default=None, help="check K sampled inputs (default 10000)")
+    mode.add_argument(
+        "--samples", type=count(1, name="--samples"), default=None, help="check K sampled inputs (default 10000)"
+    )
     mode.add_argument("--exhaustive", action="store_true", help="check every input")
     mode.add_argument(
         "--certify",
@@ -95,8 +132,10 @@ def _parser() -> argparse.ArgumentParser:
         help="prove every input correct (index lookup, equality, disjointness; float64 or fixed:I.F), mode 'certified'",
     )
     p.add_argument("--precision", default="float64", help="float64, float32, bfloat16, float16 or fixed:I.F")
-    p.add_argument("--seed", type=int, default=0, help="seed of the input sampler (default 0)")
-    p.add_argument("--model-seed", type=int, default=0, help="seed of the construction (default 0)")
+    p.add_argument("--seed", type=count(0, name="--seed"), default=0, help="seed of the input sampler (default 0)")
+    p.add_argument(
+        "--model-seed", type=count(0, name="--model-seed"), default=0, help="seed of the construction (default 0)"
+    )
     p.add_argument(
         "--param",
         action="append",
@@ -112,20 +151,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="no progress bar (it shows on stderr for runs over a second, only on a terminal, never with --json)",
     )
+    add_budget_options(p)
     return p
-
-
-def _extra_params(items):
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise UsageError(f"--param expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
 
 
 def format_table(rows: list[dict]) -> str:
@@ -198,26 +225,101 @@ def _can_certify(model) -> bool:
     return can_certify(model)
 
 
-def _run_rows(args) -> list[dict]:
-    mode = "certified" if args.certify else "exhaustive" if args.exhaustive else "sampled"
+def _mode(args) -> str:
+    return "certified" if args.certify else "exhaustive" if args.exhaustive else "sampled"
+
+
+def _precision(text: str) -> str:
+    """The precision string, refused up front (one line) if it names no format."""
+    try:
+        constructions.parse_precision(text)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return text
+
+
+def _plan(args, task_params: dict) -> tuple[dict, tasks.Task]:
+    """Check everything about a ``--task/--arch`` request before anything is built: the task and its
+    parameters, the extra construction parameters, the exhaustive input count, and the memory and
+    time estimate. Returns the construction parameters and the task."""
+    if not args.task or not args.arch:
+        raise UsageError("give both --task and --arch (or neither, for the default run)")
+    if args.task not in tasks.available():
+        raise UsageError(f"unknown task {args.task!r}; tasks are {', '.join(tasks.available())}")
+    constructions.builder_for(args.task, args.arch)  # ConstructionError for an unregistered pair
+    task = tasks.get(args.task, **task_params)  # validates the task parameters with a clear message
+    extra = _extra(args, task_params)
+    mode = _mode(args)
     samples = args.samples if args.samples is not None else 10_000
+    if mode == "exhaustive":
+        _total(task, mode, samples)  # the exhaustive limit, before building
+    inputs = None if mode == "certified" else (task.num_inputs if mode == "exhaustive" else samples)
+    params = {**task_params, **extra}
+    est = _budget.estimate(args.task, args.arch, params, mode=mode, inputs=inputs, seq_len=task.seq_len)
+    _budget.refuse(
+        est,
+        what=f"{args.task}/{args.arch} n={task_params.get('n')} ({mode})",
+        max_memory=max_memory(args),
+        max_time=args.max_time,
+    )
+    return params, task
+
+
+def _extra(args, task_params: dict) -> dict:
+    extra = extra_params(args.param, args.task, args.arch)
+    clash = sorted(set(extra) & (set(task_params) | {"seed"}))
+    if clash:
+        raise UsageError(f"--param {clash[0]} repeats an option; give it once (--{clash[0].replace('_', '-')})")
+    return extra
+
+
+def _save(model, path: str) -> None:
+    """``model.save(path)``; if Ctrl-C ends the process meanwhile, the writer's temp file (a new
+    dot-file with "tmp" in its name beside the target) is removed."""
+    folder = os.path.dirname(os.path.abspath(path))
+    before = set(os.listdir(folder))
+
+    def cleanup() -> None:
+        for name in set(os.listdir(folder)) - before:
+            if name.startswith(".") and "tmp" in name:
+                os.unlink(os.path.join(folder, name))
+
+    remove = on_interrupt(cleanup)
+    try:
+        model.save(path)
+    finally:
+        remove()
+
+
+def _run_rows(args) -> list[dict]:
+    mode = _mode(args)
+    samples = args.samples if args.samples is not None else 10_000
+    _precision(args.precision)
     bar = args.progress and not args.json  # a TTY bar on stderr (terminal_progress checks the TTY)
     task_params = {
         name: getattr(args, name) for _, (name, _) in TASK_OPTIONS.items() if getattr(args, name) is not None
     }
-    if args.load and args.load.lower().endswith(".onnx"):  # any ONNX sequence model (verify/_onnx.py)
+    if args.load is not None and args.load.lower().endswith(".onnx"):  # any ONNX sequence model (verify/_onnx.py)
         from ._onnx import open_for_check
 
+        if args.save is not None:
+            raise UsageError("--load takes the model from the file; drop --save")
+        readable_file(args.load, "--load")
         onnx_model = open_for_check(
             args.load, args.task, task_params, arch=args.arch, param=args.param, certify=args.certify
         )
         return [_check(onnx_model, mode=mode, samples=samples, seed=args.seed, precision=args.precision, progress=bar)]
-    if args.load:
-        if args.task or args.arch or task_params or args.param:
-            raise UsageError("--load takes the task and its parameters from the file; drop --task/--arch/task options")
+    if args.load is not None:
+        if args.task or args.arch or task_params or args.param or args.save is not None:
+            raise UsageError(
+                "--load takes the task and its parameters from the file; drop --task/--arch/--save/task options"
+            )
+        readable_file(args.load, "--load")
         model = constructions.load(args.load)
         return [_check(model, mode=mode, samples=samples, seed=args.seed, precision=args.precision, progress=bar)]
     if args.task is None and args.arch is None and not task_params:
+        if args.param or args.save is not None:
+            raise UsageError("--param and --save need --task and --arch")
         rows = []
         for task, arch, params, dmode, dsamples in DEFAULT_CHECKS:
             if args.certify and task not in _certifiable():
@@ -236,52 +338,27 @@ def _run_rows(args) -> list[dict]:
                 )
             )
         return rows
-    if not args.task or not args.arch:
-        raise UsageError("give both --task and --arch (or neither, for the default run)")
-    tasks.get(args.task, **task_params)  # validates the task parameters with a clear message
-    extra = _extra_params(args.param)
-    model = constructions.build(args.task, arch=args.arch, seed=args.model_seed, **task_params, **extra)
-    if args.save:
-        model.save(args.save)
+    writable_target(args.save, "--save")
+    params, _ = _plan(args, task_params)
+    model = constructions.build(args.task, arch=args.arch, seed=args.model_seed, **params)
+    constructions.check_precision(model, args.precision)  # a format too wide for this model: before saving
+    if args.save is not None:
+        _save(model, args.save)
     return [_check(model, mode=mode, samples=samples, seed=args.seed, precision=args.precision, progress=bar)]
 
 
+def run(argv: list[str]) -> int:
+    """The ``verify`` command on ``argv``: exit status, or an exception for :func:`guarded`."""
+    argv = list(argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        mod, fn = SUBCOMMANDS[argv[0]].split(":")
+        return int(getattr(importlib.import_module(mod), fn)(argv[1:]))
+    args = _parser().parse_args(argv)
+    rows = _run_rows(args)
+    print(dumps(rows) if args.json else format_table(rows))
+    return 0 if rows and all(r["status"] == "pass" for r in rows) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        if argv and argv[0] in SUBCOMMANDS:
-            mod, fn = SUBCOMMANDS[argv[0]].split(":")
-            return int(getattr(importlib.import_module(mod), fn)(argv[1:]))
-        args = _parser().parse_args(argv)
-        rows = _run_rows(args)
-    except (UsageError, ValueError, KeyError, TypeError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"verify: error: {msg}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("verify: interrupted", file=sys.stderr)
-        return 130
-    if args.json:
-        print(json.dumps(rows, indent=1))
-    else:
-        print(format_table(rows))
-    return 0 if all(r["status"] == "pass" for r in rows) else 1
-
-
-def entry() -> None:
-    """Console-script entry point. A reader that closes the pipe early (``verify --json | head``) ends
-    the run quietly with 141, the status a shell reports for SIGPIPE: not 1 (a check failed), and
-    no traceback. JAX's persistent compilation cache is turned on here (verify/_cache.py), not on
-    import; ``--no-cache`` (anywhere on the line) or ``SEPARATIONS_NO_CACHE=1`` leaves it off."""
-    argv = sys.argv[1:]
-    if "--no-cache" in argv:
-        argv = [a for a in argv if a != "--no-cache"]
-    else:
-        enable_compilation_cache()
-    try:
-        code = main(argv)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit would fail again
-        sys.exit(141)
-    sys.exit(code)
+    """``verify`` in-process: the exit status under the error contract (verify/_entry.py)."""
+    return guarded(run, sys.argv[1:] if argv is None else argv)

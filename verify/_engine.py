@@ -88,8 +88,9 @@ def _total(task, mode: str, samples: int) -> int:
         if total is None:
             raise VerifyError(f"{task.name} has continuous inputs; use sampling")
         if total > MAX_EXHAUSTIVE:
+            shown = str(total) if total < 10**18 else f"about 2^{total.bit_length() - 1}"
             raise VerifyError(
-                f"exhaustive check of {task.name} would cover {total} inputs (limit {MAX_EXHAUSTIVE}); use --samples"
+                f"exhaustive check of {task.name} would cover {shown} inputs (limit {MAX_EXHAUSTIVE}); use --samples"
             )
         return int(total)
     if mode == "sampled":

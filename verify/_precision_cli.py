@@ -1,6 +1,6 @@
 """``verify precision``: the smallest precision at which each construction stays exact, against n.
 
-    verify precision [--task T] [--arch A] [--ns 16,32,...] [--alphabet-size S]
+    verify precision [--task T] [--arch A] [--n 16 32 ... | --ns 16,32,...] [--alphabet-size S]
                      [--addresses random,quadratic,rs] [--samples K] [--seed S] [--plot PATH] [--json]
                      [--readme README.md]
     verify precision --sweep noise|beta|length [--task T] [--n N] [...]
@@ -19,8 +19,6 @@ sweep (verify/_robustness.py) instead. Exit status 0; 2 for bad input.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 
@@ -28,35 +26,47 @@ import bounds
 import constructions
 import tasks
 
+from . import _budget
+from ._args import Parser, count, int_list, readable_file, writable_target
+from ._cli import add_budget_options, max_memory
+from ._entry import UsageError, guarded
+from ._json import dumps
 from ._precision_search import fit_log, search
 from ._robustness import SWEEPS, sweep
 
-__all__ = ["main", "run", "fits", "plot"]
+__all__ = ["main", "run", "run_rows", "fits", "plot"]
 
 README_START, README_END = "<!-- precision:start -->", "<!-- precision:end -->"
 DEFAULT_NS = {"index_lookup": [2**k for k in range(4, 15)]}
 PAIR_NS = [2**k for k in range(4, 13)]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise ValueError(message)
-
-
 def _parser():
-    p = _Parser(prog="verify precision", description="Smallest exact precision per construction and n.")
+    p = Parser(prog="verify precision", description="Smallest exact precision per construction and n.")
     p.add_argument("--task", default="index_lookup")
     p.add_argument("--arch", default=None, help="default: the registered architecture (tf1 for index lookup)")
-    p.add_argument("--ns", default=None, help="comma-separated n values (default 2^4..2^14; 2^4..2^12 for others)")
-    p.add_argument("--n", type=int, default=64, help="n for --sweep")
-    p.add_argument("--alphabet-size", type=int, default=2)
+    p.add_argument(
+        "--ns",
+        type=int_list(1, name="--ns"),
+        default=None,
+        help="comma-separated n values (default 2^4..2^14; 2^4..2^12 for others)",
+    )
+    p.add_argument(
+        "--n",
+        dest="n_list",
+        type=count(1, name="--n"),
+        nargs="+",
+        default=None,
+        help="n values, as everywhere in verify (--ns takes them comma-separated); with --sweep one n (default 64)",
+    )
+    p.add_argument("--alphabet-size", type=count(2, name="--alphabet-size"), default=2)
     p.add_argument(
         "--addresses", default=None, help="comma-separated address schemes (index lookup default: random,quadratic,rs)"
     )
-    p.add_argument("--samples", type=int, default=1000)
+    p.add_argument("--samples", type=count(1, name="--samples"), default=1000)
     p.add_argument("--no-certify", action="store_true", help="skip the certified search (sampled only)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--model-seed", type=int, default=0)
+    p.add_argument("--seed", type=count(0, name="--seed"), default=0)
+    p.add_argument("--model-seed", type=count(0, name="--model-seed"), default=0)
     p.add_argument("--plot", default=None, metavar="PATH")
     p.add_argument("--sweep", choices=SWEEPS, default=None)
     p.add_argument("--json", action="store_true")
@@ -66,27 +76,32 @@ def _parser():
         metavar="PATH",
         help="write the table and fits between <!-- precision:start --> and <!-- precision:end --> in PATH",
     )
+    add_budget_options(p)
     return p
 
 
 def _variants(args):
     """``[(label, build kwargs)]`` for the task."""
     if args.task not in tasks.available():
-        raise ValueError(f"unknown task {args.task!r}; tasks are {', '.join(tasks.available())}")
+        raise UsageError(f"unknown task {args.task!r}; tasks are {', '.join(tasks.available())}")
     arch = args.arch or next((a for t, a in constructions.available() if t == args.task and a != "rnn"), None)
     if arch is None:
-        raise ValueError(f"no Transformer construction registered for task {args.task!r}")
+        raise UsageError(f"no Transformer construction registered for task {args.task!r}")
     base = {"arch": arch, "seed": args.model_seed}
     if args.task == "index_lookup":
         base["alphabet_size"] = args.alphabet_size
+    if args.addresses is not None and (
+        not args.addresses.strip() or any(not a.strip() for a in args.addresses.split(","))
+    ):
+        raise UsageError(f"--addresses must be a comma-separated list of schemes, got {args.addresses!r}")
     schemes = (args.addresses or ("random,quadratic,rs" if args.task == "index_lookup" else "random")).split(",")
     return [(f"{args.task}/{arch} ({a})", {**base, "addresses": a}) for a in schemes]
 
 
-def run(args, progress: bool = False) -> tuple[list[dict], dict]:
+def run_rows(args, progress: bool = False) -> tuple[list[dict], dict]:
     """Rows (one per construction and n) and fits per construction label; ``progress`` prints a
     line per finished row on stderr."""
-    ns = [int(v) for v in args.ns.split(",")] if args.ns else DEFAULT_NS.get(args.task, PAIR_NS)
+    ns = args.ns if args.ns is not None else DEFAULT_NS.get(args.task, PAIR_NS)
     rows = []
     for label, kw in _variants(args):
         for n in ns:
@@ -240,52 +255,75 @@ def plot(rows, path: str) -> list[str]:
     return bounds.save_png_svg(fig, path)
 
 
-def main(argv: list[str]) -> int:
-    try:
-        args = _parser().parse_args(argv)
-        if args.samples < 1:  # an empty check set would pass every format
-            raise ValueError(f"--samples must be at least 1, got {args.samples}")
-        if args.sweep:
-            out = []
-            for label, kw in _variants(args):
-                model = constructions.build(args.task, n=args.n, **kw)
-                row = sweep(model, args.sweep, samples=args.samples, seed=args.seed)
-                row["construction"] = label
-                out.append(row)
-            if args.json:
-                print(json.dumps(out, indent=1))
-            else:
-                for r in out:
-                    key = {"noise": "sigma", "beta": "scale", "length": "n"}[r["sweep"]]
-                    if not r["applicable"]:
-                        print(f"{r['construction']} n={r['n']} {r['sweep']}: not applicable (builder takes no beta)")
-                        continue
-                    ladder = " ".join(f"{x[key]}:{'ok' if x['pass'] else 'FAIL'}" for x in r["rungs"])
-                    print(
-                        f"{r['construction']} n={r['n']} {r['sweep']} sweep ({key}): {ladder}; "
-                        f"first failure at {key} = {r['first_failure']}"
-                    )
-            return 0
-        if args.readme:
-            text = open(args.readme, encoding="utf-8").read()
-            if README_START not in text or README_END not in text:
-                raise ValueError(f"{args.readme} has no {README_START} ... {README_END} block")
-        rows, fitted = run(args, progress=not args.json)
-        if args.plot:
-            plot(rows, args.plot)
-        if args.readme:
-            head, rest = text.split(README_START, 1)
-            tail = rest.split(README_END, 1)[1]
-            cmd = "verify precision " + " ".join(argv)
-            block = f"Generated by `{cmd}`:\n\n```\n{_table(rows, fitted)}\n```\n"
-            with open(args.readme, "w", encoding="utf-8") as fh:
-                fh.write(head + README_START + "\n" + block + README_END + tail)
+def run(argv: list[str]) -> int:
+    """``verify precision`` on ``argv``; errors are raised for the entry wrapper (verify/_entry.py)."""
+    args = _parser().parse_args(argv)
+    if args.n_list is not None and args.ns is not None:
+        raise UsageError("give the n values once: --n 16 32 64 or --ns 16,32,64")
+    if args.n_list is not None:
+        args.ns = args.n_list
+    if args.sweep and args.ns is not None and len(args.ns) != 1:
+        raise UsageError(f"--sweep takes one n, got {len(args.ns)}")
+    args.n = args.ns[0] if args.sweep and args.ns else 64
+    writable_target(args.plot, "--plot", (".png", ".svg"))
+    variants = _variants(args)  # the task, architecture and schemes, checked before anything runs
+    ns = [args.n] if args.sweep else args.ns if args.ns is not None else DEFAULT_NS.get(args.task, PAIR_NS)
+    for label, kw in variants:
+        constructions.builder_for(args.task, kw["arch"])
+        for n in ns:  # refuse before building (verify/_budget.py)
+            params = {k: v for k, v in kw.items() if k != "arch"}
+            task = tasks.get(args.task, n=n, **({"alphabet_size": args.alphabet_size} if "alphabet_size" in kw else {}))
+            est = _budget.estimate(
+                args.task, kw["arch"], {**params, "n": n}, mode="sampled", inputs=args.samples, seq_len=task.seq_len
+            )
+            _budget.refuse(est, what=f"{label} n={n}", max_memory=max_memory(args), max_time=args.max_time)
+    if args.sweep:
+        out = []
+        for label, kw in variants:
+            model = constructions.build(args.task, n=args.n, **kw)
+            row = sweep(model, args.sweep, samples=args.samples, seed=args.seed)
+            row["construction"] = label
+            out.append(row)
         if args.json:
-            print(json.dumps({"rows": rows, "fits": fitted}, indent=1))
+            print(dumps(out))
         else:
-            print(_table(rows, fitted))
-    except (ValueError, KeyError, TypeError, OSError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"verify precision: error: {msg}", file=sys.stderr)
-        return 2
+            for r in out:
+                key = {"noise": "sigma", "beta": "scale", "length": "n"}[r["sweep"]]
+                if not r["applicable"]:
+                    print(f"{r['construction']} n={r['n']} {r['sweep']}: not applicable (builder takes no beta)")
+                    continue
+                ladder = " ".join(f"{x[key]}:{'ok' if x['pass'] else 'FAIL'}" for x in r["rungs"])
+                print(
+                    f"{r['construction']} n={r['n']} {r['sweep']} sweep ({key}): {ladder}; "
+                    f"first failure at {key} = {r['first_failure']}"
+                )
+        return 0
+    if args.readme is not None:
+        readable_file(args.readme, "--readme")
+        writable_target(args.readme, "--readme")
+        try:
+            text = open(args.readme, encoding="utf-8").read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"--readme {args.readme}: cannot read it ({type(e).__name__})") from None
+        if README_START not in text or README_END not in text:
+            raise UsageError(f"{args.readme} has no {README_START} ... {README_END} block")
+    rows, fitted = run_rows(args, progress=not args.json)
+    if args.plot:
+        plot(rows, args.plot)
+    if args.readme:
+        head, rest = text.split(README_START, 1)
+        tail = rest.split(README_END, 1)[1]
+        cmd = "verify precision " + " ".join(argv)
+        block = f"Generated by `{cmd}`:\n\n```\n{_table(rows, fitted)}\n```\n"
+        with open(args.readme, "w", encoding="utf-8") as fh:
+            fh.write(head + README_START + "\n" + block + README_END + tail)
+    if args.json:
+        print(dumps({"rows": rows, "fits": fitted}))
+    else:
+        print(_table(rows, fitted))
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """``verify precision`` in-process, under the error contract."""
+    return guarded(run, argv, "verify precision")

@@ -17,17 +17,16 @@ Two tables:
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-
 import bounds
 import constructions
 
+from ._args import Parser, count, int_list, readable_file, writable_target
 from ._defaults import DEFAULT_CHECKS
 from ._engine import check
+from ._entry import UsageError, guarded
+from ._json import dumps
 
-__all__ = ["main", "size_rows", "check_rows", "markdown"]
+__all__ = ["main", "run", "size_rows", "check_rows", "markdown"]
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 SIZES = (64, 1024, 16384)
@@ -44,11 +43,6 @@ REPORT_MAX_N: dict[tuple[str, str], int] = {
     ("associative_recall", "rnn"): 1024,
     ("threshold", "tf2"): 0,
 }
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise ValueError(message)
 
 
 def _template(task: str, arch: str) -> dict:
@@ -156,37 +150,45 @@ def markdown(checks: list[dict], sizes: list[dict], bits: int = REPORT_BITS) -> 
     return "\n".join(out)
 
 
-def main(argv: list[str]) -> int:
-    p = _Parser(prog="verify report")
+def run(argv: list[str]) -> int:
+    """``verify report`` on ``argv``; errors are raised for the entry wrapper (verify/_entry.py)."""
+    p = Parser(prog="verify report")
     p.add_argument("--readme", metavar="PATH", help="rewrite the block between the markers in this file")
     p.add_argument("--json", action="store_true")
     p.add_argument("--plot", metavar="PATH", help="also write the separation plot PATH.png and PATH.svg")
-    p.add_argument("--sizes", default=",".join(map(str, SIZES)), help="comma-separated n for the sizes table")
-    try:
-        args = p.parse_args(argv)
-        sizes = tuple(int(x) for x in args.sizes.split(",") if x)
-        if not sizes or min(sizes) < 1:
-            raise ValueError("--sizes needs positive integers")
-        if args.readme:
+    p.add_argument(
+        "--sizes",
+        "--ns",
+        type=int_list(1, 1 << 20, name="--sizes", need="positive"),
+        default=list(SIZES),
+        help="comma-separated n for the sizes table",
+    )
+    p.add_argument("--n", dest="n_list", type=count(1, 1 << 20, name="--n"), nargs="+", help="the same as --sizes")
+    args = p.parse_args(argv)
+    sizes = tuple(args.sizes if args.n_list is None else args.n_list)
+    writable_target(args.plot, "--plot", (".png", ".svg"))
+    if args.readme is not None:
+        readable_file(args.readme, "--readme")
+        writable_target(args.readme, "--readme")
+        try:
             text = open(args.readme, encoding="utf-8").read()
-            if START not in text or END not in text:
-                raise ValueError(f"{args.readme} has no {START} ... {END} block")
-    except (ValueError, OSError) as e:
-        print(f"verify: error: {str(e).splitlines()[0]}", file=sys.stderr)
-        return 2
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"--readme {args.readme}: cannot read it ({type(e).__name__})") from None
+        if START not in text or END not in text:
+            raise UsageError(f"{args.readme} has no {START} ... {END} block")
     checks, size = check_rows(), size_rows(sizes)
     if args.plot:  # the same plot `verify bounds --plot` draws; its table is not wanted here
         import contextlib
         import io
 
-        from ._bounds_cli import main as bounds_main
+        from ._bounds_cli import run as bounds_run
 
         with contextlib.redirect_stdout(io.StringIO()):
-            code = bounds_main(["--n", *map(str, PLOT_NS), "--plot", args.plot])
+            code = bounds_run(["--n", *map(str, PLOT_NS), "--plot", args.plot])
         if code:
             return code
     if args.json:
-        print(json.dumps({"checks": checks, "sizes": size}, indent=1))
+        print(dumps({"checks": checks, "sizes": size}))
     md = markdown(checks, size)
     if args.readme:
         head, rest = text.split(START, 1)
@@ -196,3 +198,8 @@ def main(argv: list[str]) -> int:
     elif not args.json:
         print(md)
     return 0 if all(r["status"] == "pass" for r in checks) else 1
+
+
+def main(argv: list[str]) -> int:
+    """``verify report`` in-process, under the error contract."""
+    return guarded(run, argv)

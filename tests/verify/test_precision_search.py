@@ -221,7 +221,9 @@ def test_precision_cli_equality_and_errors(capsys):
     assert json.loads(out)["rows"][0]["check_set"] == "all 256 inputs"
     for argv, match in [
         (["--task", "nope"], "unknown task"),
-        (["--ns", "x"], "invalid literal"),
+        (["--ns", "x"], "invalid int value"),
+        (["--ns", ""], "comma-separated list"),
+        (["--addresses", ""], "comma-separated list"),
         (["--sweep", "wind"], "invalid choice"),
         (["--addresses", "bogus", "--ns", "8"], "addresses"),
         (["--task", "equality", "--ns", "64", "--samples", "0"], "--samples must be at least 1"),

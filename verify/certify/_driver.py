@@ -51,7 +51,9 @@ def certify(
     """Prove ``model`` right on every input of its task; one report row (mode ``"certified"``).
 
     ``status`` is ``"pass"`` only if every cell is proved; ``failures`` counts the cells that were
-    not. ``inputs_checked`` is the number of inputs proved (a Python int while below 2^60, else
+    not (``failures_unit: "cells"``; ``cells_checked`` and ``cells_failed`` say the same by name),
+    so it is never read as a number of inputs. ``inputs_checked`` is the number of inputs proved
+    (0 when no cell is; ``inputs_covered_log2`` is then null) (a Python int while below 2^60, else
     the exact count as a formula string); ``min_margin`` is a rigorous lower bound on the logit
     margin over all of them. ``certificate`` says what was proved, how, under which assumptions;
     ``counterexample`` is a concrete failing input found in an unproved cell, if any
@@ -87,12 +89,16 @@ def certify(
     if unproved and witnesses:
         x = plan.witnesses(unproved, rng)
         counterexample = _first_failure(model, x, task.solve(x), str(precision))
+    covered_log2 = None if proved == 0 else log2  # nothing covered: no log of zero (JSON has no -Infinity)
     row = {
         **row_head(model, precision, "certified"),
-        "inputs_checked": covered if log2 < 60 else formula,
+        "inputs_checked": covered if covered_log2 is None or covered_log2 < 60 else formula,
         "failures": cells - proved,
+        "failures_unit": "cells",
+        "cells_checked": cells,
+        "cells_failed": cells - proved,
         "counterexample": counterexample,
-        "min_margin": worst,
+        "min_margin": worst if cells else None,
         "lower_bounds": bounds.lower_bounds(model.task, model.task_params, ar.bits),
         "seconds": round(time.perf_counter() - start, 3),
         "certificate": {
@@ -101,7 +107,7 @@ def certify(
             "cells_proved": proved,
             "unproved_cells": [list(c) if isinstance(c, tuple) else c for c in unproved[:16]],
             "inputs_covered": formula,
-            "inputs_covered_log2": log2,
+            "inputs_covered_log2": covered_log2,
             "num_inputs_log2": plan.num_inputs_log2,
             **plan.details(),
         },

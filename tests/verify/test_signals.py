@@ -1,0 +1,60 @@
+"""Ctrl-C at any moment: exit 130, one line on stderr, no traceback; never 0 (issue 19).
+
+The delays are counted from the moment the entry point has installed its SIGINT handler (the child
+writes one byte to a pipe then): before that, no project code has run and the process is the
+Python interpreter starting. From there on the delays cover the JAX import (the first second or
+two), building the model and the check itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ARGS = ["--task", "index_lookup", "--arch", "tf1", "--n", "64", "--alphabet-size", "2", "--samples", "200000"]
+CHILD = (
+    "import os, sys\n"
+    "from verify import _entry\n"
+    "_entry.install_sigint()\n"
+    "os.write(int(sys.argv[1]), b'r')\n"
+    "_entry.entry(sys.argv[2:])\n"
+)
+
+
+def interrupted_run(delay: float) -> tuple[int, str]:
+    r, w = os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(w), *ARGS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        pass_fds=(w,),
+    )
+    os.close(w)
+    try:
+        assert os.read(r, 1) == b"r"  # the handler is installed
+    finally:
+        os.close(r)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err.decode()
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.3, 1.0, 3.0])
+def test_ctrl_c_exits_130_with_one_line(delay):
+    code, err = interrupted_run(delay)
+    assert code == 130, (code, err)
+    assert err == "verify: interrupted\n", err
+
+
+def test_the_console_entry_imports_no_jax_before_its_handler():
+    """``python -m verify`` reaches the handler before any heavy import: importing the package and
+    its entry module loads neither JAX nor numpy."""
+    code = "import sys, verify, verify._entry; print(sorted(m for m in ('jax', 'numpy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    assert out.strip() == "[]"
