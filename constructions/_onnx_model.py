@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._encoders import input_encoder
+from ._encoders import ModelInputError, input_encoder
 from ._meta import ModelFormatError
 from ._onnx import ONNX_FORMAT, onnx_props, require
 
@@ -185,7 +185,7 @@ class OnnxModel:
         the host through ``jax.pure_callback``). The graph computes in its own number types, so
         only ``float64`` (the type its logits are compared in) is accepted."""
         if str(precision) != "float64":
-            raise ValueError(
+            raise ModelInputError(
                 f"an ONNX model computes in its own number types; --precision {precision} is for our models"
             )
         C = self.num_classes

@@ -13,24 +13,26 @@ import json
 import constructions
 import tasks
 
+from ._entry import UsageError
+
 __all__ = ["open_for_check"]
 
 
 def open_for_check(
     path: str, task_name: str | None, task_params: dict, *, arch, param, certify
 ) -> constructions.OnnxModel:
-    """The ONNX model at ``path`` and its task; a ``ValueError`` (one line, exit 2) for options
+    """The ONNX model at ``path`` and its task; a :class:`UsageError` (one line, exit 2) for options
     that do not apply to it or a graph that does not fit the task."""
     if arch or param:
-        raise ValueError("--arch and --param build our models; an ONNX model is checked as it is")
+        raise UsageError("--arch and --param build our models; an ONNX model is checked as it is")
     if certify:
-        raise ValueError("--certify proves our own models; check an ONNX model with --exhaustive or --samples")
+        raise UsageError("--certify proves our own models; check an ONNX model with --exhaustive or --samples")
     if task_name is None:
         if task_params:
-            raise ValueError("give --task with the task options")
+            raise UsageError("give --task with the task options")
         props = constructions.onnx_metadata(path)
         if "task" not in props:
-            raise ValueError(
+            raise UsageError(
                 f"{path} does not name its task; give --task and its options (e.g. --task index_lookup --n 8)"
             )
         task_name, task_params = props["task"], json.loads(props.get("task_params", "{}"))
