@@ -29,7 +29,9 @@ def test_index_lookup_rnn_is_certified(n, s, precision):
 
 
 @pytest.mark.parametrize("precision", ["float64", "bfloat16", "exact fixed"])
-@pytest.mark.parametrize("params", [{"n": 1}, {"n": 3, "num_values": 3}, {"n": 3, "num_keys": 5, "num_values": 1}, {"n": 24}])
+@pytest.mark.parametrize(
+    "params", [{"n": 1}, {"n": 3, "num_values": 3}, {"n": 3, "num_keys": 5, "num_values": 1}, {"n": 24}]
+)
 def test_associative_recall_rnn_is_certified(params, precision):
     m = constructions.build("associative_recall", arch="rnn", **params)
     if precision == "exact fixed":  # the smallest fixed format its docstring proves exact
@@ -62,7 +64,9 @@ def _mutants(task, params, count, seed):
         name = names[rng.integers(len(names))]
         a = getattr(base.weights, name).copy()
         i = tuple(int(rng.integers(s)) for s in a.shape)
-        a[i] = rng.choice([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]) if rng.random() < 0.6 else a[i] + rng.uniform(-0.6, 0.6)
+        a[i] = (
+            rng.choice([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]) if rng.random() < 0.6 else a[i] + rng.uniform(-0.6, 0.6)
+        )
         yield name, i, Model(dataclasses.replace(base.weights, **{name: a}), base.meta)
 
 

@@ -74,7 +74,9 @@ def _reference_agrees(task, rng) -> None:
     t = x[:, n] - s
     z[np.arange(len(x)), t] = x[np.arange(len(x)), t]
     if not (task.solve(z) == y).all():
-        raise VerifyError("the reference of index lookup (answer = a function of x_n and x_t) disagrees with the solver")
+        raise VerifyError(
+            "the reference of index lookup (answer = a function of x_n and x_t) disagrees with the solver"
+        )
 
 
 def _resolve(kind, src, n: int, m: int):
@@ -106,7 +108,12 @@ def prove_lookup(arr: RNNArrays, task) -> dict:
     info = {"units": m, "input_units": int((sym.kind == INPUT).sum()), "copy_units": int((sym.kind == 1).sum())}
     ctrl = np.flatnonzero(sym.kind == CONTROL)
     if ctrl.size:
-        return {**info, "proved": False, "min_margin": -math.inf, "bad": {"reason": f"unit {ctrl[0]} is a control unit on symbols"}}
+        return {
+            **info,
+            "proved": False,
+            "min_margin": -math.inf,
+            "bad": {"reason": f"unit {ctrl[0]} is a control unit on symbols"},
+        }
     pos, via = _resolve(sym.kind, sym.src, n, m)
     bit = np.empty((m, s), dtype=np.int64)  # value at time n of every unit, per symbol at its position
     for u in range(m):
@@ -114,16 +121,17 @@ def prove_lookup(arr: RNNArrays, task) -> dict:
     used = np.flatnonzero((arr.dec["readout_w"] != 0).any(axis=1))
     final = np.empty((n, len(used), s))  # [index token, readout unit, symbol at its position]
     where = np.full(len(used), -1)
-    for i, u in enumerate(used):
+    for i, u in enumerate(used.tolist()):
         r = arr.reads[u]
         ps = {int(pos[j]) for j in r if pos[j] >= 0}
         if len(ps) > 1:
-            bad = {"reason": f"unit {u} reads the symbols of positions {sorted(ps)} in the last step"}
+            bad: dict | None = {"reason": f"unit {u} reads the symbols of positions {sorted(ps)} in the last step"}
             return {**info, "proved": False, "min_margin": -math.inf, "bad": bad}
         where[i] = ps.pop() if ps else -1
         assign = (bit[r] << np.arange(len(r))[:, None]).sum(0) if len(r) else np.zeros(s, dtype=np.int64)
         final[:, i, :] = idx.table[u][idx.which[u]][:, assign]
-    worst, bad, rows, wants, cells = math.inf, None, [], [], []
+    worst, rows, wants, cells = math.inf, [], [], []
+    bad = None
     for c in range(n):
         vals = final[c]
         live = vals.any(axis=1) & (where >= 0)
@@ -132,7 +140,9 @@ def prove_lookup(arr: RNNArrays, task) -> dict:
             bad = {"reason": f"index {c}: the state depends on {len(q)} positions"}
             return {**info, "proved": False, "min_margin": -math.inf, "bad": bad}
         assign = np.array(list(itertools.product(range(s), repeat=len(q))), dtype=np.int64).reshape(-1, len(q))
-        col = np.minimum(np.searchsorted(q, np.where(where >= 0, where, q[0])), len(q) - 1)  # column of each unit's position
+        col = np.minimum(
+            np.searchsorted(q, np.where(where >= 0, where, q[0])), len(q) - 1
+        )  # column of each unit's position
         state = np.where(where[None] >= 0, vals[np.arange(len(used))[None], assign[:, col]], vals[None, :, 0])
         x = np.zeros((len(assign), n + 1), dtype=np.int64)
         x[:, q], x[:, n] = assign, s + c
@@ -170,7 +180,13 @@ def certify_lookup(model: Model, precision: str = "float64", *, task=None) -> di
             counterexample = outcomes(model, x, task.solve(x), str(precision))[0]
         else:
             exhaustive = n * math.log2(s) + math.log2(n) <= 20
-            found = check(model, mode="exhaustive" if exhaustive else "sampled", samples=1 << 16, precision=str(precision), task=task)
+            found = check(
+                model,
+                mode="exhaustive" if exhaustive else "sampled",
+                samples=1 << 16,
+                precision=str(precision),
+                task=task,
+            )
             counterexample = found["counterexample"]
     log2 = n * math.log2(s) + math.log2(n)
     row = {

@@ -115,7 +115,9 @@ class _Block:
         inp_at = {int(u): i for i, u in enumerate(inputs)}
         self.src = []  # per unit: list of ("b", i) or ("p", i) over its reads
         for u in beta:
-            self.src.append([("b", pos_in[int(j)]) if int(j) in pos_in else ("p", inp_at[int(j)]) for j in arr.reads[u]])
+            self.src.append(
+                [("b", pos_in[int(j)]) if int(j) in pos_in else ("p", inp_at[int(j)]) for j in arr.reads[u]]
+            )
         pvs = np.concatenate([g_all, h0pv[None]])  # every input-unit vector that can occur
         # p-classes: identical tables (all states b, both token classes, every row) on the block
         B = ((np.arange(1 << self.z)[:, None] >> np.arange(self.z)) & 1) if self.z else np.zeros((1, 0), int)
@@ -199,7 +201,12 @@ def prove_recall(arr: RNNArrays, task) -> dict:
     tabs = {"key": class_tables(arr, np.arange(K)), "value": class_tables(arr, K + np.arange(V))}
     inputs = np.flatnonzero((tabs["key"].kind == INPUT) & (tabs["value"].kind == INPUT))
     blocks = _blocks(arr, inputs)
-    info = {"units": arr.units, "input_units": len(inputs), "blocks": len(blocks), "largest_block": max(map(len, blocks), default=0)}
+    info = {
+        "units": arr.units,
+        "input_units": len(inputs),
+        "blocks": len(blocks),
+        "largest_block": max(map(len, blocks), default=0),
+    }
 
     def unproved(reason):
         return {**info, "proved": False, "min_margin": -math.inf, "bad": {"reason": reason}}
@@ -239,7 +246,7 @@ def prove_recall(arr: RNNArrays, task) -> dict:
         return unproved(f"query {min(set(range(K)) - set(live))} has no live block")
     rows, wants, where = [], [], []
     for q in range(K):  # every live block tracks q and records the same value: join on it
-        combos = [((), v) for v in range(V)] if q not in live else [((), None)]
+        combos: list[tuple[tuple, int | None]] = [((), v) for v in range(V)] if q not in live else [((), None)]
         for beta, fin in live.get(q, []):
             combos = [(c + ((beta, nb),), v) for c, v0 in combos for nb, v in fin if v0 is None or v == v0]
             if len(combos) > MAX_ROWS:
@@ -280,7 +287,9 @@ def certify_recall(model: Model, precision: str = "float64", *, task=None) -> di
     counterexample = None
     if not result["proved"]:
         exhaustive = math.log2(task.num_inputs) <= 20
-        found = check(model, mode="exhaustive" if exhaustive else "sampled", samples=1 << 16, precision=str(precision), task=task)
+        found = check(
+            model, mode="exhaustive" if exhaustive else "sampled", samples=1 << 16, precision=str(precision), task=task
+        )
         counterexample = found["counterexample"]
     log2 = math.log2(task.num_inputs)
     row = {
@@ -320,4 +329,3 @@ class RecallPlan:
     @staticmethod
     def certify_row(model, precision: str, task, witnesses: bool) -> dict:
         return certify_recall(model, precision, task=task)
-

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from typing import Any
 
 import jax
 import numpy as np
@@ -73,8 +74,8 @@ class RNNArrays:
     """A model's RNN weights in one format: ``ar`` the arithmetic, ``w`` the encoded weights, ``dec``
     their decoded values (float64 numpy), ``reads[u]`` the units unit u reads."""
 
-    ar: object
-    w: object
+    ar: Any
+    w: Any
     dec: dict
     reads: list
 
@@ -210,4 +211,3 @@ def margins(logits: np.ndarray, want: np.ndarray) -> np.ndarray:
     others[rows, want] = -np.inf
     m = logits[rows, want] - others.max(1)
     return np.where(np.isnan(m), -math.inf, m)
-
