@@ -240,9 +240,9 @@ def test_registry_defines_certifiable_and_a_new_plan_needs_no_dispatch_edit():
 
     assert set(vc.CERTIFIABLE) == {c.task for c in vc.registered()}
     assert len(vc.CERTIFIABLE) == len({c.task for c in vc.registered()}) >= 3
-    m = constructions.build("associative_recall", arch="tf2", n=8, seed=0)
+    m = constructions.build("threshold", arch="tf2", **tasks.threshold_params_equality(8))
     assert m.task not in vc.CERTIFIABLE
-    with pytest.raises(VerifyError, match="associative_recall has no certificate"):
+    with pytest.raises(VerifyError, match="threshold has no certificate"):
         certify(m)
     margins = {"a": 0.5, "b": 0.25, "c": 1.0}
 
@@ -283,5 +283,5 @@ def test_registry_defines_certifiable_and_a_new_plan_needs_no_dispatch_edit():
     finally:
         vc.unregister_certifier(Dummy)
     assert m.task not in vc.CERTIFIABLE
-    with pytest.raises(VerifyError, match="associative_recall has no certificate"):
+    with pytest.raises(VerifyError, match="threshold has no certificate"):
         certify(m)

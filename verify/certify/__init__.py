@@ -22,17 +22,20 @@ enclosure of the forward pass; the plans are registered per task, model family a
 * _rnn_plan.py — RNNs: Dyck for every length (_rnn_states.py: reachable hidden states × the
   task's minimal automaton of _reference_dfa.py), equality and disjointness at length n
   (_rnn_bits.py: a bit-level proof from the arrays);
+* _rnn_lookup.py, _rnn_recall.py — the index-lookup RNN (symbol steps are input units and copies,
+  the last step and the readout per index token) and the associative-recall RNN (per-key blocks,
+  one automaton each) at their length, from per-unit tables in the model's arithmetic (_rnn_units.py);
 * _registry.py — the registry and the protocol a plan implements;
 * _driver.py — :func:`certify`: the plan's cells chunk by chunk, witness search, the report row.
 
 Not covered: for Transformers, other floating formats (their attention sums are left to the sampled
-and exhaustive modes); the index-lookup and associative-recall RNNs; nearest neighbour, THRES and
+and exhaustive modes); nearest neighbour, THRES and
 associative recall (tf2); tasks other than those in :data:`CERTIFIABLE` (the registered tasks; read
 live, so a plan registered later appears in it).
 """
 
 from .._engine import VerifyError
-from . import _index_lookup, _pairs, _rnn_plan  # noqa: F401  (each module registers its plans)
+from . import _index_lookup, _pairs, _rnn_lookup, _rnn_plan, _rnn_recall  # noqa: F401  (each module registers its plans)
 from ._arithmetic import Box
 from ._driver import certify
 from ._index_lookup import index_lookup_boxes

@@ -6,8 +6,9 @@
   it decides length n exactly and, when every reachable pair is right, proves every length at once.
 * Equality and disjointness: the bit-level proof of verify/certify/_rnn_bits.py at length n.
 
-The other RNN tasks (index lookup, associative recall) have no certificate: their readout reads
-more units than the bit-level proof enumerates, and their states do not close.
+Index lookup and associative recall have their own plans (verify/certify/_rnn_lookup.py,
+verify/certify/_rnn_recall.py): their readout reads more units than the bit-level proof
+enumerates, and their states do not close.
 """
 
 from __future__ import annotations
