@@ -177,3 +177,15 @@ def test_certified_failure_row_is_strict_json_and_counts_cells(capsys):
     assert row["status"] == "fail" and row["failures_unit"] == "cells"
     assert row["cells_failed"] == row["failures"] == row["certificate"]["cells"] - row["certificate"]["cells_proved"]
     assert row["inputs_checked"] == 0 and row["certificate"]["inputs_covered_log2"] is None
+
+
+@pytest.mark.parametrize("arch", ["tf1", "rnn"])
+def test_a_task_parameter_left_out_takes_the_tasks_default(capsys, arch):
+    # index lookup's alphabet_size defaults to 4 in the task; the builder needs it given. Left out,
+    # it was a TypeError from the builder (exit 3 under the contract): the builder now gets the
+    # task's parameters with its defaults filled in.
+    code, out, err = run(capsys, "--task", "index_lookup", "--arch", arch, "--n", "4", "--exhaustive", "--json")
+    assert code == 0, err
+    (row,) = strict_loads(out)
+    default = tasks.get("index_lookup", n=4).params["alphabet_size"]
+    assert row["task_params"]["alphabet_size"] == default and row["inputs_checked"] == default**4 * 4
