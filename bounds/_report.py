@@ -336,7 +336,10 @@ def save_png_svg(fig: Figure, path: str) -> list[str]:
 
     base = path[:-4] if path.lower().endswith((".png", ".svg")) else path
     out = [base + ".png", base + ".svg"]
+    from constructions import atomic_write  # every file replaced whole (a temporary file, then a rename)
+
     for p in out:
-        fig.savefig(p, dpi=120 if p.endswith(".png") else None, metadata={"Date": None} if p.endswith(".svg") else None)
+        kw = {"dpi": 120, "format": "png"} if p.endswith(".png") else {"metadata": {"Date": None}, "format": "svg"}
+        atomic_write(p, lambda fh, kw=kw: fig.savefig(fh, **kw))
     plt.close(fig)
     return out

@@ -250,7 +250,8 @@ def _same_names(names: set, need: set, what: str) -> None:
     if missing:
         raise ModelFormatError(f"{missing[0]}: missing (required for {what})")
     if extra:
-        raise ModelFormatError(f"{extra[0]}: not an entry of {what} (layers must be numbered 0, 1, ... without gaps)")
+        gap = " (layers are numbered 0, 1, ... without gaps)" if extra[0].startswith("layer") else ""
+        raise ModelFormatError(f"{extra[0]}: not an entry of {what}{gap}")
 
 
 def _want(shapes, name: str, want: tuple, rule: str) -> None:
@@ -279,7 +280,7 @@ def _check_directory(fh, size: int) -> None:
     tail = fh.read(tail_len)
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < 22:
-        raise ModelFormatError("not a zip archive (no end of central directory)")
+        raise ModelFormatError("not a saved model (not a zip archive)")
     count = struct.unpack("<H", tail[at + 10 : at + 12])[0]
     cd_size = struct.unpack("<L", tail[at + 12 : at + 16])[0]
     if count == 0xFFFF or cd_size == 0xFFFFFFFF:
@@ -304,6 +305,8 @@ def _header(zf: zipfile.ZipFile, info: zipfile.ZipInfo):
 
 def _entries(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     out: dict[str, zipfile.ZipInfo] = {}
+    if "meta.npy" not in zf.namelist():
+        raise ModelFormatError("meta: missing (not a saved model)")
     for info in zf.infolist():
         name = info.filename
         shown = name[:60] + ("..." if len(name) > 60 else "")
@@ -316,8 +319,6 @@ def _entries(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise ModelFormatError(f"{name[:-4]}: compression method {info.compress_type} (only stored or deflate)")
         out[name[:-4]] = info
-    if "meta" not in out:
-        raise ModelFormatError("meta: missing (not a saved model)")
     return out
 
 
@@ -361,7 +362,7 @@ def read_model_file(path: str, max_bytes: int | None = None) -> tuple[dict[str, 
             raise ModelFormatError(f"{path}: {e}") from None
         except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, struct.error, OverflowError) as e:
             detail = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
-            raise ModelFormatError(f"{path}: not a readable model file ({detail})") from None
+            raise ModelFormatError(f"{path}: not a saved model, or a damaged one ({detail})") from None
         except (RuntimeError, NotImplementedError) as e:  # zip features this reader refuses
             raise ModelFormatError(f"{path}: zip feature not supported ({type(e).__name__})") from None
 

@@ -49,8 +49,9 @@ def main(argv=None) -> int:
                 raise ValueError(f"no results under {args.results!r} (expected a cells/ folder)")
             text = report.render(args.results, args.protocol, command=args.command)
             if args.write:
-                with open(args.write, "w") as fh:
-                    fh.write(text)
+                from constructions import atomic_write
+
+                atomic_write(args.write, lambda fh: fh.write(text), text=True)
             else:
                 print(text)
         else:

@@ -90,7 +90,9 @@ def make_all(out: str, rows: list[dict]) -> list[str]:
 
 
 def _save(fig, out, name):
+    from constructions import atomic_write  # the figure replaced whole (a temporary file, then a rename)
+
     path = os.path.join(out, name)
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda fh: fig.savefig(fh, dpi=110, format="png"))
     plt.close(fig)
     return path

@@ -217,10 +217,13 @@ def _run_rows(args) -> list[dict]:
         raise UsageError("give both --task and --arch (or neither, for the default run)")
     tasks.get(args.task, **task_params)  # validates the task parameters with a clear message
     extra = _extra_params(args.param)
+    if args.save is not None:
+        constructions.check_writable(args.save)  # '' or an unwritable target: bad input, before any work
     model = constructions.build(args.task, arch=args.arch, seed=args.model_seed, **task_params, **extra)
-    if args.save:
+    row = _check(model, mode=mode, samples=samples, seed=args.seed, precision=args.precision, progress=bar)
+    if args.save is not None:  # after the check: every argument was accepted before the file is replaced
         model.save(args.save)
-    return [_check(model, mode=mode, samples=samples, seed=args.seed, precision=args.precision, progress=bar)]
+    return [row]
 
 
 def main(argv: list[str] | None = None) -> int:
