@@ -17,6 +17,7 @@ extrapolated); :func:`crossover` says how few probes it needs and what it assume
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
@@ -339,7 +340,8 @@ def save_png_svg(fig: Figure, path: str) -> list[str]:
     from constructions import atomic_write  # every file replaced whole (a temporary file, then a rename)
 
     for p in out:
-        kw = {"dpi": 120, "format": "png"} if p.endswith(".png") else {"metadata": {"Date": None}, "format": "svg"}
-        atomic_write(p, lambda fh, kw=kw: fig.savefig(fh, **kw))
+        fmt = "png" if p.endswith(".png") else "svg"
+        kw: dict[str, Any] = {"dpi": 120} if fmt == "png" else {"metadata": {"Date": None}}
+        atomic_write(p, functools.partial(fig.savefig, format=fmt, **kw))
     plt.close(fig)
     return out

@@ -24,7 +24,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._meta import FORMAT, ModelFormatError, ModelMeta
+from ._encoders import INPUT_ENCODERS
+from ._meta import FORMAT, VARIANTS, ModelFormatError, ModelMeta
 
 __all__ = [
     "read_model_file",
@@ -113,9 +114,6 @@ def check_meta(meta: ModelMeta) -> None:
     """File-level rules on top of :class:`ModelMeta`'s field types: the ``format`` version is
     known, ``input_encoding`` is a registered encoder matching ``embed``, ``build`` agrees with
     ``arch`` and ``task``, and the sizes the inputs need are recorded."""
-    from ._encoders import INPUT_ENCODERS
-    from ._registry import ARCHS
-
     if meta.format != FORMAT:
         raise ModelFormatError(f"meta.format: unknown version {meta.format!r} (this reader knows {FORMAT!r})")
     if meta.input_encoding not in INPUT_ENCODERS:
@@ -134,7 +132,7 @@ def check_meta(meta: ModelMeta) -> None:
         raise ModelFormatError("meta.vocab_size is required for token inputs")
     arch = meta.build.get("arch")
     if arch is not None:
-        if arch not in ARCHS or (arch == "rnn") != (meta.family == "rnn"):
+        if arch not in VARIANTS or (arch == "rnn") != (meta.family == "rnn"):
             raise ModelFormatError(f"meta.build.arch {arch!r} does not name an architecture of family {meta.family!r}")
     if "task" in meta.build and meta.build["task"] != meta.task:
         raise ModelFormatError(f"meta.build.task {meta.build['task']!r} is not meta.task {meta.task!r}")

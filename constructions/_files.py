@@ -100,7 +100,8 @@ def atomic_write(path: PathLike, write: Callable[[IO[Any]], object], *, text: bo
     with _sigterm_unwinds():
         try:
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(target)[:64], dir=folder)
-            with os.fdopen(fd, "w" if text else "wb", **({"encoding": "utf-8", "newline": ""} if text else {})) as fh:
+            fh: IO[Any] = os.fdopen(fd, "w", encoding="utf-8", newline="") if text else os.fdopen(fd, "wb")
+            with fh:
                 write(fh)
                 fh.flush()
                 os.fsync(fh.fileno())

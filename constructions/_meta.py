@@ -22,6 +22,7 @@ __all__ = ["EMBEDS", "FAMILIES", "FORMAT", "READOUTS", "ModelFormatError", "Mode
 FORMAT = "separations-model/1"
 KNOWN_FORMATS = (FORMAT,)  # the versions this reader knows
 FAMILIES = ("transformer", "rnn")
+VARIANTS = ("tf1", "tf2", "rnn")  # the registered architectures (``build(arch=...)``)
 EMBEDS = ("token", "input")
 READOUTS = ("last",)
 
@@ -105,7 +106,9 @@ class ModelMeta:
         _check_type("build", self.build, dict)
         _check_type("construction", self.construction, dict)
         if self.format not in KNOWN_FORMATS:
-            raise ModelFormatError(f"meta.format must be one of {', '.join(map(repr, KNOWN_FORMATS))}, got {self.format!r}")
+            raise ModelFormatError(
+                f"meta.format must be one of {', '.join(map(repr, KNOWN_FORMATS))}, got {self.format!r}"
+            )
         per_unit = self.construction.get("state_bits_per_unit")
         if per_unit is not None and (
             isinstance(per_unit, bool) or not isinstance(per_unit, numbers.Integral) or per_unit < 1

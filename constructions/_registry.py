@@ -8,6 +8,8 @@ import numbers
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from ._meta import VARIANTS
+
 if TYPE_CHECKING:
     from ._model import Model
 
@@ -16,7 +18,7 @@ Builder = TypeVar("Builder", bound=Callable[..., "Model"])
 __all__ = ["ConstructionError", "register", "build", "available", "builder_for"]
 
 _BUILDERS: dict[tuple[str, str], Callable[..., Model]] = {}
-ARCHS = ("tf1", "tf2", "rnn")
+ARCHS = VARIANTS  # the registered architectures (constructions/_meta.py)
 
 
 class ConstructionError(ValueError):
