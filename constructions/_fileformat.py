@@ -18,6 +18,7 @@ import os
 import re
 import stat
 import struct
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -61,25 +62,17 @@ def ndim_of(name: str) -> int:
 
 
 def _json_depth(text: str) -> int:
-    """The deepest nesting of ``[``/``{`` in JSON ``text`` (strings skipped), in one linear scan."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
+    """The deepest nesting of ``[``/``{`` in JSON ``text`` (strings skipped), in linear time; 0 when
+    the text has too few brackets to pass :data:`MAX_JSON_DEPTH`."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return 0
+    bare = _STRING.sub('""', text)
+    codes = np.frombuffer(bare.encode("utf-32-le"), dtype=np.uint32)
+    step = np.isin(codes, (ord("["), ord("{"))).astype(np.int64) - np.isin(codes, (ord("]"), ord("}")))
+    return int(np.cumsum(step).max(initial=0))
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
 def _no_constant(name: str):
@@ -290,14 +283,16 @@ def _check_directory(fh, size: int) -> None:
 def _header(zf: zipfile.ZipFile, info: zipfile.ZipInfo):
     """``(shape, dtype, fortran, header_bytes)`` from the ``.npy`` header of an entry (only the
     header is decompressed)."""
+    name = info.filename[:-4]
     with zf.open(info) as f:
         version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise ModelFormatError(f"{info.filename[:-4]}: .npy format version {version} not allowed (1.0 or 2.0)")
+        if version not in ((1, 0), (2, 0)):
+            raise ModelFormatError(f"{name}: .npy format version {version} not allowed (1.0 or 2.0)")
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        try:
+            shape, fortran, dtype = read(f)
+        except (ValueError, SyntaxError, TypeError, tokenize.TokenError) as e:  # numpy parses the header as Python
+            raise ModelFormatError(f"{name}: not a valid .npy header ({type(e).__name__})") from None
         return tuple(int(s) for s in shape), dtype, fortran, f.tell()
 
 
