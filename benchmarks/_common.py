@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 
+from fileio import atomic_write
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "RESULTS.md")
 for path in (ROOT, os.path.join(ROOT, "tests")):  # the package, and tests/numpy_forward.py
@@ -107,8 +109,6 @@ def write_section(name: str, body: str, path: str | None = None) -> None:
         text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
-    from constructions import atomic_write
-
     atomic_write(path, lambda fh: fh.write(text), text=True)
     print(body)
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 import tasks
+from fileio import atomic_write
 
 from ._closed_forms import BoundError, lower_bounds
 
@@ -337,8 +338,6 @@ def save_png_svg(fig: Figure, path: str) -> list[str]:
 
     base = path[:-4] if path.lower().endswith((".png", ".svg")) else path
     out = [base + ".png", base + ".svg"]
-    from constructions import atomic_write  # every file replaced whole (a temporary file, then a rename)
-
     for p in out:
         fmt = "png" if p.endswith(".png") else "svg"
         kw: dict[str, Any] = {"dpi": 120} if fmt == "png" else {"metadata": {"Date": None}}

@@ -35,7 +35,6 @@ from . import (  # noqa: F401  # noqa: F401
     threshold,
 )
 from ._addresses import AddressCode, hadamard_addresses, random_addresses
-from ._files import WriteTargetError, atomic_write, check_writable
 from ._layout import Layout, linear, linear_in
 from ._meta import ModelMeta, model_meta
 from ._model import (
@@ -71,14 +70,11 @@ __all__ = [
     "ModelMeta",
     "RNNWeights",
     "TransformerWeights",
-    "WriteTargetError",
-    "atomic_write",
     "available",
     "batch_sharding",
     "build",
     "builder_for",
     "check_precision",
-    "check_writable",
     "encode_weights",
     "float64_scope",
     "hadamard_addresses",

@@ -96,6 +96,8 @@ class ModelMeta:
         _check_one_of("readout", self.readout, READOUTS)
         if self.embed is not None:
             _check_one_of("embed", self.embed, EMBEDS)
+        elif self.family == "transformer":  # the documented default, made explicit (as to_dict writes it)
+            object.__setattr__(self, "embed", "token")
         _check_type("input_encoding", self.input_encoding, str)
         for name, least in (("seq_len", 0), ("vocab_size", 1), ("d_in", 1), ("precision_bits", 1)):
             value = getattr(self, name)

@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
 
+from fileio import atomic_write, check_writable
+
 from ._compiled import (
     batch_sharding,
     compiled_forward,
@@ -36,7 +38,6 @@ from ._compiled import (
 )
 from ._encoders import ModelInputError, input_encoder, register_input_encoder
 from ._fileformat import check_shapes, check_values, read_model_file
-from ._files import atomic_write, check_writable
 from ._meta import FORMAT, ModelFormatError, ModelMeta
 from ._precision import Arithmetic, float64_scope, parse_precision
 

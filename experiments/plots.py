@@ -21,6 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from fileio import atomic_write  # noqa: E402
+
 
 def best_runs(rows):
     """One row per (task, model, layers, width, n): the best by validation accuracy (ties: lower
@@ -90,8 +92,6 @@ def make_all(out: str, rows: list[dict]) -> list[str]:
 
 
 def _save(fig, out, name):
-    from constructions import atomic_write  # the figure replaced whole (a temporary file, then a rename)
-
     path = os.path.join(out, name)
     atomic_write(path, lambda fh: fig.savefig(fh, dpi=110, format="png"))
     plt.close(fig)

@@ -10,6 +10,8 @@ import os
 import sys
 import time
 
+from fileio import atomic_write
+
 from . import protocols, train
 
 COLUMNS = (
@@ -20,8 +22,6 @@ COLUMNS = (
 
 
 def write_json_atomic(path: str, obj) -> None:
-    from constructions import atomic_write  # a temporary file in the folder, fsync, rename
-
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     text = json.dumps(obj, indent=1, sort_keys=True) + "\n"
     atomic_write(path, lambda fh: fh.write(text), text=True)
@@ -147,7 +147,6 @@ def missing(out: str, protocol: str) -> list[str]:
 def write_tables(out: str, rows: list[dict]) -> None:
     table = [{k: r.get(k) for k in COLUMNS} for r in rows]
     write_json_atomic(os.path.join(out, "results.json"), table)
-    from constructions import atomic_write
 
     def write_csv(fh) -> None:
         w = csv.DictWriter(fh, fieldnames=COLUMNS)

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 
 import constructions
+import fileio
 import tasks
 
 from ._defaults import DEFAULT_CHECKS
@@ -218,7 +219,7 @@ def _run_rows(args) -> list[dict]:
     tasks.get(args.task, **task_params)  # validates the task parameters with a clear message
     extra = _extra_params(args.param)
     if args.save is not None:
-        constructions.check_writable(args.save)  # '' or an unwritable target: bad input, before any work
+        fileio.check_writable(args.save)  # '' or an unwritable target: bad input, before any work
     model = constructions.build(args.task, arch=args.arch, seed=args.model_seed, **task_params, **extra)
     row = _check(model, mode=mode, samples=samples, seed=args.seed, precision=args.precision, progress=bar)
     if args.save is not None:  # after the check: every argument was accepted before the file is replaced

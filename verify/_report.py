@@ -23,6 +23,7 @@ import sys
 
 import bounds
 import constructions
+import fileio
 
 from ._defaults import DEFAULT_CHECKS
 from ._engine import check
@@ -190,7 +191,7 @@ def main(argv: list[str]) -> int:
         head, rest = text.split(START, 1)
         _, tail = rest.split(END, 1)
         block = head + START + "\n" + md + "\n" + END + tail
-        constructions.atomic_write(args.readme, lambda fh: fh.write(block), text=True)
+        fileio.atomic_write(args.readme, lambda fh: fh.write(block), text=True)
     elif not args.json:
         print(md)
     return 0 if all(r["status"] == "pass" for r in checks) else 1

@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import constructions
+import fileio
 from constructions import ModelFormatError
 from verify import main as verify_main
 
@@ -416,7 +417,7 @@ def test_atomic_write_keeps_permissions_and_cleans_up(tmp_path):
     target = tmp_path / "f.txt"
     target.write_text("old")
     os.chmod(target, 0o640)
-    constructions.atomic_write(target, lambda fh: fh.write("new"), text=True)
+    fileio.atomic_write(target, lambda fh: fh.write("new"), text=True)
     assert target.read_text() == "new" and os.stat(target).st_mode & 0o777 == 0o640
 
     def fail(fh):
@@ -424,24 +425,23 @@ def test_atomic_write_keeps_permissions_and_cleans_up(tmp_path):
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        constructions.atomic_write(target, fail, text=True)
+        fileio.atomic_write(target, fail, text=True)
     assert target.read_text() == "new" and sorted(os.listdir(tmp_path)) == ["f.txt"]
 
 
 def test_sigterm_during_a_write_removes_the_temporary_file(tmp_path):
     """A process killed with SIGTERM in the middle of a write leaves the old file and no temporary
-    file (the writer module is loaded on its own: it needs the standard library only)."""
+    file (``fileio`` needs the standard library only, so the child starts fast)."""
     target = tmp_path / "f.txt"
     target.write_text("old")
     script = (
-        "import importlib.util, sys, time\n"
-        f"spec = importlib.util.spec_from_file_location('files', {os.path.join(ROOT, 'constructions', '_files.py')!r})\n"
-        "files = importlib.util.module_from_spec(spec); spec.loader.exec_module(files)\n"
+        "import time, fileio\n"
         "def slow(fh):\n"
         "    fh.write('partial'); fh.flush(); print('writing', flush=True); time.sleep(60)\n"
-        f"files.atomic_write({str(target)!r}, slow, text=True)\n"
+        f"fileio.atomic_write({str(target)!r}, slow, text=True)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout.readline().strip() == "writing"
     assert len(os.listdir(tmp_path)) == 2  # the temporary file exists while writing
     proc.terminate()

@@ -1,5 +1,9 @@
 """Writing files without losing the old one: :func:`atomic_write` and :func:`check_writable`.
 
+A package of its own (the standard library only, nothing of the project), so that every package —
+``constructions``, ``bounds``, ``verify``, ``experiments``, ``benchmarks`` — writes through the same
+function without importing another's internals or breaking the dependency order.
+
 Every file the project writes (models, README blocks, plots, JSON and CSV results) goes through
 :func:`atomic_write`: the new contents go to a temporary file in the target's folder, are flushed
 to disk (``fsync``) and renamed over the target in one step, so the target is either the old file
