@@ -63,13 +63,15 @@ def task_of(model: Model) -> tasks.Task:
 
 def fits_task(model: Model, task: tasks.Task) -> None:
     """Refuse (``ModelFormatError``, naming the entry) a model whose arrays do not cover its task:
-    fewer token rows than the task's vocabulary, another input length, fewer positions than the
-    task's length, or fewer readout classes than the task's answers."""
+    fewer token rows than the task's vocabulary, another input length or fewer positions than the
+    task's length (token inputs; a feature encoding's length is checked when inputs are encoded),
+    or fewer readout classes than the task's answers."""
     meta, w = model.metadata, model.weights
+    tokens = model.family == "rnn" or meta.embed_kind == "token"  # feature encodings set their own length
     length = task.seq_len
-    if meta.seq_len is not None and meta.seq_len != length:
+    if tokens and meta.seq_len is not None and meta.seq_len != length:
         raise ModelFormatError(f"meta.seq_len = {meta.seq_len}, but {task.name} inputs have length {length}")
-    if model.family == "transformer" and w.position.shape[0] < length:
+    if tokens and model.family == "transformer" and w.position.shape[0] < length:
         raise ModelFormatError(f"embed/position: {w.position.shape[0]} rows, {task.name} inputs have length {length}")
     table = "rnn/win" if model.family == "rnn" else "embed/token" if meta.embed_kind == "token" else None
     rows = (w.win if model.family == "rnn" else w.embed).shape[0]

@@ -286,11 +286,12 @@ def test_mutated_files_load_or_are_refused(data, tmp_path_factory, capsys):
     with open(path, "wb") as fh:
         fh.write(data)
     outcome = check_loader(path)
-    code, _ = check_cli(path, capsys)
+    code, err = check_cli(path, capsys)
     assert (outcome == "refused") <= (code == 2)  # a refused file is never checked
     COUNTS[outcome] = COUNTS.get(outcome, 0) + 1
     if os.environ.get("FUZZ_FILE_EXAMPLES"):
-        print(f"fuzz-files {outcome} exit={code}", file=sys.__stderr__)
+        why = err.strip().split(": ", 2)[-1][:70] if outcome == "loaded" and code == 2 else ""
+        print(f"fuzz-files {outcome} exit={code} {why}", file=sys.__stderr__)
 
 
 # --- hand-made cases (issue 19) -------------------------------------------------------------------
@@ -356,6 +357,16 @@ def test_hand_made_files_are_refused(name, tmp_path, capsys):
         fh.write(HAND[name])
     assert check_loader(path) == "refused"
     assert check_cli(path, capsys)[0] == 2
+
+
+@pytest.mark.parametrize("key", sorted(BASES))
+def test_unmutated_files_load_and_pass(key, tmp_path, capsys):
+    """The control: each base file, as saved, loads and passes ``verify --load`` (exit 0)."""
+    task, arch, params = BASES[key]
+    path = str(tmp_path / "m.npz")
+    testkit.built(task, arch, **params).save(path)
+    assert check_loader(path) == "loaded"
+    assert check_cli(path, capsys) == (0, "")
 
 
 def test_a_clamped_token_is_refused_not_answered(tmp_path, capsys):
