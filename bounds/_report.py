@@ -17,11 +17,13 @@ extrapolated); :func:`crossover` says how few probes it needs and what it assume
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 import tasks
+from fileio import atomic_write
 
 from ._barrier import barrier, barrier_text
 from ._closed_forms import BoundError, lower_bounds
@@ -389,6 +391,8 @@ def save_png_svg(fig: Figure, path: str) -> list[str]:
     base = path[:-4] if path.lower().endswith((".png", ".svg")) else path
     out = [base + ".png", base + ".svg"]
     for p in out:
-        fig.savefig(p, dpi=120 if p.endswith(".png") else None, metadata={"Date": None} if p.endswith(".svg") else None)
+        fmt = "png" if p.endswith(".png") else "svg"
+        kw: dict[str, Any] = {"dpi": 120} if fmt == "png" else {"metadata": {"Date": None}}
+        atomic_write(p, functools.partial(fig.savefig, format=fmt, **kw))
     plt.close(fig)
     return out

@@ -21,13 +21,17 @@ from typing import Any
 __all__ = ["EMBEDS", "FAMILIES", "FORMAT", "READOUTS", "ModelFormatError", "ModelMeta", "model_meta"]
 
 FORMAT = "separations-model/1"
+KNOWN_FORMATS = (FORMAT,)  # the versions this reader knows
 FAMILIES = ("transformer", "rnn")
+VARIANTS = ("tf1", "tf2", "rnn")  # the registered architectures (``build(arch=...)``)
 EMBEDS = ("token", "input")
 READOUTS = ("last", "positions")
 
 
 class ModelFormatError(ValueError):
-    """A file that is not a saved model, or one whose arrays disagree with each other."""
+    """A file (or ``meta`` object) refused by the schema of docs/MODEL.md: not a saved model, an
+    entry or field that breaks a rule, or arrays that disagree with each other or with ``meta``;
+    the message names the entry or field and the rule."""
 
 
 _KNOWN = (
@@ -100,6 +104,8 @@ class ModelMeta:
         self._check_readout_positions()
         if self.embed is not None:
             _check_one_of("embed", self.embed, EMBEDS)
+        elif self.family == "transformer":  # the documented default, made explicit (as to_dict writes it)
+            object.__setattr__(self, "embed", "token")
         _check_type("input_encoding", self.input_encoding, str)
         for name, least in (("seq_len", 0), ("vocab_size", 1), ("d_in", 1), ("precision_bits", 1)):
             value = getattr(self, name)
@@ -109,8 +115,10 @@ class ModelMeta:
                 object.__setattr__(self, name, int(value))
         _check_type("build", self.build, dict)
         _check_type("construction", self.construction, dict)
-        if not isinstance(self.format, str) or not self.format.startswith("separations-model/"):
-            raise ModelFormatError(f"meta.format must be 'separations-model/<version>', got {self.format!r}")
+        if self.format not in KNOWN_FORMATS:
+            raise ModelFormatError(
+                f"meta.format must be one of {', '.join(map(repr, KNOWN_FORMATS))}, got {self.format!r}"
+            )
         per_unit = self.construction.get("state_bits_per_unit")
         if per_unit is not None and (
             isinstance(per_unit, bool) or not isinstance(per_unit, numbers.Integral) or per_unit < 1

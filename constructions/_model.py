@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import types
 import zipfile
 from collections.abc import Callable, Mapping
@@ -25,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
+
+from fileio import atomic_write, check_writable
 
 from ._compiled import (
     batch_sharding,
@@ -36,6 +37,7 @@ from ._compiled import (
     traced_forward,
 )
 from ._encoders import ModelInputError, input_encoder, register_input_encoder
+from ._fileformat import check_shapes, check_values, read_model_file
 from ._meta import FORMAT, ModelFormatError, ModelMeta
 from ._onnx import other_format
 from ._precision import Arithmetic, float64_scope, parse_precision
@@ -127,7 +129,14 @@ class Model:
     # -- running
     def encode_inputs(self, inputs: Inputs) -> np.ndarray:
         """Task inputs -> model inputs (validated); see ``meta["input_encoding"]``."""
-        return input_encoder(self.metadata.input_encoding)(self.meta, inputs)
+        x = input_encoder(self.metadata.input_encoding)(self.meta, inputs)
+        if self.family == "transformer":
+            rows, length = self.weights.position.shape[0], x.shape[1] if x.ndim >= 2 else 0
+            if not 1 <= length <= rows:
+                raise ModelInputError(f"this model reads 1 to {rows} positions (embed/position), got length {length}")
+            if self.metadata.embed_kind == "input" and (x.ndim != 3 or x.shape[2] != self.weights.embed.shape[0]):
+                raise ModelInputError(f"features must have {self.weights.embed.shape[0]} entries (embed/input rows)")
+        return x
 
     @float64_scope()
     def chunk_size(self, length: int, precision: str = "float64") -> int:
@@ -309,17 +318,22 @@ class Model:
 
     # -- files
     def save(self, path: PathLike) -> None:
-        """Write the model to ``path``, atomically and byte-reproducibly: ``.npz`` (docs/MODEL.md),
-        or, by the extension, ``.onnx`` or ``.safetensors`` (docs/MODEL.md, *Other formats*)."""
+        """Write the model to ``path``: ``.npz`` (docs/MODEL.md), or, by the extension, ``.onnx`` or
+        ``.safetensors`` (docs/MODEL.md, *Other formats*); atomically (:func:`atomic_write`: an
+        existing file is replaced only once the new one is complete) and byte-reproducibly. The model
+        and the target are checked first, so a refused request leaves any existing file as it was."""
         path = os.fspath(path)
         if other_format(path):
             return other_format(path)[0](self, path)
+        target = check_writable(path)
         entries = dict(self.arrays())
-        entries["meta"] = np.array([json.dumps(self.metadata.to_dict(), sort_keys=True)])
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+        check_shapes({k: v.shape for k, v in entries.items()}, self.metadata)
+        for k, v in entries.items():
+            check_values(k, v)
+        entries["meta"] = np.array([json.dumps(self.metadata.to_dict(), sort_keys=True, allow_nan=False)])
+
+        def write(fh) -> None:
+            with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
                 for name in sorted(entries):
                     buf = io.BytesIO()
                     np.lib.format.write_array(buf, np.ascontiguousarray(entries[name]), allow_pickle=False)
@@ -327,64 +341,27 @@ class Model:
                     info.compress_type = zipfile.ZIP_DEFLATED
                     info.external_attr = 0o644 << 16
                     zf.writestr(info, buf.getvalue())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+
+        atomic_write(target, write)
 
     @classmethod
     def from_arrays(cls, arrays: dict, meta: ModelMeta | Mapping) -> Model:
         """Rebuild a model from file-format arrays (validating shapes and the metadata); used by
         :func:`load`."""
-        a = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
         meta = ModelMeta.from_dict(meta)
+        a = {k: check_values(k, np.asarray(v)) for k, v in arrays.items()}
+        layers = check_shapes({k: v.shape for k, v in a.items()}, meta)
         w: RNNWeights | TransformerWeights
-        try:
-            if meta.family == "rnn":
-                w = RNNWeights(a["rnn/win"], a["rnn/wh"], a["rnn/b"], a["rnn/h0"], a["readout/w"], a["readout/b"])
-                m = w.wh.shape[0]
-                _expect(w.win.ndim == 2 and w.win.shape[1] == m and w.wh.shape == (m, m), "rnn/win, rnn/wh")
-                _expect(w.b.shape == (m,) and w.h0.shape == (m,), "rnn/b, rnn/h0")
-                _expect(w.readout_w.shape[0] == m and w.readout_b.shape == (w.readout_w.shape[1],), "readout")
-            else:
-                embed_kind = meta.embed_kind
-                emb = a["embed/token" if embed_kind == "token" else "embed/input"]
-                pos = a["embed/position"]
-                D = pos.shape[1]
-                _expect(emb.ndim == 2 and emb.shape[1] == D, "embed")
-                layers = []
-                i = 0
-                while f"layer{i}/attn/wq" in a:
-                    p = f"layer{i}/"
-                    att = Attention(*(a[p + "attn/" + k] for k in ("wq", "wk", "wv", "wo")))
-                    mlp = MLP(*(a[p + "mlp/" + k] for k in ("w1", "b1", "w2", "b2")))
-                    _expect(
-                        att.wq.ndim == 3 and att.wq.shape == att.wk.shape and att.wq.shape[2] == D, p + "attn/wq,wk"
-                    )
-                    _expect(
-                        att.wv.shape == att.wo.shape and att.wv.shape[0] == att.wq.shape[0] and att.wv.shape[2] == D,
-                        p + "attn/wv,wo",
-                    )
-                    F = mlp.w1.shape[1] if mlp.w1.ndim == 2 else -1
-                    _expect(
-                        mlp.w1.shape == (D, F)
-                        and mlp.b1.shape == (F,)
-                        and mlp.w2.shape == (F, D)
-                        and mlp.b2.shape == (D,),
-                        p + "mlp",
-                    )
-                    layers.append(Layer(att, mlp))
-                    i += 1
-                _expect(len(layers) >= 1, "layer0")
-                rw, rb = a["readout/w"], a["readout/b"]
-                _expect(rw.ndim == 2 and rw.shape[0] == D and rb.shape == (rw.shape[1],), "readout")
-                w = TransformerWeights(emb, pos, tuple(layers), rw, rb)
-        except KeyError as e:
-            raise ModelFormatError(f"missing array {e.args[0]!r}") from None
-        for k, v in a.items():
-            if not np.all(np.isfinite(v)):
-                raise ModelFormatError(f"array {k!r} has non-finite entries")
+        if meta.family == "rnn":
+            w = RNNWeights(a["rnn/win"], a["rnn/wh"], a["rnn/b"], a["rnn/h0"], a["readout/w"], a["readout/b"])
+        else:
+            emb = a["embed/token" if meta.embed_kind == "token" else "embed/input"]
+            blocks = []
+            for i in range(layers):
+                p = f"layer{i}/"
+                att = Attention(*(a[p + "attn/" + k] for k in ("wq", "wk", "wv", "wo")))
+                blocks.append(Layer(att, MLP(*(a[p + "mlp/" + k] for k in ("w1", "b1", "w2", "b2")))))
+            w = TransformerWeights(emb, a["embed/position"], tuple(blocks), a["readout/w"], a["readout/b"])
         return cls(w, meta)
 
     def with_arrays(self, **changes) -> Model:
@@ -394,7 +371,7 @@ class Model:
             key = k.replace("__", "/")
             if key not in arrays:
                 raise KeyError(f"no array {key!r}")
-            arrays[key] = np.asarray(v, dtype=np.float64)
+            arrays[key] = np.asarray(v)
         return Model.from_arrays(arrays, self.metadata)
 
 
@@ -423,37 +400,15 @@ def check_precision(model: Model, precision: str | Arithmetic) -> None:
     parse_precision(precision).check_terms(product_terms(model))
 
 
-def _expect(cond: bool, what: str):
-    if not cond:
-        raise ModelFormatError(f"inconsistent shapes in {what}")
+def load(path: PathLike, *, max_bytes: int | None = None) -> Model:
+    """Read a model saved by :meth:`Model.save` (or written by anyone following docs/MODEL.md).
 
-
-def load(path: PathLike) -> Model:
-    """Read a model saved by :meth:`Model.save` (``.npz``, ``.onnx``, ``.safetensors``; or written by
-    anyone following docs/MODEL.md)."""
+    The file is checked against the schema before any array is used (docs/MODEL.md, *Refusals*);
+    anything else raises :class:`ModelFormatError` naming the entry and the rule. ``max_bytes``
+    caps the arrays' size in memory (default: a limit computed from ``meta`` and half the RAM).
+    ``.onnx`` and ``.safetensors`` files are read by their own modules (docs/MODEL.md, *Other formats*)."""
     path = os.fspath(path)
     if other_format(path):
         return other_format(path)[1](path)
-    try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise ModelFormatError(f"{path} is not a saved model (not an .npz archive)")
-        with z:
-            arrays = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise ModelFormatError(f"{path}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise ModelFormatError(f"{path} is not a saved model ({type(e).__name__})") from None
-    if not isinstance(arrays, dict) or "meta" not in arrays:
-        raise ModelFormatError(f"{path} is not a saved model (no 'meta' entry)")
-    try:
-        meta = json.loads(str(arrays.pop("meta").reshape(-1)[0]))
-    except (ValueError, IndexError):
-        raise ModelFormatError(f"{path}: 'meta' is not a JSON string") from None
-    if not isinstance(meta, dict) or not str(meta.get("format", "")).startswith("separations-model/"):
-        raise ModelFormatError(f"{path}: unknown or missing meta.format")
-    try:
-        meta = ModelMeta.from_dict(meta, require_format=True)
-    except ModelFormatError as e:
-        raise ModelFormatError(f"{path}: {e}") from None
+    arrays, meta = read_model_file(path, max_bytes)
     return Model.from_arrays(arrays, meta)

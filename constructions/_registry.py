@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
+
+from ._meta import VARIANTS
 
 if TYPE_CHECKING:
     from ._model import Model
@@ -14,7 +18,7 @@ Builder = TypeVar("Builder", bound=Callable[..., "Model"])
 __all__ = ["ConstructionError", "register", "build", "available", "builder_for"]
 
 _BUILDERS: dict[tuple[str, str], Callable[..., Model]] = {}
-ARCHS = ("tf1", "tf2", "rnn")
+ARCHS = VARIANTS  # the registered architectures (constructions/_meta.py)
 
 
 class ConstructionError(ValueError):
@@ -57,4 +61,27 @@ def build(task: str, arch: str, **params: object) -> Model:
             raise ConstructionError(
                 f"{task}/{arch} does not take {', '.join(unknown)}; it takes {', '.join(sig.parameters)}"
             )
+    for name, value in params.items():
+        if name in sig.parameters:
+            _check_param(f"{task}/{arch}", name, value, sig.parameters[name].annotation)
     return fn(**params)
+
+
+def _check_param(where: str, name: str, value: object, annotation: object) -> None:
+    """Refuse a value that its builder's annotation does not allow: ``int`` parameters take
+    integers only (8.7 or 1.5 is refused, not truncated; no bools), ``float`` parameters finite
+    real numbers, ``bool`` parameters booleans, ``str`` parameters strings; None where the
+    annotation allows it. Parameters without a plain annotation are the builder's to check."""
+    kinds = {part.strip() for part in annotation.split("|")} if isinstance(annotation, str) else set()
+    if value is None and "None" in kinds:
+        return
+    if "int" in kinds and "float" not in kinds:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ConstructionError(f"{where}: {name} must be an integer, got {value!r}")
+    elif "float" in kinds:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ConstructionError(f"{where}: {name} must be a finite number, got {value!r}")
+    elif kinds == {"bool"} and not isinstance(value, bool):
+        raise ConstructionError(f"{where}: {name} must be true or false, got {value!r}")
+    elif kinds == {"str"} and not isinstance(value, str):
+        raise ConstructionError(f"{where}: {name} must be a string, got {value!r}")

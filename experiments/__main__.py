@@ -7,6 +7,8 @@ import argparse
 import os
 import sys
 
+from fileio import atomic_write
+
 # One XLA thread per process: on a shared, oversubscribed CPU the default two-thread Eigen pool
 # spends its time waiting for descheduled threads.  Set before JAX is imported.
 if os.environ.get("EXPERIMENTS_XLA_THREADS", "1") == "1":
@@ -49,8 +51,7 @@ def main(argv=None) -> int:
                 raise ValueError(f"no results under {args.results!r} (expected a cells/ folder)")
             text = report.render(args.results, args.protocol, command=args.command)
             if args.write:
-                with open(args.write, "w") as fh:
-                    fh.write(text)
+                atomic_write(args.write, lambda fh: fh.write(text), text=True)
             else:
                 print(text)
         else:

@@ -21,6 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from fileio import atomic_write  # noqa: E402
+
 
 def best_runs(rows):
     """One row per (task, model, layers, width, n): the best by validation accuracy (ties: lower
@@ -91,6 +93,6 @@ def make_all(out: str, rows: list[dict]) -> list[str]:
 
 def _save(fig, out, name):
     path = os.path.join(out, name)
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda fh: fig.savefig(fh, dpi=110, format="png"))
     plt.close(fig)
     return path

@@ -8,8 +8,9 @@ import csv
 import json
 import os
 import sys
-import tempfile
 import time
+
+from fileio import atomic_write
 
 from . import protocols, train
 
@@ -21,18 +22,9 @@ COLUMNS = (
 
 
 def write_json_atomic(path: str, obj) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=1, sort_keys=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    text = json.dumps(obj, indent=1, sort_keys=True) + "\n"
+    atomic_write(path, lambda fh: fh.write(text), text=True)
 
 
 def cell_path(out: str, cell: train.Cell) -> str:
@@ -155,12 +147,13 @@ def missing(out: str, protocol: str) -> list[str]:
 def write_tables(out: str, rows: list[dict]) -> None:
     table = [{k: r.get(k) for k in COLUMNS} for r in rows]
     write_json_atomic(os.path.join(out, "results.json"), table)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=out)
-    with os.fdopen(fd, "w", newline="") as fh:
+
+    def write_csv(fh) -> None:
         w = csv.DictWriter(fh, fieldnames=COLUMNS)
         w.writeheader()
         w.writerows(table)
-    os.replace(tmp, os.path.join(out, "results.csv"))
+
+    atomic_write(os.path.join(out, "results.csv"), write_csv, text=True)
 
 
 def stderr_log(msg: str) -> None:

@@ -21,7 +21,7 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PACKAGES = ("tasks", "constructions", "bounds", "verify", "experiments", "benchmarks")
+PACKAGES = ("tasks", "constructions", "bounds", "verify", "experiments", "benchmarks", "fileio")
 
 
 def _private(name: str) -> bool:

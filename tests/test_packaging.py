@@ -7,7 +7,7 @@ import pathlib
 import re
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-TOP = ("tasks", "constructions", "bounds", "verify", "experiments")
+TOP = ("tasks", "constructions", "bounds", "verify", "experiments", "fileio")
 
 
 def test_every_package_is_in_the_distribution():

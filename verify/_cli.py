@@ -338,13 +338,14 @@ def _run_rows(args) -> list[dict]:
                 )
             )
         return rows
-    writable_target(args.save, "--save")
+    writable_target(args.save, "--save")  # '' or an unwritable target: bad input, before any work
     params, _ = _plan(args, task_params)
     model = constructions.build(args.task, arch=args.arch, seed=args.model_seed, **params)
-    constructions.check_precision(model, args.precision)  # a format too wide for this model: before saving
-    if args.save is not None:
+    constructions.check_precision(model, args.precision)
+    row = _check(model, mode=mode, samples=samples, seed=args.seed, precision=args.precision, progress=bar)
+    if args.save is not None:  # after the check: every argument was accepted before the file is replaced
         _save(model, args.save)
-    return [_check(model, mode=mode, samples=samples, seed=args.seed, precision=args.precision, progress=bar)]
+    return [row]
 
 
 def run(argv: list[str]) -> int:

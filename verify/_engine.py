@@ -44,7 +44,7 @@ import numpy as np
 
 import bounds
 import tasks
-from constructions import Model, batch_sharding, float64_scope, parse_precision
+from constructions import Model, ModelFormatError, batch_sharding, float64_scope, parse_precision
 
 __all__ = ["check", "task_of", "MAX_EXHAUSTIVE", "VerifyError", "ProgressBar", "HOST_TOKENS"]
 
@@ -59,8 +59,31 @@ class VerifyError(ValueError):
 
 
 def task_of(model: Model) -> tasks.Task:
-    """The task a model claims to compute, rebuilt from its metadata."""
-    return tasks.get(model.task, **model.task_params)
+    """The task a model claims to compute, rebuilt from its metadata; a model that cannot read
+    every input of that task or give every answer is refused (``constructions.ModelFormatError``)."""
+    task = tasks.get(model.task, **model.task_params)
+    fits_task(model, task)
+    return task
+
+
+def fits_task(model: Model, task: tasks.Task) -> None:
+    """Refuse (``ModelFormatError``, naming the entry) a model whose arrays do not cover its task:
+    fewer token rows than the task's vocabulary, another input length or fewer positions than the
+    task's length (token inputs; a feature encoding's length is checked when inputs are encoded),
+    or fewer readout classes than the task's answers."""
+    meta, w = model.metadata, model.weights
+    tokens = model.family == "rnn" or meta.embed_kind == "token"  # feature encodings set their own length
+    length = task.seq_len
+    if tokens and meta.seq_len is not None and meta.seq_len != length:
+        raise ModelFormatError(f"meta.seq_len = {meta.seq_len}, but {task.name} inputs have length {length}")
+    if tokens and model.family == "transformer" and w.position.shape[0] < length:
+        raise ModelFormatError(f"embed/position: {w.position.shape[0]} rows, {task.name} inputs have length {length}")
+    table = "rnn/win" if model.family == "rnn" else "embed/token" if meta.embed_kind == "token" else None
+    rows = (w.win if model.family == "rnn" else w.embed).shape[0]
+    if table and task.vocab_size is not None and rows < task.vocab_size:
+        raise ModelFormatError(f"{table}: {rows} rows, but {task.name} has {task.vocab_size} token ids")
+    if model.num_classes < task.num_classes:
+        raise ModelFormatError(f"readout/w: {model.num_classes} classes, {task.name} has {task.num_classes} answers")
 
 
 def _index(inputs, i):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bounds
 import constructions
+import fileio
 
 from ._args import Parser, count, int_list, readable_file, writable_target
 from ._defaults import DEFAULT_CHECKS
@@ -193,8 +194,8 @@ def run(argv: list[str]) -> int:
     if args.readme:
         head, rest = text.split(START, 1)
         _, tail = rest.split(END, 1)
-        with open(args.readme, "w", encoding="utf-8") as fh:
-            fh.write(head + START + "\n" + md + "\n" + END + tail)
+        block = head + START + "\n" + md + "\n" + END + tail
+        fileio.atomic_write(args.readme, lambda fh: fh.write(block), text=True)
     elif not args.json:
         print(md)
     return 0 if all(r["status"] == "pass" for r in checks) else 1
