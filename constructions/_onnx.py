@@ -141,6 +141,9 @@ def _transformer(g: _Graph, model: Model, x: str, B: str) -> str:
         hidden = g.op("Relu", g.op("Add", g.op("MatMul", X, w1), b1))
         X = g.op("Add", X, g.op("Add", g.op("MatMul", hidden, w2), b2), out=f"{p}resid_post")
         i += 1
+    if meta.readout == "positions":  # every query position of a multi-query task: logits [B, Q, C]
+        read = g.op("Gather", X, g.const(np.array(meta.readout_positions, np.int64)), axis=1)  # [B, Q, D]
+        return _readout(g, arrays, read)
     last = g.op("Gather", X, g.op("Sub", Lscalar, g.const(np.array(1, np.int64))), axis=1)  # [B, D]
     return _readout(g, arrays, last)
 
@@ -190,13 +193,19 @@ def to_onnx(model: Model) -> Any:
     B = g.op("Shape", x_info.name, start=0, end=1)
     logits = (_rnn if model.family == "rnn" else _transformer)(g, model, x_info.name, B)
     C = model.num_classes
+    if meta.readout == "positions":
+        Q = len(meta.readout_positions or ())
+        shape: list[Any] = ["batch", Q, C]
+        where = f"logits [batch, {Q}, {C}] at the query positions {list(meta.readout_positions or ())}"
+    else:
+        shape, where = ["batch", C], f"logits [batch, {C}] at the last position"
     graph = onnx.helper.make_graph(
         g.nodes,
         f"{meta.task}_{model.variant}",
         [x_info],
-        [onnx.helper.make_tensor_value_info(logits, onnx.TensorProto.DOUBLE, ["batch", C])],
+        [onnx.helper.make_tensor_value_info(logits, onnx.TensorProto.DOUBLE, shape)],
         initializer=g.inits,
-        doc_string=f"{model!r}: {x_info.name} -> logits [batch, {C}] at the last position (docs/MODEL.md)",
+        doc_string=f"{model!r}: {x_info.name} -> {where} (docs/MODEL.md)",
     )
     proto = onnx.helper.make_model(
         graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)], producer_name="separations"

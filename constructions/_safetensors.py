@@ -122,7 +122,11 @@ def to_tensors(model: Model) -> tuple[dict[str, np.ndarray], dict, dict]:
             "default_prepend_bos": False,
             "dtype": "float64",
         },
-        "readout": "logits[:, -1]: the last position",
+        "readout": (
+            f"logits[:, {list(meta.readout_positions or ())}]: the query positions"
+            if meta.readout == "positions"
+            else "logits[:, -1]: the last position"
+        ),
     }
     return {k: np.ascontiguousarray(v) for k, v in tensors.items()}, config, {"layers": layers}
 

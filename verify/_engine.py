@@ -70,7 +70,10 @@ def fits_task(model: Model, task: tasks.Task) -> None:
     """Refuse (``ModelFormatError``, naming the entry) a model whose arrays do not cover its task:
     fewer token rows than the task's vocabulary, another input length or fewer positions than the
     task's length (token inputs; a feature encoding's length is checked when inputs are encoded),
-    or fewer readout classes than the task's answers."""
+    or fewer readout classes than the task's answers. A foreign ONNX model has no arrays of ours:
+    its graph was checked against the task when it was opened (verify/_onnx.py)."""
+    if not isinstance(model, Model):
+        return
     meta, w = model.metadata, model.weights
     tokens = model.family == "rnn" or meta.embed_kind == "token"  # feature encodings set their own length
     length = task.seq_len

@@ -37,4 +37,9 @@ def open_for_check(
             )
         task_name, task_params = props["task"], json.loads(props.get("task_params", "{}"))
     task = tasks.get(task_name, **task_params)
+    if task.params.get("queries", "last") != "last":
+        raise UsageError(
+            "an ONNX model is checked at one output per input (the last position); "
+            "a multi-query task (queries='all') is checked on our own models only"
+        )
     return constructions.open_onnx(path, task)

@@ -31,6 +31,12 @@ SMALL = [
     ("associative_recall", "tf2", {"n": 3}),
     ("associative_recall", "rnn", {"n": 3}),
     ("dyck", "rnn", {"n": 6}),
+    ("split_equality", "tf2", {"n": 6, "alice": "interleaved"}),
+]
+# the multi-query readout (logits at every query position, [batch, queries, classes])
+MULTI_QUERY = [
+    ("associative_recall", "tf2", {"n": 3, "queries": "all"}),
+    ("nearest_neighbor", "tf2", {"n": 4, "dim": 2, "margin": 0.5, "queries": "all"}),
 ]
 EXHAUSTIVE_UP_TO = 5000
 SAMPLES = 300
@@ -55,7 +61,11 @@ def test_every_construction_is_covered():
     assert sorted({(t, a) for t, a, _ in SMALL}) == constructions.available()
 
 
-@pytest.mark.parametrize("name,arch,params", SMALL, ids=[f"{t}-{a}" for t, a, _ in SMALL])
+@pytest.mark.parametrize(
+    "name,arch,params",
+    SMALL + MULTI_QUERY,
+    ids=[f"{t}-{a}" for t, a, _ in SMALL] + [f"{t}-{a}-all-queries" for t, a, _ in MULTI_QUERY],
+)
 def test_onnxruntime_agrees_with_our_forward(name, arch, params, tmp_path):
     model = model_of(name, arch, params)
     path = tmp_path / "m.onnx"
@@ -72,7 +82,8 @@ def test_onnxruntime_agrees_with_our_forward(name, arch, params, tmp_path):
     x = model.encode_inputs(inputs)
     got = session.run(None, {x_info.name: x.astype(np.float64 if x.dtype.kind == "f" else np.int64)})[0]
     want = model.logits(inputs)
-    assert got.shape == want.shape == (x.shape[0], model.num_classes)
+    queries = (len(model.metadata.readout_positions),) if model.metadata.readout == "positions" else ()
+    assert got.shape == want.shape == (x.shape[0], *queries, model.num_classes)
     diff = float(np.max(np.abs(got - want)))
     print(f"{name}/{arch}: {x.shape[0]} inputs, max |onnxruntime - ours| = {diff:.3g}")
     assert diff <= TOL
