@@ -111,11 +111,20 @@ class _ThresholdPlan:
         return exact_count(covered)
 
     def witnesses(self, cells, rng):
-        x = np.concatenate(
-            [self.task.sample(rng, 4096), np.zeros((1, self.n), np.int64), np.ones((1, self.n), np.int64)]
-        )
-        hit = np.isin(self.count(x), np.asarray(cells))
-        return np.concatenate([x[hit], x[~hit]])[:4096]
+        """Inputs of the first unproved counts: random strings of random densities walked bit by
+        bit towards each count (a flip is kept when it does not move the count away)."""
+        n, out = self.n, []
+        for g in cells[:4]:
+            x = (rng.random((1024, n)) < rng.random((1024, 1))).astype(np.int64)
+            dist = np.abs(self.count(x) - g)
+            for _ in range(4 * n):
+                y = x.copy()
+                y[np.arange(len(y)), rng.integers(0, n, len(y))] ^= 1
+                dy = np.abs(self.count(y) - g)
+                keep = dy <= dist
+                x[keep], dist[keep] = y[keep], dy[keep]
+            out.append(x[dist == 0])
+        return np.concatenate(out + [x[:1]])[:4096]
 
     def details(self) -> dict:
         return {
