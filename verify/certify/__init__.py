@@ -32,7 +32,7 @@ live, so a plan registered later appears in it).
 """
 
 from .._engine import VerifyError
-from . import _index_lookup, _pairs, _rnn_plan, _threshold  # noqa: F401  (each module registers its plans)
+from . import _index_lookup, _pairs, _recall, _rnn_plan, _threshold  # noqa: F401  (each module registers its plans)
 from ._arithmetic import Box
 from ._driver import certify
 from ._index_lookup import index_lookup_boxes
