@@ -39,6 +39,10 @@ from ._attention import _dot_points, _Keys, _mix_fixed, _mix_float, _softmax_del
 from ._registry import exact_count, register_certifier
 
 
+def _mid(b: Box):
+    return 0.5 * np.asarray(b.lo, dtype=np.float64) + 0.5 * np.asarray(b.hi, dtype=np.float64)
+
+
 def _hull(b: Box, axis: int) -> Box:
     return Box(b.lo.min(axis), b.hi.max(axis))
 
@@ -92,10 +96,18 @@ class _RecallPlan:
         return exact_count(covered)
 
     def witnesses(self, cells, rng):
+        """Inputs of the first unproved cells: the other keys the keys whose first-layer token
+        term scores highest against the query (the strongest competitors, from the arrays) and
+        random keys, the other values random."""
         n, K, V, out = self.n, self.K, self.V, []
         for i, c, y in cells[:16]:
-            for _ in range(16):
-                keys = rng.permutation(np.setdiff1d(np.arange(K), [c]))[: n - 1]
+            q = _mid(self.EQ[0][c])
+            term = _mid(self.EK[0][np.arange(K)]) @ q
+            term[c] = -np.inf
+            close = np.argsort(-term)[: n - 1]
+            for r in range(16):
+                rest = np.setdiff1d(np.arange(K), [c])
+                keys = rng.permutation(close) if r < 8 else rng.permutation(rest)[: n - 1]
                 keys = np.insert(keys, i, c)
                 vals = rng.integers(0, V, n)
                 vals[i] = y
