@@ -19,6 +19,11 @@ enclosure of the forward pass; the plans are registered per task, model family a
 * _affine.py — affine forms through ``Wo``, the residual, the MLP and the readout; margins;
 * _index_lookup.py — the plan for index lookup (one layer), cells ``(t, s_t)``;
 * _pairs.py — the plan for equality and disjointness (two layers), cells by the first deciding pair;
+* _bit_cases.py — layer 1 of a two-layer model on bits, enclosed per case (the bits a position
+  reads), shared by the pair and THRES plans;
+* _threshold.py — THRES (two layers): cells by the count ``Σ_j g_j``, layer 2 a uniform average
+  (checked) whose sum over positions is bounded by ``λ·count`` plus per-position brackets;
+* _recall.py — associative recall (two layers): cells (queried pair, its key, its value);
 * _rnn_plan.py — RNNs: Dyck for every length (_rnn_states.py: reachable hidden states × the
   task's minimal automaton of _reference_dfa.py), equality and disjointness at length n
   (_rnn_bits.py: a bit-level proof from the arrays);
@@ -26,9 +31,9 @@ enclosure of the forward pass; the plans are registered per task, model family a
 * _driver.py — :func:`certify`: the plan's cells chunk by chunk, witness search, the report row.
 
 Not covered: for Transformers, other floating formats (their attention sums are left to the sampled
-and exhaustive modes); the index-lookup and associative-recall RNNs; nearest neighbour, THRES and
-associative recall (tf2); tasks other than those in :data:`CERTIFIABLE` (the registered tasks; read
-live, so a plan registered later appears in it).
+and exhaustive modes); the index-lookup and associative-recall RNNs; nearest neighbour (real-valued
+inputs; docs/PRECISION.md §3 says why); tasks other than those in :data:`CERTIFIABLE` (the
+registered tasks; read live, so a plan registered later appears in it).
 """
 
 from .._engine import VerifyError
