@@ -10,9 +10,7 @@ import pytest
 import constructions
 import tasks
 from verify import check, main
-from verify.certify import certify
-from verify.certify._arithmetic import _arith
-from verify.certify._recall import _RecallPlan
+from verify.certify import certify, recall_boxes
 
 from testkit import built
 
@@ -38,11 +36,10 @@ def test_enclosures_contain_the_model_logits_on_every_input(n, K, V, precision):
     """Every logit the forward pass computes lies in the box of its cell (i, c, y)."""
     m = model(n, K, V)
     task = tasks.get("associative_recall", n=n, num_keys=K, num_values=V)
-    plan = _RecallPlan(m, _arith(precision), task)
-    box = plan.tail2.range(plan.logits(0, n))
+    box = recall_boxes(m, precision)
     x = np.concatenate(list(task.enumerate()))
     i = np.argmax(x[:, 0 : 2 * n : 2] == x[:, 2 * n, None], axis=1)
-    cell = (i * K + x[:, 2 * n]) * V + task.solve(x)
+    cell = (i, x[:, 2 * n], task.solve(x))
     lg = m.logits(x, precision=precision)
     assert np.all(box.lo[cell] <= lg) and np.all(lg <= box.hi[cell])
 

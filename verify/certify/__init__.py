@@ -42,6 +42,7 @@ from ._arithmetic import Box
 from ._driver import certify
 from ._index_lookup import index_lookup_boxes
 from ._pairs import PAIR_TASKS, pair_boxes
+from ._recall import recall_boxes
 from ._registry import (
     Certifier,
     can_certify,
@@ -51,6 +52,7 @@ from ._registry import (
     registered,
     unregister_certifier,
 )
+from ._threshold import threshold_boxes
 
 __all__ = [
     "CERTIFIABLE",
@@ -63,9 +65,11 @@ __all__ = [
     "certify",
     "index_lookup_boxes",
     "pair_boxes",
+    "recall_boxes",
     "register_certifier",
     "register_family",
     "registered",
+    "threshold_boxes",
     "unregister_certifier",
 ]
 

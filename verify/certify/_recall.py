@@ -253,3 +253,14 @@ class _RecallPlan:
         z = Box(np.concatenate([b.lo for b in zs], -1) / ia.scale, np.concatenate([b.hi for b in zs], -1) / ia.scale)
         xb = XL[ri]
         return self.tail2.logits(Box(z.lo[:, None], z.hi[:, None]), Box(xb.lo / ia.scale, xb.hi / ia.scale), keep_eps)
+
+
+def recall_boxes(model: Model, precision: str = "float64") -> Box:
+    """Logit boxes ``[n, K, V, C]`` of the cells ``(i, c, y)`` in real units (for tests)."""
+    from .._engine import task_of
+    from ._arithmetic import _arith
+    from ._registry import certifier_of, check_family
+
+    check_family(model, certifier_of(_RecallPlan))
+    plan = _RecallPlan(model, _arith(precision), task_of(model))
+    return plan.tail2.range(plan.logits(0, plan.n)).reshape_to((plan.n, plan.K, plan.V, -1))

@@ -303,13 +303,12 @@ class _ThresholdPlan:
         return self.tail2.logits(Box(z.lo[:, None], z.hi[:, None]), xb, keep_eps)
 
 
-def threshold_count_bounds(model: Model, precision: str = "float64") -> tuple[np.ndarray, Box]:
-    """The cells (counts G) and the enclosures ``[C, M]`` of ``Σ_p v_p`` (format units; for tests)."""
+def threshold_boxes(model: Model, precision: str = "float64") -> tuple[np.ndarray, Box]:
+    """The cells (counts G) and their logit boxes ``[C, 2]`` in real units (for tests)."""
     from .._engine import task_of
     from ._arithmetic import _arith
     from ._registry import certifier_of, check_family
 
     check_family(model, certifier_of(_ThresholdPlan))
     plan = _ThresholdPlan(model, _arith(precision), task_of(model))
-    Hlo, Hhi, _, _ = plan.head_sums(False)
-    return plan.cells, Box(Hlo, Hhi)
+    return plan.cells, plan.tail2.range(plan.logits(plan.cells, True, False))
