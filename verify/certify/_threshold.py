@@ -236,31 +236,28 @@ class _ThresholdPlan:
         """``(Blo, Bhi)`` with ``Σ_p v_p ∈ λ·G + [Blo, Bhi]`` for every input of count G, by a
         greedy assignment of functions to positions (each assignment is sound; this one keeps the
         brackets narrow)."""
-        acc = np.zeros(len(lo))  # λ·Σ_{j→p} g_j per row, rounded up / down below
+        cnt = np.zeros(len(lo), dtype=np.int64)  # Σ_{j→p} g_j per row (exact); λ·cnt rounds once
         blo, bhi = plo.copy(), phi.copy()  # current bracket range per position
-        unassigned_lo = unassigned_hi = 0.0
+        umin = umax = 0  # Σ min g_j, Σ max g_j over the unassigned functions (exact integers)
         for (_, gmin, gmax), cand in zip(gj, best):
-            if gmin == gmax:  # a constant function: -λ·g_j exactly known
-                unassigned_lo, unassigned_hi = unassigned_lo - lam * gmin, unassigned_hi - lam * gmin
-                continue
             cost = abs(lam) * (gmax - gmin)
             choice = None
-            for _, p, rows, g in cand:
-                a = acc[rows] + lam * g
+            for _, p, rows, g in cand if gmin != gmax else ():
+                a = lam * (cnt[rows] + g)
                 nlo = _dn(lo[rows] - _up(a)).min()
                 nhi = _up(hi[rows] - _dn(a)).max()
                 grow = (nhi - nlo) - (bhi[p] - blo[p])
                 if grow < cost and (choice is None or grow < choice[0]):
-                    choice = (grow, p, rows, a, nlo, nhi)
-            if choice is None:
-                unassigned_lo += min(-lam * gmin, -lam * gmax)
-                unassigned_hi += max(-lam * gmin, -lam * gmax)
+                    choice = (grow, p, rows, g, nlo, nhi)
+            if choice is None:  # a constant function, or no position that narrows with it
+                umin, umax = umin + gmin, umax + gmax
                 continue
-            _, p, rows, a, blo[p], bhi[p] = choice
-            acc[rows] = a
-        # λ·g sums are exact for the small integers here up to the rounding _dn/_up absorb
-        Blo = _dn(_sum_dn(blo) + _dn(unassigned_lo - abs(unassigned_lo) * 2.0**-50))
-        Bhi = _up(_sum_up(bhi) + _up(unassigned_hi + abs(unassigned_hi) * 2.0**-50))
+            _, p, rows, g, blo[p], bhi[p] = choice
+            cnt[rows] += g
+        # −λ·Σ_{unassigned} g_j with the sum in [umin, umax]
+        ulo, uhi = min(-lam * umin, -lam * umax), max(-lam * umin, -lam * umax)
+        Blo = _dn(_sum_dn(blo) + _dn(ulo))
+        Bhi = _up(_sum_up(bhi) + _up(uhi))
         return Blo, Bhi
 
     def head_sums(self, soft: bool):
