@@ -19,6 +19,11 @@ enclosure of the forward pass; the plans are registered per task, model family a
 * _affine.py — affine forms through ``Wo``, the residual, the MLP and the readout; margins;
 * _index_lookup.py — the plan for index lookup (one layer), cells ``(t, s_t)``;
 * _pairs.py — the plan for equality and disjointness (two layers), cells by the first deciding pair;
+* _bit_cases.py — layer 1 of a two-layer model on bits, enclosed per case (the bits a position
+  reads), shared by the pair and THRES plans;
+* _threshold.py — THRES (two layers): cells by the count ``Σ_j g_j``, layer 2 a uniform average
+  (checked) whose sum over positions is bounded by ``λ·count`` plus per-position brackets;
+* _recall.py — associative recall (two layers): cells (queried pair, its key, its value);
 * _rnn_plan.py — RNNs: Dyck for every length (_rnn_states.py: reachable hidden states × the
   task's minimal automaton of _reference_dfa.py), equality and disjointness at length n
   (_rnn_bits.py: a bit-level proof from the arrays);
@@ -29,17 +34,26 @@ enclosure of the forward pass; the plans are registered per task, model family a
 * _driver.py — :func:`certify`: the plan's cells chunk by chunk, witness search, the report row.
 
 Not covered: for Transformers, other floating formats (their attention sums are left to the sampled
-and exhaustive modes); nearest neighbour, THRES and
-associative recall (tf2); tasks other than those in :data:`CERTIFIABLE` (the registered tasks; read
-live, so a plan registered later appears in it).
+and exhaustive modes); nearest neighbour (real-valued inputs; docs/PRECISION.md §3 says why);
+tasks other than those in :data:`CERTIFIABLE` (the registered tasks; read live, so a plan
+registered later appears in it).
 """
 
 from .._engine import VerifyError
-from . import _index_lookup, _pairs, _rnn_lookup, _rnn_plan, _rnn_recall  # noqa: F401  (each module registers its plans)
+from . import (  # noqa: F401  (each module registers its plans)
+    _index_lookup,
+    _pairs,
+    _recall,
+    _rnn_lookup,
+    _rnn_plan,
+    _rnn_recall,
+    _threshold,
+)
 from ._arithmetic import Box
 from ._driver import certify
 from ._index_lookup import index_lookup_boxes
 from ._pairs import PAIR_TASKS, pair_boxes
+from ._recall import recall_boxes
 from ._registry import (
     Certifier,
     can_certify,
@@ -49,6 +63,7 @@ from ._registry import (
     registered,
     unregister_certifier,
 )
+from ._threshold import threshold_boxes
 
 __all__ = [
     "CERTIFIABLE",
@@ -61,9 +76,11 @@ __all__ = [
     "certify",
     "index_lookup_boxes",
     "pair_boxes",
+    "recall_boxes",
     "register_certifier",
     "register_family",
     "registered",
+    "threshold_boxes",
     "unregister_certifier",
 ]
 

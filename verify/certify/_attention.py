@@ -104,15 +104,28 @@ class _Keys:
             big = lambda b: max(np.abs(b.lo).max(), np.abs(b.hi).max())
             self.kinf = (big(self.ek) + big(self.pk)) * PAD
 
-    def scores(self, q: Box, target, limit, soft: bool = False):
+    def scores(self, q: Box, target, limit, soft: bool = False, exclude=None):
         """Scores of queries ``q [R, w]``: the target key's, one column per key token ``[R, B]``
         (a box; exact ints in fixed point), and the *others*: every key ``k < limit, k ≠ target``
         with any token, as ``(upper [R], soft)`` — an upper bound on their scores (−inf /
         −2^(I+F) where there is none) and, with ``soft``, a factor ``c <= count`` with
-        ``Σ_k e^{score_k} <= c·e^{upper}`` (fixed point: ``(upper_int, upper_real, c)``)."""
-        return self._fixed(q, target, limit, soft) if self.fixed else self._float(q, target, limit, soft)
+        ``Σ_k e^{score_k} <= c·e^{upper}`` (fixed point: ``(upper_int, upper_real, c)``).
+        ``exclude [R]``: a token column per query that the other keys do not hold (−1: none)."""
+        f = self._fixed if self.fixed else self._float
+        return f(q, target, limit, soft, exclude)
 
-    def _fixed(self, q, target, limit, soft):
+    @staticmethod
+    def _others(tok, exclude):
+        """``tok [R, B]`` with the excluded token column of each row at its least value (−inf, or
+        the least int64 for the exact integer scores of fixed point): a copy."""
+        if exclude is None:
+            return tok
+        out = tok.copy()
+        rows = np.flatnonzero(exclude >= 0)
+        out[rows, exclude[rows]] = np.iinfo(np.int64).min if out.dtype.kind == "i" else -np.inf
+        return out
+
+    def _fixed(self, q, target, limit, soft, exclude=None):
         ia = self.ia
         qv = q.lo  # a point
         tok = _imm(qv, self.ek.lo.T)
@@ -122,11 +135,12 @@ class _Keys:
         finite = np.isfinite(g)
         g = np.where(finite, g, 0.0)
         ghi = np.floor(g + np.abs(g) * 2.0**-40 + 1).astype(np.int64)  # an int >= every other G
-        other = np.where(finite, ia.clip(np.floor_divide(tok.max(1) + ghi, ia.S)), -ia.hi)
-        real = np.where(finite, (tok.max(1) + ghi) / float(ia.S), -np.inf)  # unfloored, in 2^-F units
+        tmax = self._others(tok, exclude).max(1)
+        other = np.where(finite, ia.clip(np.floor_divide(tmax + ghi, ia.S)), -ia.hi)
+        real = np.where(finite, (tmax + ghi) / float(ia.S), -np.inf)  # unfloored, in 2^-F units
         return st, (other, real, cnt)
 
-    def _float(self, q, target, limit, soft):
+    def _float(self, q, target, limit, soft, exclude=None):
         w = q.shape[-1]
         g = _gamma(w + 4)
         qm, qr = _midrad(q)
@@ -144,7 +158,7 @@ class _Keys:
         rad = (tokErr + posErr[:, None]) * PAD + np.abs(center) * 4 * U + TINY
         st = Box(_dn(center - rad), _up(center + rad))
         gmax, cnt = _gram(qm, self, target, limit, soft)
-        tokMax = (tok + tokErr * PAD + np.abs(tok) * 4 * U).max(1)
+        tokMax = self._others(tok + tokErr * PAD + np.abs(tok) * 4 * U, exclude).max(1)
         other = tokMax + np.where(np.isfinite(gmax), gmax, 0) + (a.sum(1) * self.rPmax + b.sum(1) * self.pPmax) * PAD
         other = np.where(np.isfinite(gmax), other + np.abs(other) * 4 * U + TINY, -np.inf)
         return st, (other, cnt)
