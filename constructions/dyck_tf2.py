@@ -43,7 +43,8 @@ attention head supplies as ``c_t(i)/(i+1)``. The position embedding carries ``1/
 threshold on an integer count becomes a threshold on ``(c − θ)/(i+1)``, which a ReLU ramp with
 gain n turns into an exact 0/1 flag.
 
-Residual stream (``D_model = 2r + 5k + 4``; 2r + 14 for Dyck-(2,2))
+Residual stream (``D_model = 4k + 4 + 2r``: r = 1 with the recency head, 4k + 6 = 14 for
+Dyck-(2,2); r the dimension of an address code otherwise)
 
     =========  ====  ===============================  ===================================================
     block      size  written by                       content at position i
@@ -51,58 +52,76 @@ Residual stream (``D_model = 2r + 5k + 4``; 2r + 14 for Dyck-(2,2))
     open       k     token embedding                  one-hot type of x_i if it opens (else 0)
     close      k     token embedding                  one-hot type of x_i if it closes (else 0)
     inv        1     position embedding               ``w_i = 1/(i+1)``
-    address    r     position embedding               ``a_i``
-    prev       r     position embedding               ``a_{i-1}`` (``a_0`` at i = 0)
+    one, idx   1, 1  position embedding               recency head: ``1`` and ``i``
+    address,   r, r  position embedding               address heads: ``a_i`` and ``a_{i-1}``
+    prev                                              (``a_0`` at i = 0)
     bal        k     layer-1 head 0 (uniform)          ``c_t(i)·w_i``
-    prev_open  k     layer-1 head 1 (previous token)  ``≈ open`` block of ``x_{i-1}`` (soft)
+    prev_open  k     layer-1 head 1 (previous token)  the ``open`` block of ``x_{i-1}``, blurred
     flag       1     layer-1 FFN                      number of conditions (N), (H), (A) broken at i
     mean       1     layer-2 attention (last pos.)    ``(1/n) Σ_i flag_i``
     reject     1     layer-2 FFN (last pos.)          ``[Σ_i flag_i ≥ 1] + [c(n-1) ≥ 1]``
     =========  ====  ===============================  ===================================================
 
-Layer 1, two heads (``w = r``, ``wv = k``)
-    Head 0, ``Q = K = 0``: every visible position gets weight ``1/(i+1)``; ``V = open − close`` →
-    ``bal_t = c_t(i)/(i+1)`` exactly.
-    Head 1, the previous token: ``Q = β·prev``, ``K = address``, ``V = open`` → ``prev_open``.
-    The target ``i−1`` scores β, each of the ``≤ n−1`` other visible positions at most βμ
-    (address code of certified coherence μ, Lemma 2), so with ``β = softmax_scale(n−1, 1−μ, 1/5)
-    = ln(4(n−1))/(1−μ)`` the target holds weight ≥ 4/5 and each ``prev_open_a`` is within
-    ``ε = 1/5`` of the truth, as is their sum. At i = 0 the only visible position is 0 itself
-    (weight 1); since ``x_0`` cannot be both an open and a close, no (A) flag is raised there.
+Layer 1, head 0 (``Q = K = 0``): every visible position gets weight ``1/(i+1)``;
+``V = open − close`` → ``bal_t = c_t(i)/(i+1)`` exactly.
+
+Layer 1, head 1: the previous token, ``V = open`` → ``prev_open``. Write ``s = Σ_{a≠b} prev_open_a``
+at a position i where x_i closes type b (so its own ``open`` block is 0); (A) asks whether
+x_{i−1} opens a type ``a ≠ b``. Two ways to read it:
+
+* *recency* (the default; constant width): ``Q = β·one``, ``K = idx``, score ``β·j``, ``β = ln 4``,
+  so position ``i − m`` gets weight ``ρ^m/Z_i`` with ``ρ = 1/4`` and ``Z_i = Σ_{m≤i} ρ^m ∈ [1 + ρ,
+  1/(1−ρ)]`` for ``i ≥ 1``. If x_{i−1} opens a type ≠ b then ``s ≥ ρ/Z_i ≥ ρ(1−ρ) = 3/16``;
+  otherwise only ``m ≥ 2`` contribute, ``s ≤ (ρ²/(1−ρ))/(1+ρ) = ρ²/(1−ρ²) = 1/15`` (and s = 0 at
+  i = 0). The threshold is ``θ = (3/16 + 1/15)/2 = 61/480``, half-gap ``29/480``.
+* *address code* (``addresses="random" | "hadamard" | "rs"``; width O(log n)): ``Q = β·prev``,
+  ``K = address``. The target ``i−1`` scores β, each of the ``≤ n−1`` other visible positions at
+  most βμ (certified coherence μ, Lemma 2), so with ``β = ln(4(n−1))/(1−μ)`` (:func:`softmax_scale`,
+  miss 1/5) the target holds weight ≥ 4/5 and every ``prev_open_a``, and s, is within 1/5 of the
+  truth: ``s ≥ 4/5`` or ``s ≤ 1/5``, threshold ``θ = 1/2``. At i = 0 only position 0 is visible.
 
 Layer-1 FFN (``F = 4k + 2``), ramps ``step(p) = ReLU(p + 1/2) − ReLU(p − 1/2)`` (0 for
 ``p ≤ −1/2``, 1 for ``p ≥ 1/2``, :func:`constructions._gadgets.ramp`), all summed into ``flag``:
 
     (N) per type t: ``p = −2n·bal_t − n·inv = n·w_i·(−2c_t − 1)``;
     (H)            ``p = 2n·Σ_t bal_t − (2D + 1)·n·inv = n·w_i·(2c − 2D − 1)``;
-    (A) per type b: ``p = 2·close_b + 2·Σ_{a≠b} prev_open_a − 3``.
+    (A) per type b: ``p = G·(close_b + s − 1 − θ)``, ``G = 16`` (recency) or 2 (address).
 
 For (N) and (H) the integer in brackets is odd, so ``|p| ≥ n·w_i ≥ 1`` and the sign is the
-condition: ``p ≥ 1`` iff ``c_t ≤ −1`` (resp. ``c ≥ D + 1``), else ``p ≤ −1``. For (A), with
-exact inputs ``2z − 1`` where ``z = close_b + Σ_{a≠b} prev_open_a − 1`` is 1 exactly when x_i
-closes b after an open of another type and ≤ 0 otherwise; the soft fetch moves p by at most
-``2ε = 2/5 < 1/2``. So each step is exact and ``flag_i`` is the integer number of conditions
-broken at i.
+condition: ``p ≥ 1`` iff ``c_t ≤ −1`` (resp. ``c ≥ D + 1``), else ``p ≤ −1``. For (A): if x_i
+closes b after an open of another type, ``p ≥ G·(half-gap)`` (``16·29/480 ≈ 0.97``, resp.
+``2·3/10 = 0.6``); if x_i closes b otherwise, ``p ≤ −G·(half-gap)``; if x_i does not close b,
+``close_b = 0`` and ``s ≤ 1`` (weights sum to 1 over one-hot values) give ``p ≤ −Gθ`` (≈ −2.03,
+resp. −1).
+So each step is exact and ``flag_i`` is the integer number of conditions broken at i.
 
-Layer 2, ``Q = 0``: ``mean = (1/n) Σ_i flag_i``; FFN (``F = 4``) at the last position
-(:func:`constructions._gadgets.mean_and_threshold` with c = 0, plus one ramp for (E)):
+Layer 2, ``Q = 0``: ``mean = (1/n) Σ_i flag_i`` (the attention of
+:func:`constructions._gadgets.mean_and_threshold`); FFN (``F = 4``) at the last position, where
+``w_{n-1} = 1/n``:
 
-    ``reject = step(2n·mean − 1) + step(2n·Σ_t bal_t − n·inv)``,
+    ``reject = step(2n·mean − n·inv) + step(2n·Σ_t bal_t − n·inv)``
+    ``       = step(n·w_{n-1}·(2·Σ_i flag_i − 1)) + step(n·w_{n-1}·(2c(n−1) − 1))``,
 
-the first 1 iff some flag was raised (the count is an integer), the second
-``step(n·w_{n-1}·(2c(n−1) − 1))``, 1 iff ``c(n−1) ≥ 1`` (``c(n−1) < 0`` is already an (N) flag).
-Readout ``(2·reject − 1, 1 − 2·reject)``: accept iff reject = 0, logit margin ≥ 2.
+the first 1 iff some flag was raised, the second 1 iff ``c(n−1) ≥ 1`` (``c(n−1) < 0`` is an (N)
+flag). Readout ``(2·reject − 1, 1 − 2·reject)``: accept iff reject = 0, logit margin ≥ 2.
 
-Precision (``fixed:I.F``). On the grid the uniform weight is ``ŵ = ⌊2^F/(i+1)⌋/2^F`` and the
-position embedding holds the same rounding of ``1/(i+1)``; the head sums ``c_t`` copies of one
-grid value exactly, and the FFN's dot products are exact before their one rounding, so (N),
-(H), (E) read ``p = n·ŵ·(odd integer)`` exactly: they need ``n·ŵ ≥ 1/2``, i.e. ``F ≥ log2 n + 1``,
-and the gains ``2n``, ``(2D+1)n`` need ``I ≥ log2 n + 2`` (the values are clipped at ``2^I``).
-The previous-token fetch needs what equality's does (β = Θ(log n)). In all ``O(log n)`` bits;
-``verify precision --task dyck`` measures the smallest format.
+Precision (``fixed:I.F``, bits ``I + F + 1``). Every uniform weight on the grid is
+``ŵ_i = ⌊2^F/(i+1)⌋/2^F`` (the softmax of equal scores divides ``2^F`` by ``i+1`` and rounds
+down), and the position embedding holds the same rounding of ``1/(i+1)``. A head sums copies of
+one grid value exactly, and each dot product is exact before its one rounding, so every (N), (H),
+(E) and layer-2 ramp reads ``p = n·ŵ·(odd integer)`` exactly, and ``n·ŵ ≥ 1/2`` once ``2^F ≥ n``:
+``F ≥ ⌈log2 n⌉``. The recency head needs ``F ≥ 4`` (at F = 4 the weights ``e^{−βm}`` round to
+``1, 1/4, 1/16, 0, …`` at every n, the previous token gets ``3/16`` and ``s = 0`` otherwise; at
+F = 3 it gets ``1/8 < θ``). The largest weight ``(2D+1)n`` must fit: ``I ≥ ⌈log2((2D+1)n)⌉``.
+So Dyck-(2,2) needs ``⌈log2 5n⌉ + max(4, ⌈log2 n⌉) + 1`` bits: 12 at n = 16, 16 at n = 64, 24 at
+n = 1024, 32 at n = 16384. tests/constructions/test_tf2_dyck.py checks at n = 6, 8 that this
+format is exact on every string and that one integer or one fractional bit fewer is not;
+``verify precision --task dyck --addresses recency,random`` finds the same smallest format
+(docs/constructions/dyck_tf2.md).
 
-Size: ``D_model = 2r + 5k + 4`` with ``r = O(log n/(1−μ)²)``; two heads in layer 1, one in
-layer 2; precision O(log n) bits.
+Size: width ``4k + 6`` (14 for Dyck-(2,2)) at every n with the recency head, ``2r + 4k + 4`` with
+an address code; two heads in layer 1, one in layer 2; precision O(log n) bits. A one-layer
+Transformer needs ``w·h = Ω(n/log n)`` for Dyck-(2,2) (Theorem 5).
 """
 
 from __future__ import annotations
@@ -276,11 +295,11 @@ def build_dyck_tf2(
     )
     flags = _layer1_ffn(resid, n, k, depth, gain, theta)
 
-    # layer 2: Q = 0, mean of the flags, [count ≥ 1]; and (E) at the last position
+    # layer 2: Q = 0, mean of the flags (the attention of mean_and_threshold); [count ≥ 1] and (E)
     average, _ = mean_and_threshold(resid, n, src="flag", out="reject", c=0)
     decide = mlp(
         resid,
-        ramp(1, {"mean": 2.0 * n}, "reject", bias=(-0.5, -1.5), names=("any_hi", "any_lo")),
+        ramp(1, {"mean": 2.0 * n, "inv": -float(n)}, "reject", bias=(0.5, -0.5), names=("any_hi", "any_lo")),
         ramp(
             1,
             {"bal": np.full((1, k), 2.0 * n), "inv": -float(n)},

@@ -33,4 +33,6 @@ DEFAULT_CHECKS = [
     ("nearest_neighbor", "tf2", {"n": 64, "dim": 8, "margin": 0.1}, "sampled", 200),
     ("associative_recall", "tf2", {"n": 3, "num_keys": 4, "num_values": 3}, "exhaustive", None),
     ("associative_recall", "tf2", {"n": 64, "num_keys": 256, "num_values": 4}, "sampled", 200),
+    # Dyck-(2,2) with two layers (issue 16): local conditions, constant width
+    ("dyck", "tf2", {"n": 8, "types": 2, "depth": 2}, "exhaustive", None),
 ]
