@@ -28,6 +28,7 @@ from . import (  # noqa: F401  # noqa: F401
     associative_recall,
     dfa,
     dyck_rnn,
+    dyck_tf2,
     equality,
     index_lookup,
     nearest_neighbor,

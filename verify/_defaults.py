@@ -38,4 +38,6 @@ DEFAULT_CHECKS = [
     # every query answered (issue 16, docs/MULTI_QUERY.md): MQAR and nearest neighbour at width O(log n)
     ("associative_recall", "tf2", {"n": 3, "num_keys": 4, "num_values": 3, "queries": "all"}, "exhaustive", None),
     ("nearest_neighbor", "tf2", {"n": 64, "dim": 8, "margin": 0.1, "queries": "all"}, "sampled", 200),
+    # Dyck-(2,2) with two layers (issue 16): local conditions, constant width
+    ("dyck", "tf2", {"n": 8, "types": 2, "depth": 2}, "exhaustive", None),
 ]

@@ -35,6 +35,7 @@ __all__ = [
     "MantissaArithmetic",
     "Certified",
     "check_set",
+    "dyck_near_misses",
     "search",
     "smallest_fixed",
     "smallest_mantissa",
@@ -140,7 +141,10 @@ def exact_on(model: Model, ar, inputs, expected) -> bool:
 
 def _adversarial(task, rng) -> np.ndarray | None:
     """Inputs that push hardest on one construction's weak point (index lookup: every other
-    symbol is the code complement of the answer, at the first, last and 16 random indices)."""
+    symbol is the code complement of the answer, at the first, last and 16 random indices;
+    Dyck: :func:`dyck_near_misses`)."""
+    if task.name == "dyck":
+        return dyck_near_misses(task, rng)
     if task.name != "index_lookup":
         return None
     n, s = task.n, task.alphabet_size
@@ -154,6 +158,31 @@ def _adversarial(task, rng) -> np.ndarray | None:
                 x[t], x[n] = c, s + t
                 rows.append(x)
     return np.stack(rows)
+
+
+def dyck_near_misses(task, rng, bases: int = 2, positions: int = 16) -> np.ndarray | None:
+    """Invalid Dyck strings one edit away from valid ones: for ``bases`` sampled valid strings and
+    the positions ``0, 1, n/2, n−2, n−1`` plus ``positions`` random ones, every other token at that
+    position, and the swap of that token with the next; the invalid results only (None at odd n).
+    The late positions are where a count threshold ``c/(i+1)`` is finest."""
+    n, vocab = task.n, task.vocab_size
+    if n % 2:
+        return None
+    ts = sorted({0, 1, n // 2, max(0, n - 2), n - 1} | set(rng.integers(0, n, positions).tolist()))
+    rows = []
+    for x in task.sample_positive(rng, bases):
+        for t in ts:
+            for v in range(vocab):
+                if v != x[t]:
+                    y = x.copy()
+                    y[t] = v
+                    rows.append(y)
+            if t + 1 < n and x[t] != x[t + 1]:
+                y = x.copy()
+                y[t], y[t + 1] = x[t + 1], x[t]
+                rows.append(y)
+    out = np.stack(rows)
+    return out[task.solve(out) == 0]
 
 
 def check_set(task, *, samples: int = 2000, seed: int = 0, exhaustive_limit: int = EXHAUSTIVE_LIMIT):
