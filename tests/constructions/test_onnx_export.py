@@ -31,6 +31,7 @@ SMALL = [
     ("associative_recall", "tf2", {"n": 3}),
     ("associative_recall", "rnn", {"n": 3}),
     ("dyck", "rnn", {"n": 6}),
+    ("dyck", "tf2", {"n": 6}),
     ("split_equality", "tf2", {"n": 6, "alice": "interleaved"}),
 ]
 # the multi-query readout (logits at every query position, [batch, queries, classes])
