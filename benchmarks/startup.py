@@ -46,7 +46,7 @@ def whole_process(argv: list[str], cache: str | None) -> float:
         env["SEPARATIONS_NO_CACHE"] = "1"
     else:
         env["SEPARATIONS_CACHE_DIR"] = cache
-    code = "import sys; from verify._entry import entry; sys.argv = ['verify'] + sys.argv[1:]; entry()"
+    code = "import sys; from verify._console import entry; sys.argv = ['verify'] + sys.argv[1:]; entry()"
     t = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code, *argv, "--json"], env=env, capture_output=True, text=True)
     took = time.perf_counter() - t

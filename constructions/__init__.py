@@ -56,6 +56,7 @@ from ._onnx_model import OnnxModel, onnx_metadata, open_onnx
 from ._precision import Arithmetic, FixedArithmetic, FloatArithmetic, float64_scope, parse_precision, pytree_dataclass
 from ._registry import ConstructionError, available, build, builder_for, register
 from ._rnn import RNNWeights, rnn_logits, rnn_states
+from ._safetensors import SAFETENSORS_FORMAT  # noqa: F401  (registers the .safetensors format)
 from ._transformer import MLP, Attention, Layer, TransformerWeights, encode_weights
 
 __all__ = [

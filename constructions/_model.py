@@ -38,8 +38,8 @@ from ._compiled import (
 )
 from ._encoders import ModelInputError, input_encoder, register_input_encoder
 from ._fileformat import check_shapes, check_values, read_model_file
+from ._formats import other_format
 from ._meta import FORMAT, ModelFormatError, ModelMeta
-from ._onnx import other_format
 from ._precision import Arithmetic, float64_scope, parse_precision
 
 if TYPE_CHECKING:  # a type name only: constructions does not import tasks
@@ -323,8 +323,9 @@ class Model:
         existing file is replaced only once the new one is complete) and byte-reproducibly. The model
         and the target are checked first, so a refused request leaves any existing file as it was."""
         path = os.fspath(path)
-        if other_format(path):
-            return other_format(path)[0](self, path)
+        fmt = other_format(path)
+        if fmt is not None:
+            return fmt[0](self, path)
         target = check_writable(path)
         entries = dict(self.arrays())
         check_shapes({k: v.shape for k, v in entries.items()}, self.metadata)
@@ -408,7 +409,9 @@ def load(path: PathLike, *, max_bytes: int | None = None) -> Model:
     caps the arrays' size in memory (default: a limit computed from ``meta`` and half the RAM).
     ``.onnx`` and ``.safetensors`` files are read by their own modules (docs/MODEL.md, *Other formats*)."""
     path = os.fspath(path)
-    if other_format(path):
-        return other_format(path)[1](path)
+    fmt = other_format(path)
+    if fmt is not None:
+        arrays, meta = fmt[1](path)
+        return Model.from_arrays(arrays, meta)
     arrays, meta = read_model_file(path, max_bytes)
     return Model.from_arrays(arrays, meta)

@@ -23,60 +23,20 @@ Convention (docs/MODEL.md, *ONNX*): one input, ``tokens`` int64 ``[batch, length
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._formats import register_format, require, write_bytes
 from ._meta import ModelFormatError, ModelMeta
 
 if TYPE_CHECKING:
     from ._model import Model
 
-__all__ = ["ONNX_FORMAT", "OPSET", "to_onnx", "save_onnx", "load_onnx", "atomic_write", "require", "other_format"]
+__all__ = ["ONNX_FORMAT", "OPSET", "to_onnx", "save_onnx", "load_onnx", "require"]
 
 ONNX_FORMAT = "separations-onnx/1"
 OPSET = 17
-
-
-def other_format(path: str):
-    """``(save, load)`` for a ``.onnx`` or ``.safetensors`` path, else None (``Model.save`` and
-    ``load`` ask, and write ``.npz`` themselves)."""
-    if path.lower().endswith(".onnx"):
-        return save_onnx, load_onnx
-    if path.lower().endswith(".safetensors"):
-        from ._safetensors import load_safetensors, save_safetensors
-
-        return save_safetensors, load_safetensors
-    return None
-
-
-def require(module: str):
-    """Import an optional dependency of the ``export`` extra, or say how to install it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ModelFormatError(
-            f"{module} is not installed; install the export extra: pip install 'separations[export]'"
-        ) from None
-
-
-def atomic_write(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder (no partial files)."""
-    import tempfile
-
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class _Graph:
@@ -214,9 +174,9 @@ def to_onnx(model: Model) -> Any:
     props = {
         "format": ONNX_FORMAT,
         "task": meta.task,
-        "task_params": json.dumps(meta.task_params, sort_keys=True),
-        "sizes": json.dumps(model.size(), sort_keys=True),
-        "meta": json.dumps(meta.to_dict(), sort_keys=True),
+        "task_params": json.dumps(meta.task_params, sort_keys=True, allow_nan=False),
+        "sizes": json.dumps(model.size(), sort_keys=True, allow_nan=False),
+        "meta": json.dumps(meta.to_dict(), sort_keys=True, allow_nan=False),
     }
     onnx.helper.set_model_props(proto, props)
     onnx.checker.check_model(proto, full_check=True)
@@ -225,7 +185,7 @@ def to_onnx(model: Model) -> Any:
 
 def save_onnx(model: Model, path: str) -> None:
     """Write :func:`to_onnx` of ``model`` to ``path`` (atomically; same model, same bytes)."""
-    atomic_write(path, to_onnx(model).SerializeToString(deterministic=True))
+    write_bytes(path, to_onnx(model).SerializeToString(deterministic=True))
 
 
 def onnx_props(proto) -> dict[str, str]:
@@ -233,12 +193,11 @@ def onnx_props(proto) -> dict[str, str]:
     return {p.key: p.value for p in proto.metadata_props}
 
 
-def load_onnx(path: str) -> Model:
-    """The model saved by :func:`save_onnx`, rebuilt from its initializers and metadata (the
-    same arrays, bit for bit). A graph from elsewhere is not one of our models: check it with
-    ``verify --load PATH --task ...`` (:func:`constructions.open_onnx`)."""
-    from ._model import Model
-
+def load_onnx(path: str) -> tuple[dict, ModelMeta]:
+    """The arrays and metadata of the model saved by :func:`save_onnx`, from its initializers and
+    metadata (the same arrays, bit for bit; ``constructions.load`` makes the model of them). A
+    graph from elsewhere is not one of our models: check it with ``verify --load PATH --task ...``
+    (:func:`constructions.open_onnx`)."""
     onnx = require("onnx")
     try:
         proto = onnx.load(path)
@@ -254,4 +213,7 @@ def load_onnx(path: str) -> Model:
         )
     meta = ModelMeta.from_dict(json.loads(props["meta"]), require_format=True)
     arrays = {t.name: onnx.numpy_helper.to_array(t) for t in proto.graph.initializer if not t.name.startswith("const/")}
-    return Model.from_arrays(arrays, meta)
+    return arrays, meta
+
+
+register_format(".onnx", save_onnx, load_onnx)

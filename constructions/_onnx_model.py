@@ -27,8 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._encoders import ModelInputError, input_encoder
+from ._formats import require
 from ._meta import ModelFormatError
-from ._onnx import ONNX_FORMAT, onnx_props, require
+from ._onnx import ONNX_FORMAT, onnx_props
 
 if TYPE_CHECKING:  # a type name only: constructions does not import tasks
     from tasks import Inputs, Task

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import jax
 import jax.numpy as jnp
 
-from ._registry import ConstructionError
+from ._errors import ConstructionError
 
 if TYPE_CHECKING:  # tells the type checker that the decorated classes are dataclasses
     from typing_extensions import dataclass_transform

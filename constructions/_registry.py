@@ -8,6 +8,7 @@ import numbers
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from ._errors import ConstructionError
 from ._meta import VARIANTS
 
 if TYPE_CHECKING:
@@ -19,10 +20,6 @@ __all__ = ["ConstructionError", "register", "build", "available", "builder_for"]
 
 _BUILDERS: dict[tuple[str, str], Callable[..., Model]] = {}
 ARCHS = VARIANTS  # the registered architectures (constructions/_meta.py)
-
-
-class ConstructionError(ValueError):
-    """Bad construction parameters, or a (task, arch) pair with no construction."""
 
 
 def register(task: str, arch: str) -> Callable[[Builder], Builder]:

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._formats import register_format, require, write_bytes
 from ._meta import ModelFormatError, ModelMeta
-from ._onnx import atomic_write, require
 
 if TYPE_CHECKING:
     from ._model import Model
@@ -138,10 +138,10 @@ def save_safetensors(model: Model, path: str) -> None:
     meta = model.metadata.to_dict()
     ours = {"format": SAFETENSORS_FORMAT, "meta": meta, "shapes": shapes}
     # one header key: safetensors writes several in no fixed order, and the same model must give the same bytes
-    header = {"separations": json.dumps(ours, sort_keys=True)}
+    header = {"separations": json.dumps(ours, sort_keys=True, allow_nan=False)}
     config = {**config, "separations": ours}
-    atomic_write(path, st.save(tensors, metadata=header))
-    atomic_write(config_path(path), (json.dumps(config, indent=1, sort_keys=True) + "\n").encode())
+    write_bytes(path, st.save(tensors, metadata=header))
+    write_bytes(config_path(path), (json.dumps(config, indent=1, sort_keys=True, allow_nan=False) + "\n").encode())
 
 
 def _unpad(t: np.ndarray, shape: tuple, name: str) -> np.ndarray:
@@ -160,10 +160,9 @@ def _zero(t: np.ndarray, name: str) -> None:
         raise ModelFormatError(f"{name} is not zero: our forward pass has no such bias (docs/MODEL.md)")
 
 
-def load_safetensors(path: str) -> Model:
-    """The model written by :func:`save_safetensors`, from the .safetensors file alone."""
-    from ._model import Model
-
+def load_safetensors(path: str) -> tuple[dict, ModelMeta]:
+    """The arrays and metadata of the model written by :func:`save_safetensors`, from the
+    .safetensors file alone (``constructions.load`` makes the model of them)."""
     st = require("safetensors")
     stn = require("safetensors.numpy")
     if not os.path.exists(path):
@@ -217,4 +216,11 @@ def load_safetensors(path: str) -> Model:
                 arrays[p + "mlp/b2"] = t[q + "mlp.b_out"]
     except KeyError as e:
         raise ModelFormatError(f"{path}: missing tensor {e.args[0]!r}") from None
-    return Model.from_arrays({k: np.ascontiguousarray(v) for k, v in arrays.items()}, meta)
+    return {k: np.ascontiguousarray(v) for k, v in arrays.items()}, meta
+
+
+def _load(path: str) -> tuple[dict, ModelMeta]:
+    return load_safetensors(path)
+
+
+register_format(".safetensors", save_safetensors, _load)

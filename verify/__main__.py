@@ -1,3 +1,3 @@
-from ._entry import entry
+from ._console import entry
 
 entry()

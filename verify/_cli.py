@@ -5,7 +5,8 @@
            [--seed S] [--model-seed S] [--param KEY=VALUE ...] [--save PATH] [--json]
     verify --load m.npz [--precision P] [--samples K | --exhaustive | --certify] [--json]
     verify --load m.onnx [--task T [task options]] [--samples K | --exhaustive] [--json]
-    verify SUBCOMMAND ...                    see ``verify --help``
+    verify check ...                         the same as ``verify ...`` (the checks above)
+    verify SUBCOMMAND ...                    report, precision, bounds: see ``verify --help``
 
 Exit status (verify/_entry.py, README "Exit status"): 0 every row passed, 1 a row failed, 2 bad
 input or a refused request (one line on stderr), 3 internal error, 130 interrupted, 141 closed pipe.
@@ -28,11 +29,11 @@ from . import _budget
 from ._args import Parser, count, json_arg, readable_file, writable_target
 from ._defaults import DEFAULT_CHECKS
 from ._engine import _total, check, terminal_progress
-from ._entry import UsageError, entry, guarded, on_interrupt
+from ._entry import UsageError, guarded, on_interrupt
 from ._json import dumps
 from ._params import extra_params
 
-__all__ = ["main", "run", "entry", "SUBCOMMANDS", "UsageError", "format_table", "add_budget_options"]
+__all__ = ["main", "run", "SUBCOMMANDS", "UsageError", "format_table", "add_budget_options"]
 
 # name -> "module:function"; each takes argv (list of str) and returns an exit code
 SUBCOMMANDS: dict[str, str] = {
@@ -354,6 +355,8 @@ def run(argv: list[str]) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         mod, fn = SUBCOMMANDS[argv[0]].split(":")
         return int(getattr(importlib.import_module(mod), fn)(argv[1:]))
+    if argv and argv[0] == "check":  # ``verify check ...`` is ``verify ...``: the checks, named like the others
+        argv = argv[1:]
     args = _parser().parse_args(argv)
     rows = _run_rows(args)
     print(dumps(rows) if args.json else format_table(rows))

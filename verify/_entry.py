@@ -33,7 +33,6 @@ __all__ = [
     "EXIT_INTERRUPT",
     "EXIT_PIPE",
     "guarded",
-    "entry",
     "is_input_error",
     "on_interrupt",
     "install_sigint",
@@ -167,47 +166,3 @@ def guarded(run: Callable[[list[str]], int], argv: Sequence[str], prog: str = "v
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPT
     return code
-
-
-def _run_cli(argv: list[str]) -> int:
-    """The command: JAX's persistent compilation cache on (verify/_cache.py; ``--no-cache`` anywhere
-    on the line or ``SEPARATIONS_NO_CACHE=1`` leaves it off), then the heavy CLI (JAX), imported
-    under the guard, after the SIGINT handler."""
-    if "--no-cache" in argv:
-        argv = [a for a in argv if a != "--no-cache"]
-    else:
-        from ._cache import enable_compilation_cache
-
-        enable_compilation_cache()
-    from . import _cli
-
-    return _cli.run(argv)
-
-
-def _exit(code: int) -> None:
-    """Flush and leave; after an interrupt, skip the interpreter's teardown (JAX's exit hooks)."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            pass
-    if code == EXIT_INTERRUPT:
-        os._exit(code)
-    sys.exit(code)
-
-
-def entry(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point (``verify``, ``python -m verify``). A reader that closes the pipe
-    early (``verify --json | head``) ends the run quietly with 141, the status a shell reports for
-    SIGPIPE: not 1 (a check failed), and no traceback."""
-    install_sigint()
-    try:
-        code = guarded(_run_cli, sys.argv[1:] if argv is None else argv)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit would fail again
-        os._exit(EXIT_PIPE)
-    except KeyboardInterrupt:  # between the guard and here
-        print("verify: interrupted", file=sys.stderr)
-        code = EXIT_INTERRUPT
-    _exit(code)

@@ -174,7 +174,7 @@ def test_a_closed_pipe_ends_quietly_with_141():
 
     args = ["bounds", "--task", "dyck", "--json", "--n", *(str(n) for n in range(2, 162, 2))]
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from verify._cli import entry; entry()", *args],
+        [sys.executable, "-c", "from verify._console import entry; entry()", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -189,3 +189,11 @@ def test_a_task_parameter_left_out_takes_the_tasks_default(capsys, arch):
     (row,) = strict_loads(out)
     default = tasks.get("index_lookup", n=4).params["alphabet_size"]
     assert row["task_params"]["alphabet_size"] == default and row["inputs_checked"] == default**4 * 4
+
+
+def test_check_is_the_checks_by_name(capsys):
+    plain = run(capsys, *TINY, "--exhaustive", "--json")
+    named = run(capsys, "check", *TINY, "--exhaustive", "--json")
+    assert plain[0] == named[0] == 0
+    strip = lambda out: [{k: v for k, v in r.items() if k != "seconds"} for r in strict_loads(out)]  # noqa: E731
+    assert strip(plain[1]) == strip(named[1])

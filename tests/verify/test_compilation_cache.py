@@ -13,7 +13,7 @@ ARGS = ["--task", "index_lookup", "--arch", "tf1", "--n", "8", "--alphabet-size"
 
 
 def _verify(env, *extra):
-    code = "import sys; from verify._entry import entry; sys.argv = ['verify'] + sys.argv[1:]; entry()"
+    code = "import sys; from verify._console import entry; sys.argv = ['verify'] + sys.argv[1:]; entry()"
     return subprocess.run([sys.executable, "-c", code, *ARGS, *extra], env=env, capture_output=True, text=True)
 
 

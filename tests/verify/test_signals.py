@@ -16,13 +16,13 @@ import time
 
 import pytest
 
-ARGS = ["--task", "index_lookup", "--arch", "tf1", "--n", "64", "--alphabet-size", "2", "--samples", "200000"]
+ARGS = ["--task", "index_lookup", "--arch", "tf1", "--n", "64", "--alphabet-size", "2", "--samples", "20000000"]  # minutes of work: every delay lands mid-run
 CHILD = (
     "import os, sys\n"
-    "from verify import _entry\n"
+    "from verify import _console, _entry\n"
     "_entry.install_sigint()\n"
     "os.write(int(sys.argv[1]), b'r')\n"
-    "_entry.entry(sys.argv[2:])\n"
+    "_console.entry(sys.argv[2:])\n"
 )
 
 
@@ -40,6 +40,7 @@ def interrupted_run(delay: float) -> tuple[int, str]:
     finally:
         os.close(r)
     time.sleep(delay)
+    assert proc.poll() is None, "the run ended before the signal: nothing was tested"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     return proc.returncode, err.decode()
@@ -55,6 +56,6 @@ def test_ctrl_c_exits_130_with_one_line(delay):
 def test_the_console_entry_imports_no_jax_before_its_handler():
     """``python -m verify`` reaches the handler before any heavy import: importing the package and
     its entry module loads neither JAX nor numpy."""
-    code = "import sys, verify, verify._entry; print(sorted(m for m in ('jax', 'numpy') if m in sys.modules))"
+    code = "import sys, verify, verify._entry, verify._console; print(sorted(m for m in ('jax', 'numpy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     assert out.strip() == "[]"
