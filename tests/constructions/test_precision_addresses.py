@@ -39,13 +39,14 @@ def test_fixed_softmax_exact_integers():
 
 
 def test_fixed_refuses_inexact_width():
-    ar = FixedArithmetic(20, 10)
+    ar = FixedArithmetic(30, 18)  # I + F = 48: a 5000-term sum (13 bits) passes the wide limit of 60
     x = jnp.zeros((3, 5000), jnp.int64)
     with pytest.raises(ValueError, match="too wide"):
         ar.einsum("ij,kj->ik", x, x)
+    assert FixedArithmetic(30, 17).holds(5000) and not FixedArithmetic(20, 10).narrow_holds(5000)
 
 
-@pytest.mark.parametrize("bad", ["float8", "fixed:8", "fixed:a.b", "fixed:20.20", ""])
+@pytest.mark.parametrize("bad", ["float8", "fixed:8", "fixed:a.b", "fixed:30.30", "fixed:0.32", ""])
 def test_parse_precision_errors(bad):
     with pytest.raises(ValueError):
         parse_precision(bad)
