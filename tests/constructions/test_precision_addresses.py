@@ -144,3 +144,16 @@ def test_layout_blocks():
         constructions.linear(L, constructions.Layout(x=2), {("b", "x"): 1.0})
     with pytest.raises(KeyError):
         L["c"]
+
+
+@pytest.mark.parametrize("num,target", [(8, 0.5), (122, 0.5), (300, 0.5), (1000, 0.3), (2000, 0.5)])
+def test_rs_coherence_without_gram_is_the_gram_maximum(num, target):
+    """The Reed–Solomon code's coherence, set to (k − 1)/q from its distance and the explicit witness
+    pair (no Gram matrix), is the exact maximum of the Gram matrix's off-diagonal entries."""
+    from constructions._addresses import max_cross_products
+    from constructions.explicit_addresses import rs_addresses, rs_parameters
+
+    code = rs_addresses(num, target)
+    q, k = rs_parameters(num, target)
+    assert code.coherence == Fraction(k - 1, q) and k >= 2
+    assert Fraction(int(max_cross_products(code.signs).max()), code.dim) == code.coherence
