@@ -264,16 +264,21 @@ class Certified:
     """``certify(model, "fixed:I.F")`` per format, memoised: ``proves(I, F)`` is True when every
     input is proved (the whole input space, not a check set); None for tasks without a certificate."""
 
-    def __init__(self, model: Model, task):
+    def __init__(self, model: Model, task, precheck=None):
+        """``precheck(I, F)``, if given, is a necessary condition (the format is exact on a check
+        set): a format failing it cannot be proved, and no certificate is computed for it (at large
+        n one certificate costs minutes, a failing check-set chunk a fraction of a second)."""
         from .certify import CERTIFIABLE
 
-        self.model, self.task = model, task
+        self.model, self.task, self.precheck = model, task, precheck
         self.applies = model.task in CERTIFIABLE
         self._done: dict = {}
 
     def proves(self, I: int, F: int) -> bool:
         if not self.applies or not _grid_ok(self.model, I, F):
             return False
+        if (I, F) not in self._done and self.precheck is not None and not self.precheck(I, F):
+            self._done[I, F] = False  # wrong on some input: no certificate can pass (they are sound)
         if (I, F) not in self._done:
             from .certify import certify
 
@@ -313,7 +318,8 @@ def search(model: Model, task, *, samples: int = 2000, seed: int = 0, certified:
     certified for every input (``certified``; tasks with a certificate only, else None), and the
     hardware-float matrix."""
     x, y, what = check_set(task, samples=samples, seed=seed)
-    cert = Certified(model, task) if certified else None
+    sampled = functools.lru_cache(maxsize=None)(lambda I, F: exact_on(model, fixed_format(model, I, F), x, y))
+    cert = Certified(model, task, precheck=sampled) if certified else None
     proved_fixed = cert.smallest() if cert is not None else None
     # formats the certified search proved skip the check set; no certificate is computed for the
     # others, which the check set decides faster (it stops at its first wrong chunk)
