@@ -226,7 +226,8 @@ class Model:
         shape with the arithmetic as an argument. An :class:`Arithmetic` whose fields change from
         call to call (``FixedArithmetic(I, F)`` for any I, F, or any :func:`pytree_dataclass`
         arithmetic with array fields) runs without recompiling; no shortcut of the plan is taken,
-        and a traced fixed-point format is not checked against the int64 width limit."""
+        and a traced fixed-point format is not checked against the width limit (its static ``wide``
+        field chooses the exact path of every product: constructions/_precision.py)."""
         fn = traced_forward(self.family, self.metadata.embed_kind, self.metadata.causal, self.metadata.readout_rows)
 
         @float64_scope()
@@ -395,8 +396,8 @@ def product_terms(model: Model) -> int:
 
 def check_precision(model: Model, precision: str | Arithmetic) -> None:
     """Refuse, with a one-line ``ValueError``, a format in which ``model``'s forward pass is not
-    defined: an unknown name, or a fixed-point format too wide for the exact int64 emulation of its
-    largest matrix product (:func:`product_terms`). ``predict``, ``logits``, the checking engine and
+    defined: an unknown name, or a fixed-point format too wide for the exact emulation of its
+    largest matrix product (:func:`product_terms`; int64 with split accumulators where needed). ``predict``, ``logits``, the checking engine and
     the certified mode all call it, so they refuse the same formats with the same message."""
     parse_precision(precision).check_terms(product_terms(model))
 

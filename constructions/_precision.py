@@ -22,12 +22,24 @@ Formats (``precision=`` strings):
       ``exp`` evaluated in float64, ``Z = sum(e)`` (exact, clipped), ``alpha = floor(e / Z)`` on
       the grid (exact integer division). Masked positions get ``e = 0``.
 
-    Total bits ``b = I + F + 1`` (a sign bit). Exactness of the int64 accumulation needs
-    ``2(I+F) + ceil(log2 K) <= 62`` for a contraction over K terms; wider formats are refused.
+    Total bits ``b = I + F + 1`` (a sign bit). A contraction over K terms is formed exactly in one
+    of two ways (``w = I + F``, ``c = max(1, ceil(log2 K))``):
+
+    * *narrow* (the fast path): one int64 einsum, exact while ``2w + c <= 62``;
+    * *wide*: each operand split into a high and a low half, ``a = a_hi·2^h + a_lo`` with
+      ``h = ceil(w/2)`` and ``0 <= a_lo < 2^h``; the four partial einsums (each exact in int64) are
+      recombined with carries into ``S = hi·2^(2h) + low``, ``0 <= low < 2^(2h)``, an exact
+      int128-style pair from which ``floor(S / 2^F)``, clipped, is read off without forming S.
+      Exact while ``w + c <= 60``. Used only where the narrow path is not exact.
+
+    Formats need ``F <= 31`` (softmax forms ``e · 2^F`` with ``e <= 2^F`` in int64) and
+    ``I + F <= 59``; a product beyond the wide limit is refused (:meth:`FixedArithmetic.check_terms`).
 
     I and F may also be traced int64 scalars: an arithmetic is a pytree, so a jitted forward that
-    takes it as an argument compiles once for every ``I.F`` (the precision search does this; the
-    width check is then the caller's, as the values are not known while tracing).
+    takes it as an argument compiles once for every ``I.F`` (the precision search does this). The
+    width check is then the caller's, as the values are not known while tracing, and so is the
+    choice of path: ``wide=True`` (a static field, one more compilation) takes the wide path for
+    every product, ``wide=False`` the narrow one.
 
 float64 and the int64 grid need JAX's 64-bit types, which are off by default: everything here runs
 inside :func:`float64_scope`, which switches ``jax_enable_x64`` on for its extent only.
@@ -39,7 +51,7 @@ import dataclasses
 import math
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -74,6 +86,10 @@ _FLOAT_DTYPES = {
 }
 _FLOAT_BITS = {"float64": 64, "float32": 32, "bfloat16": 16, "float16": 16}
 _FIXED_RE = re.compile(r"^fixed:(\d+)\.(\d+)$")
+NARROW_LIMIT = 62  # narrow path exact while 2(I+F) + c <= 62 (module docstring)
+WIDE_LIMIT = 60  # wide path exact while (I+F) + c <= 60
+MAX_FRAC = 31  # F <= 31: softmax's e·2^F fits int64
+MAX_TOTAL = WIDE_LIMIT - 1  # I + F <= 59: a product of at least two terms (c >= 1) is exact
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -192,13 +208,25 @@ class FloatArithmetic(Arithmetic):
         return e / jnp.sum(e, axis=-1, keepdims=True)
 
 
-@pytree_dataclass
+def _log_terms(terms: int) -> int:
+    """``c = max(1, ceil(log2 K))``: the bits a sum of K terms adds."""
+    return max(1, math.ceil(math.log2(max(terms, 2))))
+
+
+@pytree_dataclass(static=("wide",))
 class FixedArithmetic(Arithmetic):
     """``fixed:I.F`` (module docstring). ``int_bits`` and ``frac_bits`` are ints, or traced int64
-    scalars when the arithmetic is an argument of a jitted function."""
+    scalars when the arithmetic is an argument of a jitted function; ``wide`` (static) chooses the
+    wide path of every product for traced I, F (concrete ones choose per product)."""
 
     int_bits: int
     frac_bits: int
+    wide: bool = False
+
+    NARROW_LIMIT: ClassVar[int] = NARROW_LIMIT
+    WIDE_LIMIT: ClassVar[int] = WIDE_LIMIT
+    MAX_FRAC: ClassVar[int] = MAX_FRAC
+    MAX_TOTAL: ClassVar[int] = MAX_TOTAL
 
     @property
     def name(self) -> str:
@@ -230,6 +258,14 @@ class FixedArithmetic(Arithmetic):
     def decode(self, v):
         return v.astype(jnp.float64) / self.scale
 
+    def narrow_holds(self, terms: int) -> bool:
+        """The one-int64 einsum is exact over ``terms`` terms: ``2(I+F) + c <= 62`` (concrete I, F)."""
+        return 2 * (self.int_bits + self.frac_bits) + _log_terms(terms) <= NARROW_LIMIT
+
+    def holds(self, terms: int) -> bool:
+        """Some path (narrow or wide) is exact over ``terms`` terms: ``I + F + c <= 60`` (concrete I, F)."""
+        return self.int_bits + self.frac_bits + _log_terms(terms) <= WIDE_LIMIT and self.frac_bits <= MAX_FRAC
+
     def einsum(self, spec, a, b):
         inputs, out = spec.split("->")
         la, lb = inputs.split(",")
@@ -238,16 +274,41 @@ class FixedArithmetic(Arithmetic):
         for ch in summed:
             terms *= a.shape[la.index(ch)] if ch in la else b.shape[lb.index(ch)]
         self.check_terms(terms)
+        if self.wide if self._traced else not self.narrow_holds(terms):
+            return self._wide_einsum(spec, a, b)
         exact = jnp.einsum(spec, a, b, preferred_element_type=jnp.int64)
         return self._clip(jnp.floor_divide(exact, self.scale))
 
+    def _wide_einsum(self, spec, a, b):
+        """The wide path (module docstring): every partial sum below ``K·2^(w+2) <= 2^62``."""
+        i64 = lambda v: jnp.asarray(v, jnp.int64)  # noqa: E731
+        w = i64(self.int_bits) + i64(self.frac_bits)
+        F = i64(self.frac_bits)
+        h = (w + 1) >> 1
+        mask = (i64(1) << h) - 1
+        a, b = jnp.asarray(a, jnp.int64), jnp.asarray(b, jnp.int64)
+        ah, al, bh, bl = a >> h, a & mask, b >> h, b & mask  # |a_hi| <= 2^(w-h), 0 <= a_lo < 2^h
+        dot = lambda x, y: jnp.einsum(spec, x, y, preferred_element_type=jnp.int64)  # noqa: E731
+        hi, mid, lo = dot(ah, bh), dot(ah, bl) + dot(al, bh), dot(al, bl)
+        mid = mid + (lo >> h)  # carry: S = hi·2^2h + mid·2^h + (lo mod 2^h)
+        hi = hi + (mid >> h)
+        low = ((mid & mask) << h) | (lo & mask)  # S = hi·2^t + low, 0 <= low < 2^t, t = 2h
+        t = 2 * h
+        # floor(S / 2^F): hi >> (F - t) when F >= t (low < 2^t drops out); else hi·2^s + (low >> F),
+        # s = t - F, with hi first clipped to ±(2^(w-s) + 1), which leaves the clipped result as it is
+        down = hi >> jnp.maximum(F - t, 0)
+        s = jnp.maximum(t - F, 0)
+        m = (i64(1) << jnp.maximum(w - s, 0)) + 1
+        up = (jnp.clip(hi, -m, m) << s) + (low >> jnp.minimum(F, t))
+        return self._clip(jnp.where(F >= t, down, up))
+
     def check_terms(self, terms: int) -> None:
-        """Refuse (one-line ``ValueError``) a matrix product of ``terms`` terms per sum that the exact
-        int64 accumulation cannot hold: it needs ``2(I+F) + ceil(log2 K) <= 62``."""
-        need = 2 * (self.int_bits + self.frac_bits) + max(1, math.ceil(math.log2(max(terms, 2))))
-        if not self._traced and need > 62:  # traced I, F: checked by whoever chose them
+        """Refuse (one-line ``ValueError``) a matrix product of ``terms`` terms per sum that neither
+        exact path holds: the wide one needs ``(I+F) + ceil(log2 K) <= 60``."""
+        if not self._traced and not self.holds(terms):  # traced I, F: checked by whoever chose them
             raise ConstructionError(
-                f"{self.name} is too wide for exact int64 accumulation over {terms} terms (needs 2(I+F)+log2 K <= 62)"
+                f"{self.name} is too wide for exact int64 accumulation over {terms} terms "
+                f"(needs (I+F)+log2 K <= {WIDE_LIMIT} with split accumulators)"
             )
 
     def add(self, a, b):
@@ -276,8 +337,11 @@ def parse_precision(precision: str | Arithmetic) -> Arithmetic:
     m = _FIXED_RE.match(str(precision))
     if m:
         i, f = int(m.group(1)), int(m.group(2))
-        if i + f > 30:
-            raise ConstructionError(f"precision {precision!r}: I + F must be at most 30 for exact int64 arithmetic")
+        if i + f > MAX_TOTAL or f > MAX_FRAC:
+            raise ConstructionError(
+                f"precision {precision!r}: I + F must be at most {MAX_TOTAL} and F at most {MAX_FRAC} "
+                "for exact int64 arithmetic"
+            )
         return FixedArithmetic(i, f)
     raise ConstructionError(
         f"unknown precision {precision!r}; expected one of float64, float32, bfloat16, float16, fixed:I.F"

@@ -50,7 +50,6 @@ Functions here take one unbatched example inside; :func:`transformer_logits` map
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import TypeVar
 
 import jax
@@ -257,7 +256,7 @@ def _may_skip_zero_weights(ar: Arithmetic, D: int) -> bool:
     """Skipping zero-weight terms keeps every value: on the grid always (it keeps the refusal of
     formats too wide for a D-term sum), in float64/float32 barring overflow; not in 16-bit floats."""
     if isinstance(ar, FixedArithmetic):
-        return 2 * (ar.int_bits + ar.frac_bits) + max(1, math.ceil(math.log2(max(D, 2)))) <= 62
+        return ar.holds(D)
     return isinstance(ar, FloatArithmetic) and ar.name in ("float64", "float32")
 
 

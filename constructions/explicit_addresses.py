@@ -11,12 +11,19 @@ Inner code
     Symbol ``a ∈ GF(q)`` becomes row a of the Sylvester–Hadamard matrix of order
     ``m = 2^⌈log2 q⌉`` (±1 entries, rows pairwise orthogonal).
 
-Coherence
+Coherence, exactly, without the Gram matrix
     The ±1 vector of address i has length ``r = q·m``; its inner product with itself is ``q·m``,
-    and with address j ≠ i it is ``m·#{x : f_i(x) = f_j(x)} <= m(k − 1)``. So
-    ``μ <= (k − 1)/q`` by the distance alone, with no randomness. The Gram matrix is still computed
-    exactly (:func:`constructions._addresses.max_cross_products`) and the exact μ recorded; the
-    bound is asserted against it.
+    and with address j ≠ i it is ``m·#{x : f_i(x) = f_j(x)}`` (distinct Hadamard rows are
+    orthogonal), never negative. So ``μ = max_{i≠j<M} #agreements / q``, and the agreements of
+    f_i and f_j are the roots in GF(q) of ``f_i − f_j ≠ 0``, of degree < k: at most k − 1. The
+    bound is attained: k is the least with ``q^k >= M``, so ``M > q^(k−1)`` and both
+    ``i = q^(k−1)`` (the polynomial ``x^(k−1)``) and ``j < q^(k−1)`` whose digits are the negated
+    lower coefficients of ``P(x) = ∏_{t=1}^{k−1} (x − t)`` are addresses; ``f_i − f_j = P`` has
+    the k − 1 distinct roots ``1 … k−1`` (``k − 1 < q``). Hence ``μ = (k − 1)/q`` exactly (0 for
+    k = 1, where distinct constants never agree). The witness pair's agreements are counted from
+    its codewords (:func:`witness_pair`), so the claim is checked at every build; the n² Gram
+    matrix is never formed (tests/constructions/test_precision_addresses.py compares with it at
+    small M).
 
 Choice of (q, k): among primes q and k with ``q^k >= M`` and ``(k − 1)/q <= ε``, the smallest r.
 For M = 65,536 and ε = 1/2 that is q = 11, k = 5: r = 176 and μ = 4/11 (the random code of
@@ -31,10 +38,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from ._addresses import AddressCode, max_cross_products
-from ._registry import ConstructionError
+from ._addresses import AddressCode
+from ._errors import ConstructionError
 
-__all__ = ["rs_addresses", "rs_parameters"]
+__all__ = ["rs_addresses", "rs_parameters", "witness_pair"]
 
 
 def _primes(limit: int) -> list[int]:
@@ -77,17 +84,38 @@ def rs_parameters(num: int, coherence: float = 0.5) -> tuple[int, int]:
     return best[1], best[2]
 
 
+def _codewords(idx: np.ndarray, q: int, k: int) -> np.ndarray:
+    """``[len(idx), q]``: ``f_i(x)`` for ``x = 0 … q−1``, f_i's coefficients the base-q digits of i."""
+    digits = (idx[:, None] // q ** np.arange(k)[None, :]) % q  # [M, k] coefficients
+    powers = (np.arange(q)[None, :] ** np.arange(k)[:, None]) % q  # [k, q]: x^j mod q
+    return (digits @ powers) % q  # exact in int64 (k·q² < 2^63)
+
+
+def witness_pair(q: int, k: int) -> tuple[int, int]:
+    """Addresses ``(i, j)``, both ``< q^(k−1) + 1``, whose polynomials differ by ``∏_{t=1}^{k−1}(x − t)``
+    (module docstring): they agree at exactly k − 1 points. Needs ``k >= 2``."""
+    P = np.array([1], dtype=np.int64)  # coefficients, lowest first
+    for t in range(1, k):
+        P = (np.concatenate([[0], P]) - t * np.concatenate([P, [0]])) % q  # P·(x − t)
+    lower = (-P[: k - 1]) % q  # f_j's coefficients: f_i − f_j = x^(k−1) + P's lower part = P
+    return q ** (k - 1), int(sum(int(c) * q**e for e, c in enumerate(lower)))
+
+
 def rs_addresses(num: int, coherence: float = 0.5) -> AddressCode:
-    """``num`` explicit address vectors with certified coherence ``<= (k − 1)/q <= coherence``."""
+    """``num`` explicit address vectors with exact coherence ``(k − 1)/q <= coherence`` (module
+    docstring: the bound of the code's distance, attained by :func:`witness_pair`)."""
     q, k = rs_parameters(num, coherence)
-    digits = (np.arange(num)[:, None] // q ** np.arange(k)[None, :]) % q  # [M, k] coefficients
-    x = np.arange(q)
-    powers = (x[None, :] ** np.arange(k)[:, None]) % q  # [k, q]: x^j mod q
-    values = (digits @ powers) % q  # [M, q]: f_i(x), exact in int64 (k·q² < 2^63)
+    values = _codewords(np.arange(num), q, k)  # [M, q]
     H = _hadamard(1 << math.ceil(math.log2(q)))
     signs = H[values].reshape(num, -1)  # [M, q·m]
     r = signs.shape[1]
-    worst = int(max_cross_products(signs).max()) if num > 1 else 0
-    mu = Fraction(worst, r)
-    assert mu <= Fraction(k - 1, q), "Reed–Solomon distance bound violated"  # cannot happen: a theorem
-    return AddressCode(signs.astype(np.int8), mu, f"rs(q={q},k={k})+hadamard", None, float(coherence), 0)
+    worst = 0
+    if num > 1 and k > 1:
+        i, j = witness_pair(q, k)
+        assert max(i, j) < num and i != j  # q^(k−1) < num: k is the least with q^k >= num
+        worst = int(signs[i].astype(np.int64) @ signs[j].astype(np.int64))
+        agree = int((values[i] == values[j]).sum())
+        assert worst == agree * (r // q) and agree == k - 1, "Reed–Solomon witness pair"  # a theorem
+    return AddressCode(
+        signs.astype(np.int8), Fraction(worst, r), f"rs(q={q},k={k})+hadamard", None, float(coherence), 0
+    )

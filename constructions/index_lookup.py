@@ -108,7 +108,6 @@ def build_index_lookup(
             },
         )
     code = make_addresses(n, addresses, float(coherence), int(seed))
-    a = code.vectors  # [n, r]
     rho = binary_code(s)  # [s, B]
     r, B = code.dim, rho.shape[1]
     mu = float(code.coherence)
@@ -119,8 +118,13 @@ def build_index_lookup(
 
     # embeddings: data tokens carry ρ(s); index token t carries a_t in the query block;
     # positions 0..n-1 carry their address, the last position (the index token's) nothing.
-    token = np.stack([resid.vector(symbol=rho[c]) for c in range(s)] + [resid.vector(query=a[t]) for t in range(n)])
-    position = np.stack([resid.vector(address=a[i]) for i in range(n)] + [resid.vector()])
+    # (filled block by block, the address vectors a_i = signs_i / sqrt(r) (code.vectors) written in
+    # place: the same arrays as stacking one resid.vector per row, without an n·r float64 copy)
+    token = np.zeros((s + n, resid.dim))
+    token[:s, resid["symbol"]] = rho
+    np.divide(code.signs, math.sqrt(r), out=token[s:, resid["query"]])
+    position = np.zeros((n + 1, resid.dim))
+    position[:n, resid["address"]] = token[s:, resid["query"]]
 
     attn = Attention(
         wq=linear(resid, qk, {("query", "address"): b})[None],

@@ -4,8 +4,9 @@ For one model and one *check set* (every input when there are at most ``EXHAUSTI
 otherwise a seeded sample plus adversarial inputs) we search
 
 * the fixed-point grid ``fixed:I.F`` with the fewest total bits ``I + F + 1``: I upward at the
-  largest F the exact int64 grid allows (``2(I+F) + log2 K <= 62``, ``I + F <= 30``), then F upward
-  from 0 for the three smallest workable I (a model that needs more than the grid allows gets None);
+  largest F the exact grid allows (the one-int64 emulation while ``2(I+F) + log2 K <= 62``,
+  ``I + F <= 30``; beyond, split accumulators while ``(I+F) + log2 K <= 60``), then F upward from 0
+  for the three smallest workable I (a model that needs more than the grid allows gets None);
 * the fewest significand bits ``p`` of a binary float with unbounded exponent (every parameter and
   every operation's result rounded to nearest-even at p bits; a dot product is formed exactly and
   rounded once, like the fixed grid's wide accumulator);
@@ -46,6 +47,8 @@ __all__ = [
 ]
 
 EXHAUSTIVE_LIMIT = 1 << 14
+NARROW_LIMIT, WIDE_LIMIT = FixedArithmetic.NARROW_LIMIT, FixedArithmetic.WIDE_LIMIT
+MAX_FRAC, MAX_TOTAL = FixedArithmetic.MAX_FRAC, FixedArithmetic.MAX_TOTAL
 HARDWARE_FLOATS = ("float32", "bfloat16", "float16")
 _BUDGET = 1 << 23
 
@@ -215,14 +218,35 @@ def _max_terms(model: Model) -> int:
     )
 
 
-def _grid_max_sum(model) -> int:
-    """The largest I + F the exact int64 grid holds for this model: I + F <= 30 and
+def _narrow_max_sum(model) -> int:
+    """The largest I + F the one-int64 (narrow) emulation holds for this model: I + F <= 30 and
     2(I + F) + ⌈log2 K⌉ <= 62 for its longest contraction K."""
-    return min(30, (62 - max(1, math.ceil(math.log2(max(_max_terms(model), 2))))) // 2)
+    return min(30, (NARROW_LIMIT - max(1, math.ceil(math.log2(max(_max_terms(model), 2))))) // 2)
+
+
+def _grid_max_sum(model) -> int:
+    """The largest I + F the exact emulation holds for this model (split accumulators where the
+    narrow one is not exact): (I + F) + ⌈log2 K⌉ <= 60 for its longest contraction K."""
+    return min(MAX_TOTAL, WIDE_LIMIT - max(1, math.ceil(math.log2(max(_max_terms(model), 2)))))
 
 
 def _grid_ok(model, I, F) -> bool:
-    return I + F <= _grid_max_sum(model)
+    return I + F <= _grid_max_sum(model) and F <= MAX_FRAC
+
+
+def fixed_format(model: Model, I: int, F: int) -> FixedArithmetic:
+    """``fixed:I.F`` for the traced search: the wide path where the narrow one is not exact for this
+    model (:mod:`constructions._precision`), so the search compiles at most twice per model."""
+    return FixedArithmetic(I, F, wide=I + F > _narrow_max_sum(model))
+
+
+def _fmax(model, I: int) -> int:
+    """The F probed first at integer bits I: the largest the narrow emulation allows while it holds
+    I bits, else the largest the wide one allows."""
+    narrow = _narrow_max_sum(model)
+    if I <= narrow:
+        return narrow - I
+    return max(0, min(MAX_FRAC, _grid_max_sum(model) - I))
 
 
 def _smallest_grid(model: Model, passes, max_bits: int) -> dict | None:
@@ -231,16 +255,15 @@ def _smallest_grid(model: Model, passes, max_bits: int) -> dict | None:
     once per format); ``stable`` says whether one and two more fractional bits and one more
     integer bit still pass."""
     ok = functools.lru_cache(maxsize=None)(lambda I, F: _grid_ok(model, I, F) and passes(I, F))
-    fmax = lambda I: max(F for F in range(0, 31) if I + F <= 30 and (_grid_ok(model, I, F) or F == 0))  # noqa: E731
     workable: list[int] = []
-    for I in range(0, 30):  # the three smallest I at which the largest allowed F works
+    for I in range(0, MAX_TOTAL + 1):  # the three smallest I at which the largest allowed F works
         if len(workable) == 3 or not _grid_ok(model, I, 0):
             break
-        if ok(I, fmax(I)):
+        if ok(I, _fmax(model, I)):
             workable.append(I)
     best: dict[str, Any] | None = None
     for I in workable:
-        for F in range(0, fmax(I) + 1):
+        for F in range(0, _fmax(model, I) + 1):
             if best is not None and I + F + 1 >= best["bits"]:
                 break
             if ok(I, F):
@@ -254,14 +277,14 @@ def _smallest_grid(model: Model, passes, max_bits: int) -> dict | None:
     return best
 
 
-def smallest_fixed(model: Model, inputs, expected, max_bits: int = 31, proved=None) -> dict | None:
+def smallest_fixed(model: Model, inputs, expected, max_bits: int = MAX_TOTAL + 1, proved=None) -> dict | None:
     """Fewest bits ``I + F + 1`` at which the model is exact on the check set, or None.
 
     ``proved(I, F)``, if given, says a certificate already proves ``fixed:I.F`` right on every
     input; such formats are not re-evaluated on the check set (they pass it a fortiori)."""
 
     def ok(I, F):
-        return (proved is not None and proved(I, F)) or exact_on(model, FixedArithmetic(I, F), inputs, expected)
+        return (proved is not None and proved(I, F)) or exact_on(model, fixed_format(model, I, F), inputs, expected)
 
     return _smallest_grid(model, ok, max_bits)
 
@@ -270,16 +293,21 @@ class Certified:
     """``certify(model, "fixed:I.F")`` per format, memoised: ``proves(I, F)`` is True when every
     input is proved (the whole input space, not a check set); None for tasks without a certificate."""
 
-    def __init__(self, model: Model, task):
+    def __init__(self, model: Model, task, precheck=None):
+        """``precheck(I, F)``, if given, is a necessary condition (the format is exact on a check
+        set): a format failing it cannot be proved, and no certificate is computed for it (at large
+        n one certificate costs minutes, a failing check-set chunk a fraction of a second)."""
         from .certify import CERTIFIABLE
 
-        self.model, self.task = model, task
+        self.model, self.task, self.precheck = model, task, precheck
         self.applies = model.task in CERTIFIABLE
         self._done: dict = {}
 
     def proves(self, I: int, F: int) -> bool:
         if not self.applies or not _grid_ok(self.model, I, F):
             return False
+        if (I, F) not in self._done and self.precheck is not None and not self.precheck(I, F):
+            self._done[I, F] = False  # wrong on some input: no certificate can pass (they are sound)
         if (I, F) not in self._done:
             from .certify import certify
 
@@ -294,7 +322,7 @@ class Certified:
         """True if ``fixed:I.F`` was already certified (no new certificate is computed)."""
         return self._done.get((I, F), False)
 
-    def smallest(self, max_bits: int = 31) -> dict | None:
+    def smallest(self, max_bits: int = MAX_TOTAL + 1) -> dict | None:
         """The smallest fixed format proved right on every input (same search as the sampled one)."""
         return _smallest_grid(self.model, self.proves, max_bits) if self.applies else None
 
@@ -319,7 +347,8 @@ def search(model: Model, task, *, samples: int = 2000, seed: int = 0, certified:
     certified for every input (``certified``; tasks with a certificate only, else None), and the
     hardware-float matrix."""
     x, y, what = check_set(task, samples=samples, seed=seed)
-    cert = Certified(model, task) if certified else None
+    sampled = functools.lru_cache(maxsize=None)(lambda I, F: exact_on(model, fixed_format(model, I, F), x, y))
+    cert = Certified(model, task, precheck=sampled) if certified else None
     proved_fixed = cert.smallest() if cert is not None else None
     # formats the certified search proved skip the check set; no certificate is computed for the
     # others, which the check set decides faster (it stops at its first wrong chunk)
@@ -340,7 +369,7 @@ def search(model: Model, task, *, samples: int = 2000, seed: int = 0, certified:
         "certified_bits": None if proved_fixed is None else proved_fixed["bits"],
         "mantissa": smallest_mantissa(model, x, y),
         "floats": float_matrix(model, x, y),
-        # the widest fixed format the exact int64 emulation holds for this model: a "-" above
+        # the widest fixed format the exact emulation holds for this model: a "-" above
         # means no format up to this many bits is exact, not that none exists
         "grid_max_bits": _grid_max_sum(model) + 1,
         "grid_terms": _max_terms(model),

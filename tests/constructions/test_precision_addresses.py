@@ -39,13 +39,14 @@ def test_fixed_softmax_exact_integers():
 
 
 def test_fixed_refuses_inexact_width():
-    ar = FixedArithmetic(20, 10)
+    ar = FixedArithmetic(30, 18)  # I + F = 48: a 5000-term sum (13 bits) passes the wide limit of 60
     x = jnp.zeros((3, 5000), jnp.int64)
     with pytest.raises(ValueError, match="too wide"):
         ar.einsum("ij,kj->ik", x, x)
+    assert FixedArithmetic(30, 17).holds(5000) and not FixedArithmetic(20, 10).narrow_holds(5000)
 
 
-@pytest.mark.parametrize("bad", ["float8", "fixed:8", "fixed:a.b", "fixed:20.20", ""])
+@pytest.mark.parametrize("bad", ["float8", "fixed:8", "fixed:a.b", "fixed:30.30", "fixed:0.32", ""])
 def test_parse_precision_errors(bad):
     with pytest.raises(ValueError):
         parse_precision(bad)
@@ -143,3 +144,16 @@ def test_layout_blocks():
         constructions.linear(L, constructions.Layout(x=2), {("b", "x"): 1.0})
     with pytest.raises(KeyError):
         L["c"]
+
+
+@pytest.mark.parametrize("num,target", [(8, 0.5), (122, 0.5), (300, 0.5), (1000, 0.3), (2000, 0.5)])
+def test_rs_coherence_without_gram_is_the_gram_maximum(num, target):
+    """The Reed–Solomon code's coherence, set to (k − 1)/q from its distance and the explicit witness
+    pair (no Gram matrix), is the exact maximum of the Gram matrix's off-diagonal entries."""
+    from constructions._addresses import max_cross_products
+    from constructions.explicit_addresses import rs_addresses, rs_parameters
+
+    code = rs_addresses(num, target)
+    q, k = rs_parameters(num, target)
+    assert code.coherence == Fraction(k - 1, q) and k >= 2
+    assert Fraction(int(max_cross_products(code.signs).max()), code.dim) == code.coherence

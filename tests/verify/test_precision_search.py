@@ -15,6 +15,7 @@ from verify._precision_search import (
     Certified,
     MantissaArithmetic,
     _grid_ok,
+    _max_terms,
     check_set,
     exact_on,
     fit_log,
@@ -113,8 +114,9 @@ def test_certified_search_is_minimal_sound_and_above_sampled(task_name, kw):
     # Brute force over the family the search covers (the three smallest I at which the widest
     # allowed F is proved, every F at those I): nothing there has fewer bits.
     proved = lambda I, F: _grid_ok(m, I, F) and certify(m, f"fixed:{I}.{F}", witnesses=False)["status"] == "pass"  # noqa: E731
-    fmax = lambda I: max(F for F in range(31) if I + F <= 30 and _grid_ok(m, I, F))  # noqa: E731
-    family = [I for I in range(30) if _grid_ok(m, I, 0) and proved(I, fmax(I))][:3]
+    narrow = min(30, (62 - math.ceil(math.log2(_max_terms(m)))) // 2)  # the n = 8 models need no wider
+    fmax = lambda I: narrow - I  # noqa: E731
+    family = [I for I in range(narrow + 1) if proved(I, fmax(I))][:3]
     assert best["int_bits"] in family
     assert best["bits"] == min(I + F + 1 for I in family for F in range(fmax(I) + 1) if proved(I, F))
     x, y, what = check_set(task)
@@ -200,19 +202,25 @@ def test_precision_cli_json_and_plot(capsys, tmp_path):
     assert code == 0 and "fixed:" in out and "R²" not in out  # one point: no fit
 
 
-def test_precision_cli_says_why_a_row_has_no_fixed_format(capsys):
-    """The quadratic scheme at n = 8192 needs ~2·log2(n) + 1 = 27 bits, more than the exact int64
-    emulation holds for a model with n + 2 keys; the row says so instead of a bare '-'."""
+def test_precision_cli_finds_the_quadratic_scheme_beyond_one_int64(capsys):
+    """The quadratic scheme at n = 8192 needs more bits than one int64 product holds for a model
+    with n + 2 keys (2(I+F) + ⌈log2 K⌉ > 62): the search finds its minimum with split accumulators;
+    the model's own (untraced) forward agrees that it is exact there and not with one integer bit
+    less; certify declines the format (its bounds are int64)."""
     code, out, err = run(
         capsys, "--ns", "8192", "--addresses", "quadratic", "--samples", "20", "--no-certify", "--json"
     )
     assert code == 0, err
     r = json.loads(out)["rows"][0]
-    assert r["fixed"] is None and r["certified"] is None
-    assert r["grid_max_bits"] == 1 + min(30, (62 - math.ceil(math.log2(r["grid_terms"]))) // 2) < 27
-    code, out, err = run(capsys, "--ns", "8192", "--addresses", "quadratic", "--samples", "20", "--no-certify")
-    assert code == 0 and f"no fixed format up to {r['grid_max_bits']} bits is exact" in out
-    assert "n=8192: certified - bits, sampled - bits" in err  # the progress line
+    f = r["fixed"]
+    narrow = min(30, (62 - math.ceil(math.log2(r["grid_terms"]))) // 2)
+    assert f is not None and f["int_bits"] + f["frac_bits"] > narrow and r["grid_max_bits"] > f["bits"]
+    m = constructions.build("index_lookup", arch="tf1", n=8192, alphabet_size=2, addresses="quadratic")
+    x, y, _ = check_set(tasks.get("index_lookup", **m.task_params), samples=20)
+    assert np.array_equal(m.predict(x, f["precision"]), y)
+    assert not np.array_equal(m.predict(x, f"fixed:{f['int_bits'] - 1}.{f['frac_bits']}"), y)
+    with pytest.raises(ValueError, match="split accumulators"):
+        certify(m, f["precision"], witnesses=False)
 
 
 def test_precision_cli_equality_and_errors(capsys):

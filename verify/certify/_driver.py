@@ -16,9 +16,9 @@ import time
 import numpy as np
 
 import bounds
-from constructions import Model, check_precision, parse_precision
+from constructions import FixedArithmetic, Model, check_precision, parse_precision, product_terms
 
-from .._engine import row_head, task_of
+from .._engine import VerifyError, row_head, task_of
 from ._arithmetic import _arith
 from ._registry import certifier_for, plans_for
 
@@ -45,6 +45,18 @@ def _first_failure(model, x, expected, precision):
     return next((r for r in outcomes(model, x, expected, precision) if not r["margin"] > 0), None)
 
 
+def _decline_wide(model: Model, ar) -> None:
+    """Decline (:class:`VerifyError`, like other formats without a proof method) a fixed format in
+    which the model's forward runs but needs split accumulators (constructions/_precision.py): the
+    enclosures here are exact in int64 only while ``2(I+F) + ⌈log2 K⌉ <= 62``."""
+    terms = product_terms(model)
+    if isinstance(ar, FixedArithmetic) and not ar.narrow_holds(terms):
+        raise VerifyError(
+            f"certified mode covers float64 and fixed:I.F with 2(I+F) + log2 K <= {ar.NARROW_LIMIT}, not "
+            f"{ar.name} over {terms} terms (its products need split accumulators); use --samples or --exhaustive"
+        )
+
+
 def certify(
     model: Model, precision: str = "float64", *, task=None, chunk_cells: int = _CELLS_PER_CHUNK, witnesses: bool = True
 ) -> dict:
@@ -59,12 +71,14 @@ def certify(
     ``counterexample`` is a concrete failing input found in an unproved cell, if any
     (``witnesses=False`` skips that search: ``counterexample`` is then None even when cells fail).
     The plan is the one registered for the model's task, family and depth (a task without one, an
-    unsupported precision or a model of another shape is refused with a :class:`VerifyError`). A
+    unsupported precision, including a fixed format that needs split accumulators, or a model of
+    another shape is refused with a :class:`VerifyError`). A
     format in which the model's forward pass is not defined is refused first, exactly as ``predict``
     refuses it (:func:`constructions.check_precision`: same formats, same message).
     """
     check_precision(model, precision)  # the formats where the forward is defined, as for predict
     ar = parse_precision(precision)
+    _decline_wide(model, ar)
     task = task or task_of(model)
     found = plans_for(model.task)
     certifier = certifier_for(model, found)
