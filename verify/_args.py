@@ -168,3 +168,30 @@ def readable_file(path: str, flag: str) -> None:
         raise UsageError(f"{flag} {path}: not a regular file")
     if not os.access(path, os.R_OK):
         raise UsageError(f"{flag} {path}: not readable")
+
+
+class ReadmeBlock:
+    """One generated block of a Markdown file, between ``start`` and ``end`` markers: checked
+    (readable, writable, both markers present) when made, before any work, and replaced by
+    :meth:`write` atomically (fileio.atomic_write: the file is whole before and after)."""
+
+    def __init__(self, path: str, start: str, end: str, flag: str = "--readme"):
+        readable_file(path, flag)
+        writable_target(path, flag)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"{flag} {path}: cannot read it ({type(e).__name__})") from None
+        if start not in text or end not in text:
+            raise UsageError(f"{path} has no {start} ... {end} block")
+        self.path, self.start, self.end = path, start, end
+        self.head, rest = text.split(start, 1)
+        self.tail = rest.split(end, 1)[1]
+
+    def write(self, body: str) -> None:
+        """Replace what is between the markers by ``body`` (a newline is kept after each marker)."""
+        import fileio
+
+        text = self.head + self.start + "\n" + body.rstrip("\n") + "\n" + self.end + self.tail
+        fileio.atomic_write(self.path, lambda fh: fh.write(text), text=True)

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import bounds
 import constructions
-import fileio
 
-from ._args import Parser, count, int_list, readable_file, writable_target
+from ._args import Parser, ReadmeBlock, count, int_list, writable_target
 from ._defaults import DEFAULT_CHECKS
 from ._engine import check
-from ._entry import UsageError, guarded
+from ._entry import guarded
 from ._json import dumps
 
 __all__ = ["main", "run", "size_rows", "check_rows", "markdown"]
@@ -168,15 +167,7 @@ def run(argv: list[str]) -> int:
     args = p.parse_args(argv)
     sizes = tuple(args.sizes if args.n_list is None else args.n_list)
     writable_target(args.plot, "--plot", (".png", ".svg"))
-    if args.readme is not None:
-        readable_file(args.readme, "--readme")
-        writable_target(args.readme, "--readme")
-        try:
-            text = open(args.readme, encoding="utf-8").read()
-        except (OSError, UnicodeDecodeError) as e:
-            raise UsageError(f"--readme {args.readme}: cannot read it ({type(e).__name__})") from None
-        if START not in text or END not in text:
-            raise UsageError(f"{args.readme} has no {START} ... {END} block")
+    readme = ReadmeBlock(args.readme, START, END) if args.readme is not None else None
     checks, size = check_rows(), size_rows(sizes)
     if args.plot:  # the same plot `verify bounds --plot` draws; its table is not wanted here
         import contextlib
@@ -191,11 +182,8 @@ def run(argv: list[str]) -> int:
     if args.json:
         print(dumps({"checks": checks, "sizes": size}))
     md = markdown(checks, size)
-    if args.readme:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        block = head + START + "\n" + md + "\n" + END + tail
-        fileio.atomic_write(args.readme, lambda fh: fh.write(block), text=True)
+    if readme is not None:
+        readme.write(md)
     elif not args.json:
         print(md)
     return 0 if all(r["status"] == "pass" for r in checks) else 1
