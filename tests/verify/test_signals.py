@@ -16,7 +16,18 @@ import time
 
 import pytest
 
-ARGS = ["--task", "index_lookup", "--arch", "tf1", "--n", "64", "--alphabet-size", "2", "--samples", "20000000"]  # minutes of work: every delay lands mid-run
+ARGS = [
+    "--task",
+    "index_lookup",
+    "--arch",
+    "tf1",
+    "--n",
+    "64",
+    "--alphabet-size",
+    "2",
+    "--samples",
+    "20000000",
+]  # minutes of work: every delay lands mid-run
 CHILD = (
     "import os, sys\n"
     "from verify import _console, _entry\n"
