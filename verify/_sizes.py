@@ -11,7 +11,9 @@ are a known function of their parameters, or None. The shapes are read off each 
   dimension of the schedule in constructions/_addresses.py; the builder grows r only when no code
   of that dimension is found in 64 redraw rounds): residual width D = 2r + 2⌈log2 s⌉ (index
   lookup), 2r + 5 (equality), 3r + 10 (disjointness), d + 3⌈log2 V⌉ + 4r + 2 (the nearest-neighbour
-  core of associative recall, d = ⌈log2 K⌉, and of nearest neighbour, "flag" mode).
+  core of associative recall, d = ⌈log2 K⌉, and of nearest neighbour, "flag" mode);
+* the two-layer Dyck Transformer (recency head): the model at n = 1 plus one position row per
+  position (its width does not depend on n).
 
 tests/verify/test_sizes.py checks every formula against the built model wherever both exist (small
 n, several parameter values). They serve ``verify bounds`` beyond the sizes it builds, and the
@@ -127,7 +129,28 @@ def _rnn_size(task: str, n: int, params: dict) -> dict | None:
     return None
 
 
+def _dyck_tf2(n: int, params: dict) -> dict | None:
+    """The two-layer Dyck Transformer with the recency head (constructions/dyck_tf2.py): every array
+    but the position table has a shape independent of n, and the table has one row of width D per
+    position; so the sizes at n are those of the model built at n = 1 (a few hundred numbers) plus
+    (n − 1)·D parameters."""
+    types, depth = _int(params, "types", 2), _int(params, "depth", 2)
+    if types < 1 or depth not in (1, 2):
+        return None
+    import constructions
+
+    small = constructions.build("dyck", arch="tf2", n=1, types=types, depth=depth).size()
+    keys = ("arch", "layers", "heads", "width", "head_dim", "mlp_width", "params", "params_no_embed")
+    out = {k: small[k] for k in keys}
+    out["params"] = small["params"] + (n - 1) * small["width"]
+    return out
+
+
 def _tf_size(task: str, arch: str, n: int, params: dict) -> dict | None:
+    if (task, arch) == ("dyck", "tf2") and _only(
+        params, {"types": None, "depth": None, "seed": None, "addresses": "recency"}
+    ):
+        return _dyck_tf2(n, params)
     random = {"seed": None, "addresses": "random", "coherence": 0.5}
     if (task, arch) == ("index_lookup", "tf1") and _only(params, {**random, "alphabet_size": None, "beta": None}):
         s = _int(params, "alphabet_size")

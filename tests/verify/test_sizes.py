@@ -31,6 +31,7 @@ def cases():
             yield "nearest_neighbor", "tf2", {"n": n, "dim": dim, "margin": 0.1, "num_labels": labels}
         for k, d in ((1, 1), (2, 2), (3, 2)):
             yield "dyck", "rnn", {"n": n, "types": k, "depth": d}
+            yield "dyck", "tf2", {"n": n, "types": k, "depth": d}
 
 
 @pytest.mark.parametrize("task,arch,params", list(cases()), ids=str)
