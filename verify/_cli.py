@@ -179,6 +179,8 @@ def format_table(rows: list[dict]) -> str:
             lb = r.get("lower_bounds", {}).get("rnn")
             return "-" if lb is None else "no bound known" if lb["min_width"] is None else str(lb["min_width"])
         v = r.get(k)
+        if k == "inputs_checked" and r.get("queries_checked") is not None:  # a multi-query row
+            return f"{v} ({r['queries_checked']} queries)"
         if isinstance(v, float):
             return f"{v:.4g}"
         return "-" if v is None else str(v)

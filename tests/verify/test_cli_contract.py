@@ -197,3 +197,12 @@ def test_check_is_the_checks_by_name(capsys):
     assert plain[0] == named[0] == 0
     strip = lambda out: [{k: v for k, v in r.items() if k != "seconds"} for r in strict_loads(out)]  # noqa: E731
     assert strip(plain[1]) == strip(named[1])
+
+
+def test_the_table_says_how_many_queries_a_multi_query_row_checked(capsys):
+    args = ("--task", "associative_recall", "--arch", "tf2", "--n", "3", "--num-keys", "4", "--num-values", "3")
+    code, out, err = run(capsys, *args, "--param", "queries=all", "--exhaustive")
+    assert code == 0, err
+    (row,) = strict_loads(run(capsys, *args, "--param", "queries=all", "--exhaustive", "--json")[1])
+    assert f"{row['inputs_checked']} ({row['queries_checked']} queries)" in out
+    assert row["queries_checked"] == 3 * row["inputs_checked"]  # n = 3 queries per input
