@@ -63,7 +63,15 @@ from constructions import FixedArithmetic, Model, encode_weights, float64_scope,
 
 from .._engine import VerifyError, check, row_head, task_of
 
-__all__ = ["MAX_FAN_IN", "WINDOWS", "BitNetwork", "boolean_network", "certify_bits"]
+__all__ = [
+    "MAX_FAN_IN",
+    "WINDOWS",
+    "BitNetwork",
+    "boolean_network",
+    "certify_bits",
+    "rnn_proof_row",
+    "search_counterexample",
+]
 
 MAX_FAN_IN = 16
 _SIGNIFICAND = {"float64": 53, "float32": 24, "bfloat16": 8, "float16": 11}
@@ -325,14 +333,58 @@ def certify_bits(model: Model, precision: str = "float64", *, task=None) -> dict
     result = prove_bits(net, win, n, A)
     counterexample = None
     if not result["proved"]:  # the proof over-approximates: look for a real failure separately
-        exhaustive = n * math.log2(A) <= 20
-        found = check(
-            model, mode="exhaustive" if exhaustive else "sampled", samples=1 << 16, precision=str(precision), task=task
-        )
-        counterexample = found["counterexample"]
+        counterexample = search_counterexample(model, precision, task, n * math.log2(A))
+    return rnn_proof_row(
+        model,
+        precision,
+        ar,
+        result,
+        counterexample=counterexample,
+        inputs_checked=A**n if n * math.log2(A) < 60 else f"{A}^{n}",
+        inputs_covered=f"{A}^{n}",
+        proved_for="length n",
+        method="0/1 invariant per unit from the arrays, copies resolved, control units × the task's "
+        "window automaton over time",
+        details={
+            "units": result["kinds"],
+            "control_units": result["control_units"],
+            "max_pairs_per_step": max(result["pairs_per_step"]),
+        },
+        start=start,
+    )
+
+
+def search_counterexample(model: Model, precision: str, task, log2_inputs: float) -> dict | None:
+    """A real failing input for a model whose proof did not close (the proofs over-approximate):
+    every input when there are at most 2^20, else 2^16 sampled ones; None if none is found."""
+    exhaustive = log2_inputs <= 20
+    found = check(
+        model, mode="exhaustive" if exhaustive else "sampled", samples=1 << 16, precision=str(precision), task=task
+    )
+    return found["counterexample"]
+
+
+def rnn_proof_row(
+    model: Model,
+    precision: str,
+    ar,
+    result: dict,
+    *,
+    counterexample: dict | None,
+    inputs_checked,
+    inputs_covered: str,
+    proved_for: str,
+    method: str,
+    details: dict,
+    start: float,
+    log2_inputs: float | None = None,
+) -> dict:
+    """The report row of an RNN proof from per-unit tables (this module, _rnn_lookup.py,
+    _rnn_recall.py): ``result`` has ``proved``, ``min_margin`` and ``bad``; ``details`` (the units the
+    proof used) go into the certificate after its method; ``log2_inputs`` is recorded when given."""
     row = {
         **row_head(model, precision, "certified"),
-        "inputs_checked": A**n if n * math.log2(A) < 60 else f"{A}^{n}",
+        "inputs_checked": inputs_checked,
         "failures": 0 if result["proved"] else 1,
         "counterexample": counterexample,
         "min_margin": result["min_margin"],
@@ -340,14 +392,12 @@ def certify_bits(model: Model, precision: str = "float64", *, task=None) -> dict
         "seconds": None,
         "certificate": {
             "proved": result["proved"],
-            "proved_for": "length n" if result["proved"] else None,
-            "method": "0/1 invariant per unit from the arrays, copies resolved, control units × the task's "
-            "window automaton over time",
-            "units": result["kinds"],
-            "control_units": result["control_units"],
-            "max_pairs_per_step": max(result["pairs_per_step"]),
+            "proved_for": proved_for if result["proved"] else None,
+            "method": method,
+            **details,
             "unproved": result["bad"],
-            "inputs_covered": f"{A}^{n}",
+            "inputs_covered": inputs_covered,
+            **({} if log2_inputs is None else {"num_inputs_log2": log2_inputs}),
             "arithmetic": f"the format's own operations on the encoded weights ({ar.name})",
             "assumptions": (
                 []

@@ -50,12 +50,12 @@ import time
 
 import numpy as np
 
-import bounds
-from constructions import FixedArithmetic, Model, float64_scope
+from constructions import Model, float64_scope
 
-from .._engine import VerifyError, check, row_head, task_of
+from .._engine import VerifyError, task_of
 from ._driver import outcomes
 from ._registry import register_certifier
+from ._rnn_bits import rnn_proof_row, search_counterexample
 from ._rnn_units import CONTROL, INPUT, RNNArrays, class_tables, margins, readout_logits
 
 __all__ = ["certify_lookup"]
@@ -179,44 +179,23 @@ def certify_lookup(model: Model, precision: str = "float64", *, task=None) -> di
             x = np.array([bad["input"]])
             counterexample = outcomes(model, x, task.solve(x), str(precision))[0]
         else:
-            exhaustive = n * math.log2(s) + math.log2(n) <= 20
-            found = check(
-                model,
-                mode="exhaustive" if exhaustive else "sampled",
-                samples=1 << 16,
-                precision=str(precision),
-                task=task,
-            )
-            counterexample = found["counterexample"]
+            counterexample = search_counterexample(model, precision, task, n * math.log2(s) + math.log2(n))
     log2 = n * math.log2(s) + math.log2(n)
-    row = {
-        **row_head(model, precision, "certified"),
-        "inputs_checked": s**n * n if log2 < 60 else f"{s}^{n}·{n}",
-        "failures": 0 if result["proved"] else 1,
-        "counterexample": counterexample,
-        "min_margin": result["min_margin"],
-        "lower_bounds": bounds.lower_bounds(model.task, model.task_params, arr.ar.bits),
-        "seconds": None,
-        "certificate": {
-            "proved": result["proved"],
-            "proved_for": "length n" if result["proved"] else None,
-            "method": "symbol steps: every unit an input unit or a copy (from the arrays), resolved back to one "
-            "position; last step and readout per index token over the symbols of the positions it reads",
-            "units": {k: result.get(k) for k in ("units", "input_units", "copy_units", "readout_units")},
-            "unproved": result["bad"],
-            "inputs_covered": f"{s}^{n}·{n}",
-            "num_inputs_log2": log2,
-            "arithmetic": f"the format's own operations on the encoded weights ({arr.ar.name})",
-            "assumptions": (
-                []
-                if isinstance(arr.ar, FixedArithmetic)
-                else ["a float sum whose every partial sum is representable is computed exactly"]
-            ),
-        },
-    }
-    row["status"] = "pass" if result["proved"] else "fail"
-    row["seconds"] = round(time.perf_counter() - start, 3)
-    return row
+    return rnn_proof_row(
+        model,
+        precision,
+        arr.ar,
+        result,
+        counterexample=counterexample,
+        inputs_checked=s**n * n if log2 < 60 else f"{s}^{n}·{n}",
+        inputs_covered=f"{s}^{n}·{n}",
+        proved_for="length n",
+        method="symbol steps: every unit an input unit or a copy (from the arrays), resolved back to one "
+        "position; last step and readout per index token over the symbols of the positions it reads",
+        details={"units": {k: result.get(k) for k in ("units", "input_units", "copy_units", "readout_units")}},
+        start=start,
+        log2_inputs=log2,
+    )
 
 
 @register_certifier(task="index_lookup", family="rnn")

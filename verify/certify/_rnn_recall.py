@@ -52,11 +52,11 @@ import time
 
 import numpy as np
 
-import bounds
-from constructions import FixedArithmetic, Model, float64_scope
+from constructions import Model, float64_scope
 
-from .._engine import VerifyError, check, row_head, task_of
+from .._engine import VerifyError, task_of
 from ._registry import register_certifier
+from ._rnn_bits import rnn_proof_row, search_counterexample
 from ._rnn_units import INPUT, RNNArrays, class_tables, margins, readout_logits
 
 __all__ = ["certify_recall"]
@@ -284,42 +284,23 @@ def certify_recall(model: Model, precision: str = "float64", *, task=None) -> di
     arr = RNNArrays.of(model, str(precision))
     with float64_scope():
         result = prove_recall(arr, task)
-    counterexample = None
-    if not result["proved"]:
-        exhaustive = math.log2(task.num_inputs) <= 20
-        found = check(
-            model, mode="exhaustive" if exhaustive else "sampled", samples=1 << 16, precision=str(precision), task=task
-        )
-        counterexample = found["counterexample"]
     log2 = math.log2(task.num_inputs)
-    row = {
-        **row_head(model, precision, "certified"),
-        "inputs_checked": task.num_inputs if log2 < 60 else f"{K}!/{K - n}!·{V}^{n}·{n}",
-        "failures": 0 if result["proved"] else 1,
-        "counterexample": counterexample,
-        "min_margin": result["min_margin"],
-        "lower_bounds": bounds.lower_bounds(model.task, model.task_params, arr.ar.bits),
-        "seconds": None,
-        "certificate": {
-            "proved": result["proved"],
-            "proved_for": "length 2n+1" if result["proved"] else None,
-            "method": "input units and small blocks from the arrays; one automaton per block over the pairs "
-            "(tables in the model's arithmetic); the query's live block against the readout",
-            "units": {k: result[k] for k in ("units", "input_units", "blocks", "largest_block")},
-            "unproved": result["bad"],
-            "inputs_covered": f"{K}!/{K - n}!·{V}^{n}·{n}",
-            "num_inputs_log2": log2,
-            "arithmetic": f"the format's own operations on the encoded weights ({arr.ar.name})",
-            "assumptions": (
-                []
-                if isinstance(arr.ar, FixedArithmetic)
-                else ["a float sum whose every partial sum is representable is computed exactly"]
-            ),
-        },
-    }
-    row["status"] = "pass" if result["proved"] else "fail"
-    row["seconds"] = round(time.perf_counter() - start, 3)
-    return row
+    counterexample = None if result["proved"] else search_counterexample(model, precision, task, log2)
+    return rnn_proof_row(
+        model,
+        precision,
+        arr.ar,
+        result,
+        counterexample=counterexample,
+        inputs_checked=task.num_inputs if log2 < 60 else f"{K}!/{K - n}!·{V}^{n}·{n}",
+        inputs_covered=f"{K}!/{K - n}!·{V}^{n}·{n}",
+        proved_for="length 2n+1",
+        method="input units and small blocks from the arrays; one automaton per block over the pairs "
+        "(tables in the model's arithmetic); the query's live block against the readout",
+        details={"units": {k: result[k] for k in ("units", "input_units", "blocks", "largest_block")}},
+        start=start,
+        log2_inputs=log2,
+    )
 
 
 @register_certifier(task="associative_recall", family="rnn")
