@@ -34,27 +34,14 @@ DFA of s states has ``w·b ≥ log2 s``): ``log2 8 = 3`` bits for Dyck-(2,2).
 
 from __future__ import annotations
 
-import operator
-
+from ._errors import ConstructionError, check_int
 from ._model import Model
-from ._registry import ConstructionError, register
+from ._registry import register
 from .dfa import DFA, dfa_model
 
 __all__ = ["dyck_dfa", "dyck_width", "build_dyck_rnn", "MAX_UNITS"]
 
 MAX_UNITS = 4096  # refuse Dyck-(k, D) RNNs wider than this (Wh is m×m float64)
-
-
-def _check(name: str, value, minimum: int) -> int:
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        value = operator.index(value)
-    except TypeError:
-        raise ConstructionError(f"{name} must be an integer, got {value!r}") from None
-    if value < minimum:
-        raise ConstructionError(f"{name} must be at least {minimum}, got {value}")
-    return value
 
 
 def dyck_width(types: int, depth: int) -> int:
@@ -65,8 +52,8 @@ def dyck_width(types: int, depth: int) -> int:
 def dyck_dfa(types: int = 2, depth: int = 2) -> DFA:
     """The stack DFA of Dyck-(types, depth): stacks in breadth-first order (state 0 the empty
     stack), then the sink; token ``2j`` opens type ``j``, ``2j+1`` closes it."""
-    types = _check("types", types, 1)
-    depth = _check("depth", depth, 1)
+    types = check_int("types", types, 1)
+    depth = check_int("depth", depth, 1)
     stacks: list[tuple[int, ...]] = [()]
     frontier: list[tuple[int, ...]] = [()]
     for _ in range(depth):
@@ -94,9 +81,9 @@ def build_dyck_rnn(n: int, types: int = 2, depth: int = 2, seed: int = 0) -> Mod
         depth: D >= 1, the depth bound.
         seed: unused (the construction is deterministic); recorded in the metadata.
     """
-    n = _check("n", n, 1)
-    types = _check("types", types, 1)
-    depth = _check("depth", depth, 1)
+    n = check_int("n", n, 1)
+    types = check_int("types", types, 1)
+    depth = check_int("depth", depth, 1)
     width = dyck_width(types, depth)
     if width > MAX_UNITS:
         raise ConstructionError(

@@ -127,16 +127,16 @@ Transformer needs ``w·h = Ω(n/log n)`` for Dyck-(2,2) (Theorem 5).
 from __future__ import annotations
 
 import math
-import operator
 
 import numpy as np
 
 from ._codes import ADDRESS_KINDS, make_addresses
+from ._errors import ConstructionError, check_int
 from ._gadgets import attention_lower_bound, mean_and_threshold, mlp, ramp, softmax_scale
 from ._layout import Layout, linear
 from ._meta import model_meta
 from ._model import Model
-from ._registry import ConstructionError, register
+from ._registry import register
 from ._transformer import MLP, Attention, Layer, TransformerWeights
 
 __all__ = ["build_dyck_tf2", "local_conditions", "MISS"]
@@ -146,18 +146,6 @@ RHO = 1 / 4  # recency head: weight ratio of consecutive positions, e^{-β}
 RECENCY_BETA = math.log(1 / RHO)
 RECENCY_GAIN = 16.0  # (A) ramp of the recency head: G = 16,
 RECENCY_THETA = (RHO * (1 - RHO) + RHO**2 / (1 - RHO**2)) / 2  # θ = (3/16 + 1/15)/2 = 61/480
-
-
-def _int(name: str, value, minimum: int) -> int:
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        value = operator.index(value)
-    except TypeError:
-        raise ConstructionError(f"{name} must be an integer, got {value!r}") from None
-    if value < minimum:
-        raise ConstructionError(f"{name} must be at least {minimum}, got {value}")
-    return value
 
 
 def local_conditions(x: np.ndarray, types: int, depth: int) -> np.ndarray:
@@ -234,9 +222,9 @@ def build_dyck_tf2(
         coherence: target coherence μ of an address code, in (0, 1).
         beta: override the derived head-1 scale (robustness sweeps and tamper tests only).
     """
-    n = _int("n", n, 1)
-    k = _int("types", types, 1)
-    depth = _int("depth", depth, 1)
+    n = check_int("n", n, 1)
+    k = check_int("types", types, 1)
+    depth = check_int("depth", depth, 1)
     if depth > 2:
         raise ConstructionError(
             f"dyck/tf2 needs depth <= 2, got depth={depth}: for depth >= 3 the local conditions "
