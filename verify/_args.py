@@ -132,23 +132,19 @@ def json_arg(name: str) -> Callable[[str], object]:
 
 
 def writable_target(path: str | None, flag: str, suffixes: tuple[str, ...] = ()) -> None:
-    """Refuse, before anything runs, a ``flag`` target that cannot be written: empty, a folder,
-    in a missing or read-only folder, or an existing read-only file (``suffixes``: the files
-    actually written, e.g. ``.png`` and ``.svg`` for a plot)."""
+    """Refuse, before anything runs, a ``flag`` target that cannot be written: what
+    ``fileio.check_writable`` refuses (empty name, a folder or special file, a missing or read-only
+    folder), and an existing read-only file (``suffixes``: the files actually written, e.g. ``.png``
+    and ``.svg`` for a plot)."""
     if path is None:
         return
-    if not path.strip():
-        raise UsageError(f"{flag} needs a file name, got an empty string")
-    if "\0" in path:
-        raise UsageError(f"{flag}: a file name cannot contain a NUL character")
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    if not os.path.isdir(folder):
-        raise UsageError(f"{flag} {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path}: folder {folder} is not writable")
+    import fileio
+
     for target in [path] if not suffixes else [os.path.splitext(path)[0] + s for s in suffixes]:
-        if os.path.isdir(target):
-            raise UsageError(f"{flag} {target}: is a folder")
+        try:
+            fileio.check_writable(target)
+        except fileio.WriteTargetError as e:
+            raise UsageError(f"{flag}: {e}") from None
         if os.path.exists(target) and not os.access(target, os.W_OK):
             raise UsageError(f"{flag} {target}: file is not writable")
 
