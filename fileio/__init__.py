@@ -64,6 +64,17 @@ def _umask() -> int:
     return mask
 
 
+_IN_FLIGHT: set[str] = set()  # temporary files of the writes in progress
+
+
+def remove_temporaries() -> None:
+    """Remove the temporary files of the writes still in progress: for a signal handler that ends
+    the process at once (``os._exit``), where :func:`atomic_write` cannot unwind. Best effort."""
+    for tmp in list(_IN_FLIGHT):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 @contextlib.contextmanager
 def _sigterm_unwinds() -> Iterator[None]:
     """While writing, SIGTERM unwinds like Ctrl-C (so the temporary file is removed); a handler
@@ -104,6 +115,7 @@ def atomic_write(path: PathLike, write: Callable[[IO[Any]], object], *, text: bo
     with _sigterm_unwinds():
         try:
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(target)[:64], dir=folder)
+            _IN_FLIGHT.add(tmp)
             fh: IO[Any] = os.fdopen(fd, "w", encoding="utf-8", newline="") if text else os.fdopen(fd, "wb")
             with fh:
                 write(fh)
@@ -111,9 +123,11 @@ def atomic_write(path: PathLike, write: Callable[[IO[Any]], object], *, text: bo
                 os.fsync(fh.fileno())
             os.chmod(tmp, mode)
             os.replace(tmp, target)
+            _IN_FLIGHT.discard(tmp)
             tmp = None
         finally:
             if tmp is not None:
+                _IN_FLIGHT.discard(tmp)
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
     with contextlib.suppress(OSError):  # the rename itself reaches the disk

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import sys
 from collections.abc import Callable
 
@@ -29,7 +28,7 @@ from . import _budget
 from ._args import Parser, count, json_arg, readable_file, writable_target
 from ._defaults import DEFAULT_CHECKS
 from ._engine import _total, check, terminal_progress
-from ._entry import UsageError, guarded, on_interrupt
+from ._entry import UsageError, guarded
 from ._json import dumps
 from ._params import extra_params
 
@@ -276,24 +275,6 @@ def _extra(args, task_params: dict) -> dict:
     return extra
 
 
-def _save(model, path: str) -> None:
-    """``model.save(path)``; if Ctrl-C ends the process meanwhile, the writer's temp file (a new
-    dot-file with "tmp" in its name beside the target) is removed."""
-    folder = os.path.dirname(os.path.abspath(path))
-    before = set(os.listdir(folder))
-
-    def cleanup() -> None:
-        for name in set(os.listdir(folder)) - before:
-            if name.startswith(".") and "tmp" in name:
-                os.unlink(os.path.join(folder, name))
-
-    remove = on_interrupt(cleanup)
-    try:
-        model.save(path)
-    finally:
-        remove()
-
-
 def _run_rows(args) -> list[dict]:
     mode = _mode(args)
     samples = args.samples if args.samples is not None else 10_000
@@ -347,7 +328,7 @@ def _run_rows(args) -> list[dict]:
     constructions.check_precision(model, args.precision)
     row = _check(model, mode=mode, samples=samples, seed=args.seed, precision=args.precision, progress=bar)
     if args.save is not None:  # after the check: every argument was accepted before the file is replaced
-        _save(model, args.save)
+        model.save(args.save)
     return [row]
 
 

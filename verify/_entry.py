@@ -34,7 +34,6 @@ __all__ = [
     "EXIT_PIPE",
     "guarded",
     "is_input_error",
-    "on_interrupt",
     "install_sigint",
 ]
 
@@ -58,34 +57,24 @@ class UsageError(Exception):
 
 
 _interrupted = False
-_CLEANUPS: list[Callable[[], object]] = []
-
-
-def on_interrupt(cleanup: Callable[[], object]) -> Callable[[], None]:
-    """Run ``cleanup`` (quick: remove a temp file) if Ctrl-C ends the process; returns the function
-    that unregisters it."""
-    _CLEANUPS.append(cleanup)
-
-    def remove() -> None:
-        if cleanup in _CLEANUPS:
-            _CLEANUPS.remove(cleanup)
-
-    return remove
 
 
 def _on_sigint(signum, frame):
-    """Ctrl-C: run the registered cleanups, write one line, exit 130 at once.
+    """Ctrl-C: remove the temporary files of writes in progress, write one line, exit 130 at once.
 
     The handler never raises: a KeyboardInterrupt raised at an arbitrary point lands inside JAX's
     C++ callbacks (the process aborts), in gc callbacks or import locks (swallowed, and the run
-    would go on to exit 0), or prints a traceback. Nothing a run holds needs more than its
-    registered cleanups: reports go to stdout, and files are written to a temp file then renamed.
+    would go on to exit 0), or prints a traceback. Nothing a run holds needs more: reports go to
+    stdout, and every file is written by ``fileio.atomic_write`` (a temporary file, then a rename),
+    whose temporaries ``fileio.remove_temporaries`` knows. (``fileio`` is looked up, not imported:
+    if no module imported it, nothing is being written.)
     """
     global _interrupted
     _interrupted = True
-    for cleanup in list(_CLEANUPS):
+    fileio = sys.modules.get("fileio")
+    if fileio is not None:
         try:
-            cleanup()
+            fileio.remove_temporaries()
         except BaseException:  # noqa: BLE001, S110 - best effort, the process is ending
             pass
     os.write(2, b"verify: interrupted\n")

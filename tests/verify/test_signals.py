@@ -70,3 +70,26 @@ def test_the_console_entry_imports_no_jax_before_its_handler():
     code = "import sys, verify, verify._entry, verify._console; print(sorted(m for m in ('jax', 'numpy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
     assert out.strip() == "[]"
+
+
+def test_ctrl_c_during_a_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    """The handler ends the process at once (os._exit), so ``fileio.atomic_write`` cannot unwind: the
+    handler removes the temporaries of writes in progress (``fileio.remove_temporaries``). This covers
+    every writer (models, README blocks, plots), not only ``--save``."""
+    target = tmp_path / "f.txt"
+    target.write_text("old")
+    script = (
+        "import time, fileio\n"
+        "from verify import _entry\n"
+        "_entry.install_sigint()\n"
+        "def slow(fh):\n"
+        "    fh.write('partial'); fh.flush(); print('writing', flush=True); time.sleep(60)\n"
+        f"fileio.atomic_write({str(target)!r}, slow, text=True)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    assert len(os.listdir(tmp_path)) == 2  # the temporary file exists while writing
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and err == "verify: interrupted\n"
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["f.txt"]
