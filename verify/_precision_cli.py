@@ -101,14 +101,20 @@ def _variants(args):
     return [(f"{args.task}/{arch} ({a})", {**base, "addresses": a}) for a in schemes]
 
 
+def _ns(args, kw: dict) -> list[int]:
+    """The n of a search: ``--n``/``--ns`` as given, else the task's default list and, for the
+    quadratic scheme, the sizes only the wide fixed-point arithmetic reaches (EXTRA_NS)."""
+    if args.ns is not None:
+        return list(args.ns)
+    return DEFAULT_NS.get(args.task, PAIR_NS) + EXTRA_NS.get((args.task, str(kw.get("addresses"))), [])
+
+
 def run_rows(args, progress: bool = False) -> tuple[list[dict], dict]:
     """Rows (one per construction and n) and fits per construction label; ``progress`` prints a
     line per finished row on stderr."""
-    ns = args.ns if args.ns is not None else DEFAULT_NS.get(args.task, PAIR_NS)
     rows = []
     for label, kw in _variants(args):
-        extra = [] if args.ns else EXTRA_NS.get((args.task, kw.get("addresses")), [])
-        for n in ns + extra:
+        for n in _ns(args, kw):
             start = time.perf_counter()
             model = constructions.build(args.task, n=n, **kw)
             task = tasks.get(args.task, **model.task_params)
@@ -271,11 +277,9 @@ def run(argv: list[str]) -> int:
     args.n = args.ns[0] if args.sweep and args.ns else 64
     writable_target(args.plot, "--plot", (".png", ".svg"))
     variants = _variants(args)  # the task, architecture and schemes, checked before anything runs
-    ns = [args.n] if args.sweep else args.ns if args.ns is not None else DEFAULT_NS.get(args.task, PAIR_NS)
     for label, kw in variants:
         constructions.builder_for(args.task, kw["arch"])
-        extra = [] if args.sweep or args.ns else EXTRA_NS.get((args.task, kw.get("addresses")), [])
-        for n in ns + extra:  # refuse before building (verify/_budget.py)
+        for n in [args.n] if args.sweep else _ns(args, kw):  # refuse before building (verify/_budget.py)
             params = {k: v for k, v in kw.items() if k != "arch"}
             task = tasks.get(args.task, n=n, **({"alphabet_size": args.alphabet_size} if "alphabet_size" in kw else {}))
             est = _budget.estimate(
