@@ -108,3 +108,15 @@ def test_wheel_builds_installs_and_runs_verify(tmp_path):
     )
     assert ran.returncode == 0, ran.stderr
     assert "pass" in ran.stdout and " 24 " in ran.stdout  # 2^3 strings x 3 indices, every one checked
+
+
+def test_ci_runs_the_readme_test_commands():
+    """README prints two test commands, the fast group and the tests marked ``slow``; ``.ci/run``
+    runs both, exactly as printed, so CI runs every test."""
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    fast = '.venv/bin/python -m pytest -n 2 -m "not slow"'
+    slow = ".venv/bin/python -m pytest -n 2 -m slow"
+    assert f"{fast}\n```" in readme and f"\n{slow}\n```" in readme
+    assert ci[-2:] == [fast, slow]
+    assert re.search(r'^addopts = ".*--strict-markers', PYPROJECT, re.M) and '"slow: ' in PYPROJECT

@@ -44,6 +44,7 @@ def test_x64_elsewhere_does_not_change_the_numbers(smoke_rows):
             assert strip(train.run(cell)) == strip(row), f"jax_enable_x64={x64}"
 
 
+@pytest.mark.slow  # spawns worker processes, each importing JAX and training
 def test_parallel_jobs_give_the_same_numbers(smoke_rows, tmp_path):
     """Two worker processes (spawned) train the two smoke cells; each row equals the one trained in
     this process, and the run is recorded in runs.json with its wall clock."""
@@ -106,6 +107,7 @@ def test_cli_bad_input(capsys):
     assert "no results under '/nonexistent/x'" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # spawns worker processes, each importing JAX and training
 def test_sigterm_stops_the_worker_processes(tmp_path):
     """`kill` on a parallel run unwinds it: the parent exits with 143 and takes its workers with it
     (none is left training on as an orphan).  Linux only: children read from /proc."""

@@ -8,6 +8,10 @@ from benchmarks import mutation
 
 SEED = 0
 
+# the campaign builds and checks ~40 mutants (≈ 40 s on 2 cores): an end-to-end run, in the slow group;
+# the per-certificate mutation loops (test_certify_rnn_bits.py, test_certify_rnn_select.py, ...) stay fast
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def records():
