@@ -32,7 +32,12 @@ def model(n, s=2, addresses="random"):
     return built("index_lookup", "tf1", n=n, alphabet_size=s, seed=0, addresses=addresses)
 
 
-@pytest.mark.parametrize("I,F", [(5, 10), (3, 4), (2, 2), (6, 1), (0, 5)])
+# each format compiles the model's own fixed-point forward afresh (~5 s): three formats (wide, narrow,
+# no integer bit) in the fast group, the other two in the slow group
+@pytest.mark.parametrize(
+    "I,F",
+    [(5, 10), (2, 2), (0, 5), pytest.param(3, 4, marks=pytest.mark.slow), pytest.param(6, 1, marks=pytest.mark.slow)],
+)
 def test_traced_grid_equals_fixed_format(I, F):
     for m, x in [
         (model(40, 4), tasks.get("index_lookup", n=40, alphabet_size=4).sample(np.random.default_rng(0), 200)),
@@ -179,6 +184,9 @@ def run(capsys, *argv):
     return code, out, err
 
 
+# two n, two address schemes, certified, plotted: ≈ 50 s of CPU; the CLI path (less the plot) stays in the fast
+# group through test_precision_cli_equality_and_errors and test_precision_readme_block
+@pytest.mark.slow
 def test_precision_cli_json_and_plot(capsys, tmp_path):
     code, out, err = run(
         capsys,
@@ -202,6 +210,8 @@ def test_precision_cli_json_and_plot(capsys, tmp_path):
     assert code == 0 and "fixed:" in out and "R²" not in out  # one point: no fit
 
 
+# the point needs n = 8192 (beyond one int64 product), ≈ 25 s of CPU
+@pytest.mark.slow
 def test_precision_cli_finds_the_quadratic_scheme_beyond_one_int64(capsys):
     """The quadratic scheme at n = 8192 needs more bits than one int64 product holds for a model
     with n + 2 keys (2(I+F) + ⌈log2 K⌉ > 62): the search finds its minimum with split accumulators;
