@@ -52,8 +52,7 @@ def main(argv=None) -> int:
                 raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
             target = args.report or (os.path.join(out, "RESULTS.md") if args.dry_run else None)
             if target is not None:
-                if args.report is None:
-                    os.makedirs(out, exist_ok=True)
+                os.makedirs(out, exist_ok=True)
                 check_writable(target)
             import signal
 

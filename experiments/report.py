@@ -239,7 +239,7 @@ def _budgets(summaries: list[dict]) -> list[str]:
         seeds = sorted({g.seeds for g in gs})
         models = sorted({_label(g) for g in gs})
         out.append(
-            f"* Cells whose claim is that the model **{claim}** ({len(gs)} groups: {', '.join(models)}) got "
+            f"* Groups whose claim is **{claim}** ({len(gs)}: {', '.join(models)}): "
             f"{' or '.join(f'{t:,}' for t in steps)} steps at {' or '.join(map(str, lrs))} learning rates, "
             f"{' or '.join(map(str, seeds))} seed(s)."
         )
@@ -304,8 +304,10 @@ def render(
         f"* Command: `{cmd}` (resumable: rerun it to finish missing cells).",
         f"* Protocol `{protocol}`: {len(groups)} groups; {len(rows)} cells finished, {len(missing)} missing. "
         f"Sum of the finished cells' training times: {secs / 60:.0f} min.",
-        "* Every cell: Adam, batch 64, a fresh batch each step (index lookup and equality: in 8 length ranges, "
-        "see docs/EXPERIMENTS.md), early stop at validation accuracy ≥ 0.99; validation on "
+        f"* Every cell: Adam, batch {' or '.join(str(b) for b in sorted({g.batch for g in groups}))}, a fresh batch "
+        "each step (training lengths in K length ranges, K = "
+        + ", ".join(sorted({f"{g.length_buckets} ({g.task})" for g in groups}))
+        + ", see docs/EXPERIMENTS.md), early stop at validation accuracy ≥ 0.99; validation on "
         + "; ".join(f"{v:,} examples every {e:,} steps, test on {t:,} fresh examples" for v, e, t in evals)
         + " at the test length.",
         "* **Selection.** Stage 1 trains each group at every learning rate of its grid, seed 0, and chooses the "
