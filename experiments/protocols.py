@@ -163,7 +163,8 @@ def groups(protocol: str, *, dry_run: bool = False, only: str | None = None) -> 
     """The protocol's groups in priority order; models that ``experiments.models`` lacks are left
     out.  ``dry_run``: every distinct (task, model, depth, width) once, at its smallest length, 3
     steps, validation and test on 64 examples, the first two learning rates and at most 2 seeds
-    (to exercise selection and stage 2).  ``only``: a regular expression the group's ``name`` must
+    (to exercise selection and stage 2), one length range (one compiled training step per cell;
+    the length buckets are tested with the data).  ``only``: a regular expression the group's ``name`` must
     match (``re.search``)."""
     if protocol == "smoke":
         kw = dict(task="index_lookup", n=12, steps=60, eval_every=20, val_size=200, test_size=500, batch=32)
@@ -204,7 +205,14 @@ def groups(protocol: str, *, dry_run: bool = False, only: str | None = None) -> 
             first.setdefault(g.config, g)
         out = [
             dataclasses.replace(
-                g, steps=3, eval_every=3, val_size=64, test_size=64, lrs=g.lrs[:2], seeds=min(g.seeds, 2)
+                g,
+                steps=3,
+                eval_every=3,
+                val_size=64,
+                test_size=64,
+                lrs=g.lrs[:2],
+                seeds=min(g.seeds, 2),
+                length_buckets=1,
             )
             for g in out
             if first[g.config] is g
