@@ -228,6 +228,25 @@ def mamba_width_verdict(summaries: list[dict]) -> tuple[str, str]:
     return ("reproduced" if ok else "not reproduced"), "; ".join(notes)
 
 
+def _mamba_widths(summaries: list[dict]) -> str:
+    """Fig. 3 as a table: two-layer Mamba by width × length, the one-layer Transformer of width 64
+    as the first row; empty unless at least two Mamba widths have a result."""
+    acc = {}
+    for s in summaries:
+        g, c = s["group"], s["chosen"]
+        if g.task == "index_lookup" and c is not None and ((g.model == "mamba" and g.layers == 2) or _tf(1, 64)(g)):
+            acc.setdefault(_label(g) if g.model == "tf" else g.width, {})[g.n] = c["test_acc"]
+    if len([k for k in acc if isinstance(k, int)]) < 2:
+        return ""
+    ns = sorted({n for v in acc.values() for n in v})
+    keys = [k for k in acc if not isinstance(k, int)] + sorted(k for k in acc if isinstance(k, int))
+    lines = ["| model | " + " | ".join(f"n = {n}" for n in ns) + " |", "|" + "---|" * (len(ns) + 1)]
+    for k in keys:
+        name = k if not isinstance(k, int) else f"Mamba-(2, {k})"
+        lines.append(f"| {name} | " + " | ".join(f"{acc[k][n]:.3f}" if n in acc[k] else "–" for n in ns) + " |")
+    return "\n".join(lines)
+
+
 def _budgets(summaries: list[dict]) -> list[str]:
     out = []
     for claim in protocols.CLAIMS:
@@ -325,6 +344,9 @@ def render(
         sub = [s for s in summaries if s["group"].task == task]
         if sub:
             parts += [f"## {TITLES[task]}", "", _table(sub), ""]
+    widths = _mamba_widths(summaries)
+    if widths:
+        parts += ["## Mamba width sweep (Fig. 3; index lookup, chosen run's test accuracy)", "", widths, ""]
     figs = sorted(f for f in os.listdir(folder) if f.endswith(".png")) if os.path.isdir(folder) else []
     if figs and not dry_run:
         rel = os.path.relpath(folder, "experiments")
@@ -335,7 +357,12 @@ def render(
         "Each claim of docs/PAPER.md §13.2–13.4, checked on the chosen run (seed 0, selected learning rate) of "
         f"every group it concerns: *near perfect* = test accuracy ≥ {NEAR_PERFECT}, *degrades/struggles* = below. "
         "A claim that a model fails is only as strong as the budget it got (below); the paper's are about up to "
-        "250k steps at up to 7 learning rates.",
+        "250k steps at up to 7 learning rates."
+        + (
+            " **Dry run**: a few steps per cell; the verdicts below exercise the code and say nothing about the models."
+            if dry_run
+            else ""
+        ),
         "",
         *_budgets(summaries),
         "",

@@ -190,6 +190,9 @@ def test_mamba_width_verdict():
     assert report.mamba_width_verdict([tf, m(64, 0.1), m(256, 0.4)])[0] == "reproduced"
     assert report.mamba_width_verdict([tf, m(64, 0.4), m(256, 0.1)])[0] == "not reproduced"
     assert report.mamba_width_verdict([tf, m(64, 0.1)])[0] == "not tested"
+    table = report._mamba_widths([tf, m(256, 0.4), m(64, 0.1)]).splitlines()
+    assert table[2:] == ["| TF-(1, 64) | 1.000 |", "| Mamba-(2, 64) | 0.100 |", "| Mamba-(2, 256) | 0.400 |"]
+    assert report._mamba_widths([tf, m(64, 0.1)]) == ""
 
 
 def test_report_lists_missing_cells(tmp_path):
@@ -222,7 +225,7 @@ def test_full_dry_run_end_to_end(tmp_path, capsys):
     assert all(r["steps_run"] <= 3 and r["test_size"] == 64 for r in rows)
     text = (out / "RESULTS.md").read_text()
     assert text.startswith("# Training experiments: results (dry run") and "0 missing" in text
-    assert "## Eq-random" in text and "| TF-(1, 64) | 20 | learns |" in text
+    assert "## Eq-random" in text and "| TF-(1, 64) | 20 | learns |" in text and "**Dry run**: a few steps" in text
     # the full grid's dry run covers every distinct configuration once, at its smallest length
     every = protocols.groups("full", dry_run=True)
     assert len({g.config for g in every}) == len(every) == len({g.config for g in protocols.groups("full")})
