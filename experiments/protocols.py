@@ -154,14 +154,20 @@ FULL = (
 
 
 def _available(model: str) -> bool:
+    """The model exists in ``experiments.models`` and ``train.Cell`` has a figure label for it
+    (a cell without one could not write its row)."""
     from . import models
 
+    try:
+        _ = Cell(task="dyck", n=2, model=model, width=1, layers=1, lr=1.0, seed=0, steps=1).label
+    except KeyError:
+        return False
     return model in models.MODELS
 
 
 def groups(protocol: str, *, dry_run: bool = False, only: str | None = None) -> list[Group]:
-    """The protocol's groups in priority order; models that ``experiments.models`` lacks are left
-    out.  ``dry_run``: every distinct (task, model, depth, width) once, at its smallest length, 3
+    """The protocol's groups in priority order; models that ``experiments.models`` (or
+    ``train.Cell.label``) lacks are left out (the linear Transformer ``lintf`` until it exists).  ``dry_run``: every distinct (task, model, depth, width) once, at its smallest length, 3
     steps, validation and test on 64 examples, the first two learning rates and at most 2 seeds
     (to exercise selection and stage 2), one length range (one compiled training step per cell;
     the length buckets are tested with the data).  ``only``: a regular expression the group's ``name`` must
