@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from fileio import atomic_write
+from fileio import atomic_write, check_writable
 
 # One XLA thread per process: on a shared, oversubscribed CPU the default two-thread Eigen pool
 # spends its time waiting for descheduled threads.  Set before JAX is imported.
@@ -22,11 +22,23 @@ def main(argv=None) -> int:
     r.add_argument("--protocol", required=True)
     r.add_argument("--out", default=None, help="results folder (default experiments/results/<protocol>)")
     r.add_argument("--jobs", type=int, default=1, help="cells trained at once, one process each (default 1)")
+    r.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="every distinct configuration once at its smallest length, 3 steps, 64 validation/test examples, "
+        "and a compile check at its largest length (default DIR experiments/results/<protocol>_dry)",
+    )
+    r.add_argument("--only", default=None, help="regular expression a group's name must match (re.search)")
+    r.add_argument(
+        "--report", default=None, help="write the results section to this file at the end (dry run: DIR/RESULTS.md)"
+    )
     rep = sub.add_parser("report", help="write RESULTS.md from a results folder")
     rep.add_argument("--results", default="experiments/results/cpu")
     rep.add_argument("--protocol", default="cpu")
     rep.add_argument("--write", default=None, help="file to write (default: print)")
     rep.add_argument("--command", default=None, help="the command that produced the results, for the report")
+    rep.add_argument("--dry-run", action="store_true", help="report a dry run (see run --dry-run)")
+    rep.add_argument("--only", default=None, help="as for run")
     pl = sub.add_parser("plot", help="redraw the figures of a results folder")
     pl.add_argument("--results", default="experiments/results/cpu")
     args = p.parse_args(argv)
@@ -34,22 +46,35 @@ def main(argv=None) -> int:
 
     try:
         if args.cmd == "run":
-            protocols.cells(args.protocol)  # validates the name
-            out = args.out or os.path.join("experiments", "results", args.protocol)
+            protocols.groups(args.protocol, dry_run=args.dry_run, only=args.only)  # validates name and filter
+            out = args.out or os.path.join("experiments", "results", args.protocol + ("_dry" if args.dry_run else ""))
             if args.jobs < 1:
                 raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+            target = args.report or (os.path.join(out, "RESULTS.md") if args.dry_run else None)
+            if target is not None:
+                os.makedirs(out, exist_ok=True)
+                check_writable(target)
             import signal
 
             # `kill` (SIGTERM) unwinds like Ctrl-C, so the runner stops its worker processes
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-            runner.run_protocol(args.protocol, out, log=runner.stderr_log, jobs=args.jobs)
+            kw = dict(dry_run=args.dry_run, only=args.only)
+            runner.run_protocol(args.protocol, out, log=runner.stderr_log, jobs=args.jobs, **kw)
+            if target is not None:
+                from . import report
+
+                text = report.render(out, args.protocol, **kw)
+                atomic_write(target, lambda fh: fh.write(text), text=True)
+                runner.stderr_log(f"report: {target}")
         elif args.cmd == "report":
             from . import report
 
-            protocols.cells(args.protocol)
+            protocols.groups(args.protocol, dry_run=args.dry_run, only=args.only)
             if not os.path.isdir(os.path.join(args.results, "cells")):
                 raise ValueError(f"no results under {args.results!r} (expected a cells/ folder)")
-            text = report.render(args.results, args.protocol, command=args.command)
+            text = report.render(
+                args.results, args.protocol, command=args.command, dry_run=args.dry_run, only=args.only
+            )
             if args.write:
                 atomic_write(args.write, lambda fh: fh.write(text), text=True)
             else:

@@ -1,5 +1,6 @@
 """Run a protocol resumably: one JSON file per cell under ``DIR/cells/`` written atomically
-(temporary file + rename), so an interrupted run picks up at the first missing cell; then the
+(temporary file + rename), so an interrupted run picks up at the missing cells (stage-2 cells are
+derived again from the stage-1 files on disk); then the
 results table (``results.csv``, ``results.json``, curves left out) and the figures."""
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from . import protocols, train
 
 COLUMNS = (
     "task", "n", "model", "label", "layers", "width", "lr", "seed", "steps", "batch", "steps_run",
-    "length_buckets", "early_stopped", "best_val_acc", "final_val_acc", "test_acc", "params", "params_no_embed",
+    "length_buckets", "early_stopped", "budget_exhausted", "steps_to_stop", "best_val_acc", "final_val_acc",
+    "test_acc", "constant_predictor", "test_pred_counts", "test_label_counts", "params", "params_no_embed",
     "state_size", "state_kind", "train_seconds", "key",
 )  # fmt: skip
 
@@ -33,13 +35,82 @@ def cell_path(out: str, cell: train.Cell) -> str:
 
 def _train_tagged(job):
     """One cell in a worker process (``jobs`` > 1); progress lines go to stderr, tagged."""
-    i, cell, tag = job
-    return i, cell, train.run(cell, progress=lambda msg: stderr_log(f"{tag}{msg}"))
+    cell, tag = job
+    return cell, train.run(cell, progress=lambda msg: stderr_log(f"{tag}{msg}"))
 
 
-def run_protocol(protocol: str, out: str, log=print, jobs: int = 1) -> list[dict]:
-    """Run every cell of ``protocol`` not yet in ``out``; write the tables (and figures unless the
-    protocol is ``smoke``).  Returns the rows of the finished cells, in protocol order.
+def _load(out: str, cell: train.Cell) -> dict | None:
+    path = cell_path(out, cell)
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def group_state(out: str, group: protocols.Group) -> dict:
+    """What is on disk for ``group``: its stage-1 rows (``None`` where missing), the selected row
+    (once stage 1 is complete), the stage-2 cells derived from it and their rows."""
+    stage1 = [_load(out, c) for c in group.stage1()]
+    chosen = protocols.select(stage1) if all(r is not None for r in stage1) else None
+    stage2 = group.stage2(chosen["lr"]) if chosen is not None else []
+    return dict(
+        group=group,
+        stage1=stage1,
+        chosen=chosen,
+        stage2_cells=stage2,
+        stage2=[_load(out, c) for c in stage2],
+        stage2_pending=chosen is None and group.seeds > 1,
+    )
+
+
+def planned(out: str, groups: list[protocols.Group]) -> list[train.Cell]:
+    """Every cell known so far: all stage-1 cells, and the stage-2 cells of the groups whose stage
+    1 is complete on disk."""
+    out_cells = []
+    for g in groups:
+        out_cells += g.stage1() + group_state(out, g)["stage2_cells"]
+    return out_cells
+
+
+def check_largest(protocol: str, groups: list[protocols.Group], log=print) -> None:
+    """Build each configuration of ``groups`` at the protocol's largest length for it and run one
+    compiled forward pass on two test inputs (the dry run's check that the big models compile)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from . import data, models
+
+    big = protocols.largest(protocol)
+    for config in dict.fromkeys(g.config for g in groups):
+        task, model, layers, width = config
+        n = big[config]
+        t0 = time.time()
+        with jax.enable_x64(False):
+            src = data.make(task, n)
+            module = models.build(
+                model, vocab=src.vocab, max_len=src.max_len, width=width, layers=layers, classes=src.classes
+            )
+            tok, lengths, _ = src.test_batch(np.random.default_rng([0, 1]), 2)
+            params = module.init(jax.random.PRNGKey(0), jnp.asarray(tok), jnp.asarray(lengths))["params"]
+            logits = jax.jit(module.apply)({"params": params}, jnp.asarray(tok), jnp.asarray(lengths))
+        if logits.shape != (2, src.classes) or not bool(jnp.all(jnp.isfinite(logits))):
+            raise RuntimeError(
+                f"{task} {model}{layers} w{width} at n={n}: logits {logits.shape}, not finite or wrong shape"
+            )
+        log(f"largest length: {task} {model}-({layers}, {width}) at n = {n} compiles ({time.time() - t0:.1f}s)")
+
+
+def run_protocol(
+    protocol: str, out: str, log=print, jobs: int = 1, dry_run: bool = False, only: str | None = None
+) -> list[dict]:
+    """Run every cell of ``protocol`` not yet in ``out`` (stage 1 of each group, then its stage 2,
+    see :mod:`experiments.protocols`); write the tables (and figures unless the protocol is
+    ``smoke`` or ``dry_run``).  Returns the rows of the finished cells, in protocol order.
+
+    Order: a priority queue on (group's place in the protocol, stage, place in the stage): a
+    group's stage-2 cells are queued as soon as its stage 1 is complete and go before the stage-1
+    cells of later groups, so the headline claims finish first and ``jobs`` workers stay busy.
 
     ``jobs`` > 1 trains that many cells at once, each in its own process (spawned, one XLA thread
     each, see ``__main__``): the way to use several cores, since XLA's CPU backend gains almost
@@ -48,47 +119,90 @@ def run_protocol(protocol: str, out: str, log=print, jobs: int = 1) -> list[dict
     cell is seeded on its own (tested).  Results are written as cells finish, in any order."""
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
-    grid = protocols.cells(protocol)
+    groups = protocols.groups(protocol, dry_run=dry_run, only=only)
     started, load_at_start = time.time(), os.getloadavg()
-    todo = []
-    for i, cell in enumerate(grid, 1):
-        if os.path.exists(cell_path(out, cell)):
-            log(f"[{i}/{len(grid)}] {cell.key}: done before, skipped")
-        else:
-            todo.append((i, cell))
+    if dry_run:
+        check_largest(protocol, groups, log)
+    queue: list[tuple] = []  # (priority, cell)
+    seen: set[str] = set()
 
-    def finished(i, cell, row):
+    def enqueue(gi: int) -> None:
+        st = group_state(out, groups[gi])
+        cells_ = [(0, j, c) for j, c in enumerate(groups[gi].stage1())]
+        cells_ += [(1, j, c) for j, c in enumerate(st["stage2_cells"])]
+        for stage, j, c in cells_:
+            if c.key in seen:
+                continue
+            seen.add(c.key)
+            if os.path.exists(cell_path(out, c)):
+                log(f"{c.key}: done before, skipped")
+            else:
+                queue.append(((gi, stage, j), c))
+        queue.sort(key=lambda e: e[0])
+
+    for gi in range(len(groups)):
+        enqueue(gi)
+    group_of = {}
+    trained: list[str] = []
+
+    def finished(cell, row):
         row["protocol"] = protocol
         write_json_atomic(cell_path(out, cell), row)
-        log(f"[{i}/{len(grid)}] {cell.key}: test accuracy {row['test_acc']:.4f} after {row['steps_run']} steps")
-        write_tables(out, collect(out, protocol))
+        trained.append(cell.key)
+        log(f"{cell.key}: test accuracy {row['test_acc']:.4f} after {row['steps_run']} steps")
+        write_tables(out, collect(out, protocol, dry_run=dry_run, only=only))
+        enqueue(group_of[cell.key])  # its stage 2, once its stage 1 is complete
 
-    if jobs == 1 or len(todo) <= 1:
-        for i, cell in todo:
-            log(f"[{i}/{len(grid)}] {cell.key}: training ({time.strftime('%H:%M:%S')})")
-            finished(i, cell, train.run(cell, progress=log))
+    def next_job():
+        prio, cell = queue.pop(0)
+        group_of[cell.key] = prio[0]
+        stage = "stage 2 (seed)" if prio[1] else "stage 1 (lr)"
+        log(f"{cell.key}: training, group {prio[0] + 1}/{len(groups)} {stage} ({time.strftime('%H:%M:%S')})")
+        return cell
+
+    if jobs == 1:
+        while queue:
+            cell = next_job()
+            finished(cell, train.run(cell, progress=log))
     else:
         import multiprocessing as mp
+        import queue as queue_mod
 
+        done: queue_mod.Queue = queue_mod.Queue()
         # multiprocessing.Pool rather than concurrent.futures: its terminate() stops the workers
         # (an interrupted run must not leave orphans training on)
         pool = mp.get_context("spawn").Pool(jobs)
         try:
-            log(f"{len(todo)} cells queued on {jobs} worker processes ({time.strftime('%H:%M:%S')})")
-            tagged = [(i, cell, f"[{i}/{len(grid)}] ") for i, cell in todo]
-            for i, cell, row in pool.imap_unordered(_train_tagged, tagged, chunksize=1):
-                finished(i, cell, row)
+            log(f"{len(queue)} cells queued on {jobs} worker processes ({time.strftime('%H:%M:%S')})")
+            in_flight = 0
+            while queue or in_flight:
+                while queue and in_flight < jobs:
+                    cell = next_job()
+                    pool.apply_async(
+                        _train_tagged, ((cell, f"[{cell.key}] "),), callback=done.put, error_callback=done.put
+                    )
+                    in_flight += 1
+                while True:
+                    try:
+                        result = done.get(timeout=0.5)
+                        break
+                    except queue_mod.Empty:
+                        continue
+                in_flight -= 1
+                if isinstance(result, BaseException):
+                    raise result
+                finished(*result)
         except BaseException:
             pool.terminate()  # what finished is on disk; the cells in progress are dropped
             pool.join()
             raise
         pool.close()
         pool.join()
-    if todo:
-        _record_run(out, protocol, jobs, started, load_at_start, [c.key for _, c in todo])
-    rows = collect(out, protocol)
+    if trained:
+        _record_run(out, protocol, jobs, started, load_at_start, trained, dry_run=dry_run, only=only)
+    rows = collect(out, protocol, dry_run=dry_run, only=only)
     write_tables(out, rows)
-    if protocol != "smoke":
+    if protocol != "smoke" and not dry_run:
         from . import plots
 
         for f in plots.make_all(out, rows):
@@ -96,7 +210,7 @@ def run_protocol(protocol: str, out: str, log=print, jobs: int = 1) -> list[dict
     return rows
 
 
-def _record_run(out, protocol, jobs, started, load_at_start, keys) -> None:
+def _record_run(out, protocol, jobs, started, load_at_start, keys, dry_run=False, only=None) -> None:
     """Append this run (wall clock, machine, the cells it trained) to ``DIR/runs.json``: the
     report's source for how long the protocol took, as measured, not typed in."""
     import platform
@@ -110,7 +224,7 @@ def _record_run(out, protocol, jobs, started, load_at_start, keys) -> None:
             runs = json.load(fh)
     runs.append(
         dict(
-            protocol=protocol, jobs=jobs, cells_trained=keys,
+            protocol=protocol, jobs=jobs, cells_trained=keys, dry_run=dry_run, only=only,
             started=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(started)) + " UTC",
             wall_seconds=round(time.time() - started, 1),
             cpu_count=os.cpu_count(), machine=platform.machine(), python=platform.python_version(),
@@ -123,8 +237,10 @@ def _record_run(out, protocol, jobs, started, load_at_start, keys) -> None:
     write_json_atomic(path, runs)
 
 
-def collect(out: str, protocol: str | None = None) -> list[dict]:
-    """The finished cells' rows (with curves); in protocol order when ``protocol`` is given."""
+def collect(out: str, protocol: str | None = None, **kw) -> list[dict]:
+    """The finished cells' rows (with curves); with ``protocol``, only that protocol's cells
+    (stage 1 and the stage 2 derived so far, ``kw`` as for :func:`protocols.groups`), in its
+    order."""
     folder = os.path.join(out, "cells")
     if not os.path.isdir(folder):
         return []
@@ -136,12 +252,19 @@ def collect(out: str, protocol: str | None = None) -> list[dict]:
             rows[row["key"]] = row
     if protocol is None:
         return list(rows.values())
-    return [rows[c.key] for c in protocols.cells(protocol) if c.key in rows]
+    return [rows[c.key] for c in planned(out, protocols.groups(protocol, **kw)) if c.key in rows]
 
 
-def missing(out: str, protocol: str) -> list[str]:
-    """Keys of the protocol's cells that have no result file yet."""
-    return [c.key for c in protocols.cells(protocol) if not os.path.exists(cell_path(out, c))]
+def missing(out: str, protocol: str, **kw) -> list[str]:
+    """Keys of the protocol's known cells (stage 1, and stage 2 where derivable) without a result
+    file, and ``<group>: stage 2 (k seeds) after stage 1`` for groups whose stage 2 is not yet
+    derivable."""
+    groups = protocols.groups(protocol, **kw)
+    keys = [c.key for c in planned(out, groups) if not os.path.exists(cell_path(out, c))]
+    for g in groups:
+        if g.seeds > 1 and group_state(out, g)["chosen"] is None:
+            keys.append(f"{g.name}: stage 2 ({g.seeds - 1} more seeds) after stage 1")
+    return keys
 
 
 def write_tables(out: str, rows: list[dict]) -> None:

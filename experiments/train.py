@@ -68,6 +68,22 @@ def _accuracy(apply, params, tokens, lengths, labels, chunk=500):
     return correct / tokens.shape[0]
 
 
+CONSTANT_SHARE = 0.99
+
+
+def constant_predictor(pred_counts) -> bool:
+    """A constant predictor: one class takes at least ``CONSTANT_SHARE`` (99%) of the test
+    predictions (every test input gets the same output is the extreme case).  Its test accuracy is
+    then within 0.01 of that class's share of the test labels, e.g. 0.482 on Dyck = the share of
+    negatives.  Accuracy equal to some class's share is not used on its own: with 64 classes a
+    model that predicts many classes can land on a share by chance."""
+    counts = [int(c) for c in pred_counts]
+    total = sum(counts)
+    if total <= 0:
+        raise ValueError("constant_predictor needs at least one prediction")
+    return max(counts) >= CONSTANT_SHARE * total
+
+
 def run(cell: Cell, progress=None) -> dict:
     """Train and test one cell; returns the JSON-ready result row (with the validation curve).
 
@@ -106,6 +122,10 @@ def _run(cell: Cell, progress=None) -> dict:
         logits = module.apply({"params": p}, tokens, lengths)
         return jnp.sum(jnp.argmax(logits, -1) == labels)
 
+    @jax.jit
+    def predict(p, tokens, lengths):
+        return jnp.argmax(module.apply({"params": p}, tokens, lengths), -1)
+
     t0 = time.time()
     curve, losses, step, stopped = [], [], 0, False
     while step < cell.steps:
@@ -126,6 +146,11 @@ def _run(cell: Cell, progress=None) -> dict:
     train_seconds = time.time() - t0
     test = src.test_batch(rng_test, cell.test_size)
     test_acc = _accuracy(n_correct, params, *test)
+    preds = np.concatenate(
+        [np.asarray(predict(params, test[0][i : i + 500], test[1][i : i + 500])) for i in range(0, len(test[2]), 500)]
+    )
+    pred_counts = np.bincount(preds, minlength=src.classes).tolist()
+    label_counts = np.bincount(np.asarray(test[2]), minlength=src.classes).tolist()
     sizes = models.size(module, params)
     row = dataclasses.asdict(cell)
     row.update(
@@ -136,6 +161,11 @@ def _run(cell: Cell, progress=None) -> dict:
         best_val_acc=max(c["val_acc"] for c in curve),
         final_val_acc=curve[-1]["val_acc"],
         test_acc=test_acc,
+        test_pred_counts=pred_counts,
+        test_label_counts=label_counts,
+        constant_predictor=constant_predictor(pred_counts),
+        budget_exhausted=not stopped,
+        steps_to_stop=next((c["step"] for c in curve if c["val_acc"] >= cell.stop_at), None),
         params=sizes["params"],
         params_no_embed=sizes["params_no_embed"],
         state_size=sizes["state_size"],

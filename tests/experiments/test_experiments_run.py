@@ -25,6 +25,13 @@ def test_smoke_cell_trains_and_records_its_settings(smoke_rows):
     assert row["seed"] == cell.seed == 0 and row["steps_run"] == cell.steps and row["key"] == cell.key
     assert [c["step"] for c in row["curve"]] == list(range(cell.eval_every, cell.steps + 1, cell.eval_every))
     assert 0.0 <= row["test_acc"] <= 1.0 and row["params"] > 0 and row["state_size"] == 16
+    preds, labels = row["test_pred_counts"], row["test_label_counts"]
+    assert len(preds) == len(labels) == 64  # one count per class of index lookup's alphabet
+    assert sum(preds) == sum(labels) == cell.test_size
+    assert row["constant_predictor"] == train.constant_predictor(preds)
+    assert row["budget_exhausted"] == (not row["early_stopped"])
+    stops = [c["step"] for c in row["curve"] if c["val_acc"] >= cell.stop_at]
+    assert row["steps_to_stop"] == (stops[0] if stops else None)
 
 
 def test_same_seed_same_numbers(smoke_rows):
@@ -46,55 +53,183 @@ def test_x64_elsewhere_does_not_change_the_numbers(smoke_rows):
 
 @pytest.mark.slow  # spawns worker processes, each importing JAX and training
 def test_parallel_jobs_give_the_same_numbers(smoke_rows, tmp_path):
-    """Two worker processes (spawned) train the two smoke cells; each row equals the one trained in
-    this process, and the run is recorded in runs.json with its wall clock."""
+    """Two worker processes (spawned) train the smoke protocol (stage 1, then the Transformer's
+    seed 1 at its chosen rate); the cell trained here too has the same row, and the run is
+    recorded in runs.json with its wall clock."""
     cell, row, _ = smoke_rows
     rows = runner.run_protocol("smoke", str(tmp_path), log=lambda m: None, jobs=2)
-    assert [r["key"] for r in rows] == [c.key for c in protocols.cells("smoke")]
+    tf, lstm = protocols.groups("smoke")
+    chosen = protocols.select(rows[:2])
+    assert [r["key"] for r in rows] == [c.key for c in tf.stage1() + tf.stage2(chosen["lr"]) + lstm.stage1()]
     strip = lambda r: {k: v for k, v in r.items() if k not in VOLATILE | {"protocol"}}  # noqa: E731
-    assert strip(rows[0]) == strip(row)
+    assert strip(next(r for r in rows if r["key"] == cell.key)) == strip(row)
     runs = json.loads((tmp_path / "runs.json").read_text())
     assert len(runs) == 1 and runs[0]["jobs"] == 2 and runs[0]["wall_seconds"] > 0
-    assert runs[0]["cells_trained"] == [r["key"] for r in rows]
+    assert sorted(runs[0]["cells_trained"]) == sorted(r["key"] for r in rows)
     text = report.render(str(tmp_path), "smoke")
     assert f"* Wall clock: **{runs[0]['wall_seconds'] / 60:.1f} min** for the cells trained, over 1 run(s)" in text
-    assert f"--out {tmp_path} --jobs 2`" in text
+    assert f"--out {tmp_path} --jobs 2`" in text and "0 missing" in text
     with pytest.raises(ValueError, match="jobs must be an integer >= 1, got 0"):
         runner.run_protocol("smoke", str(tmp_path), jobs=0)
 
 
-def _fake_row(cell, acc=0.5):
+def _fake_row(cell, acc=0.5, curve=None, **extra):
+    curve = curve or [{"step": cell.steps, "val_acc": acc, "train_loss": 1.0}]
     row = dataclasses.asdict(cell)
-    row.update(key=cell.key, label=cell.label, steps_run=cell.steps, early_stopped=False, best_val_acc=acc,
-               final_val_acc=acc, test_acc=acc, params=10, params_no_embed=5, state_size=4, state_kind="h",
-               train_seconds=0.0, curve=[{"step": cell.steps, "val_acc": acc, "train_loss": 1.0}])  # fmt: skip
+    row.update(key=cell.key, label=cell.label, steps_run=curve[-1]["step"], early_stopped=acc >= 0.99,
+               best_val_acc=max(c["val_acc"] for c in curve), final_val_acc=curve[-1]["val_acc"], test_acc=acc,
+               params=10, params_no_embed=5, state_size=4, state_kind="h", train_seconds=0.0, curve=curve)  # fmt: skip
+    row.update(extra)
     return row
 
 
-def test_resume_skips_finished_cells(tmp_path, monkeypatch):
-    first, second = protocols.cells("smoke")
-    runner.write_json_atomic(runner.cell_path(str(tmp_path), first), _fake_row(first, 0.25))
+def test_selection_rule():
+    tf = protocols.groups("smoke")[0]
+    a, b = tf.stage1()  # lr 3e-3, 1e-3
+    curve = lambda *v: [{"step": 20 * (i + 1), "val_acc": x, "train_loss": 1.0} for i, x in enumerate(v)]  # noqa: E731
+    assert protocols.select([_fake_row(a, curve=curve(0.2, 0.5)), _fake_row(b, curve=curve(0.6, 0.3))])["lr"] == 1e-3
+    # tie on validation accuracy: fewer steps to reach it wins, then the larger learning rate
+    assert protocols.select([_fake_row(a, curve=curve(0.2, 0.6)), _fake_row(b, curve=curve(0.6, 0.6))])["lr"] == 1e-3
+    assert protocols.select([_fake_row(a, curve=curve(0.6, 0.1)), _fake_row(b, curve=curve(0.6, 0.6))])["lr"] == 3e-3
+    with pytest.raises(ValueError):
+        protocols.select([])
+
+
+def test_stage2_derived_from_disk_and_resumable(tmp_path, monkeypatch):
+    """Stage 2 runs seed 1 at stage 1's best rate; after an interruption in stage 2 the rerun
+    derives the same stage-2 cell from the files on disk; a deleted stage-2 file is retrained and
+    nothing else is."""
+    tf, lstm = protocols.groups("smoke")
+    accs = {3e-3: 0.3, 1e-3: 0.7}
     calls = []
-    monkeypatch.setattr(train, "run", lambda cell, progress=None: calls.append(cell.key) or _fake_row(cell))
+
+    def fake(cell, progress=None):
+        calls.append(cell.key)
+        if cell.seed == 1 and len(calls) == 3:
+            raise KeyboardInterrupt  # interrupted in stage 2
+        return _fake_row(cell, accs[cell.lr])
+
+    monkeypatch.setattr(train, "run", fake)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_protocol("smoke", str(tmp_path), log=lambda m: None)
+    s1 = [c.key for c in tf.stage1()]
+    s2 = tf.cell(1e-3, 1).key
+    assert calls == s1 + [s2]
+    assert [c.key for c in runner.planned(str(tmp_path), [tf])] == s1 + [s2]
+    assert runner.missing(str(tmp_path), "smoke") == [s2, lstm.stage1()[0].key]
     rows = runner.run_protocol("smoke", str(tmp_path), log=lambda m: None)
-    assert calls == [second.key]
-    assert [r["key"] for r in rows] == [first.key, second.key] and rows[0]["test_acc"] == 0.25
+    assert calls == s1 + [s2, s2, lstm.stage1()[0].key]
+    assert [r["key"] for r in rows] == s1 + [s2, lstm.stage1()[0].key]
     assert runner.missing(str(tmp_path), "smoke") == []
     table = json.loads((tmp_path / "results.json").read_text())
-    assert [r["test_acc"] for r in table] == [0.25, 0.5]
-    assert (tmp_path / "results.csv").read_text().count("\n") == 3
+    assert [r["test_acc"] for r in table] == [0.3, 0.7, 0.7, 0.3]
+    assert (tmp_path / "results.csv").read_text().count("\n") == 5
     assert not [f for f in os.listdir(tmp_path / "cells") if f.startswith(".tmp")]
+    os.remove(runner.cell_path(str(tmp_path), tf.cell(1e-3, 1)))
     runner.run_protocol("smoke", str(tmp_path), log=lambda m: None)
-    assert calls == [second.key]  # nothing redone
+    assert calls[5:] == [s2]  # only the deleted cell
+
+
+def test_constant_predictor():
+    assert train.constant_predictor([0, 1000]) and train.constant_predictor([5, 995])
+    assert not train.constant_predictor([20, 980]) and not train.constant_predictor([500, 500])
+    assert train.constant_predictor([0] * 63 + [7])
+    with pytest.raises(ValueError):
+        train.constant_predictor([0, 0])
+
+
+def test_report_flags_constant_predictors_and_old_rows(tmp_path):
+    """A row with constant_predictor true is flagged; a row written before the field existed shows '?'."""
+    tf, lstm = protocols.groups("smoke")
+    out = str(tmp_path)
+    for c in tf.stage1():
+        runner.write_json_atomic(runner.cell_path(out, c), _fake_row(c, 0.482, constant_predictor=True))
+    runner.write_json_atomic(runner.cell_path(out, tf.cell(3e-3, 1)), _fake_row(tf.cell(3e-3, 1), 0.5))
+    runner.write_json_atomic(runner.cell_path(out, lstm.stage1()[0]), _fake_row(lstm.stage1()[0], 0.25))
+    text = report.render(out, "smoke")
+    tf_line = next(line for line in text.splitlines() if line.startswith("| TF-(1, 16) |"))
+    assert "**constant predictor**" in tf_line and "| 0.003 |" in tf_line  # tie: larger lr
+    assert "0.491 [0.482, 0.500] (2/2 seeds)" in tf_line and "60 / 60 (budget ran out)" in tf_line
+    lstm_line = next(line for line in text.splitlines() if line.startswith("| LSTM-(1, 16) |"))
+    assert "| ? |" in lstm_line and "1 seed" in lstm_line
+
+
+def _summary(group, acc, steps_run=None, stopped=None):
+    row = _fake_row(group.stage1()[0], acc)
+    if steps_run is not None:
+        row.update(steps_run=steps_run, early_stopped=stopped)
+    return dict(group=group, chosen=row, seeds=[row])
+
+
+def test_verdicts_from_crafted_rows():
+    groups = {g.name: g for g in protocols.groups("cpu")}
+    tf = [groups[f"index_lookup_n{n}_tf1_w64"] for n in (20, 50, 100, 200)]
+    ref, text, task, match, expect = report.STATEMENTS[0]
+    assert report.verdict([_summary(g, 1.0) for g in tf], task, match, expect)[0] == "reproduced"
+    v, why = report.verdict([_summary(g, 1.0) for g in tf[:3]] + [_summary(tf[3], 0.469)], task, match, expect)
+    assert v == "not reproduced" and "n=200: 0.469" in why
+    assert report.verdict([], task, match, expect)[0] == "not tested"
+    # "fails" claims: only n > 100 counts
+    rnn = [groups[f"index_lookup_n{n}_lstm1_w64"] for n in (20, 100, 200)]
+    _, _, task, match, expect = report.STATEMENTS[1]
+    assert report.verdict([_summary(rnn[0], 1.0), _summary(rnn[2], 0.02)], task, match, expect)[0] == "reproduced"
+    assert report.verdict([_summary(rnn[0], 0.02)], task, match, expect)[0] == "not tested"
+    assert report.verdict([_summary(rnn[2], 0.995)], task, match, expect)[0] == "not reproduced"
+    # Dyck: TF-(1,256) slower than LSTM where both stop early
+    d = lambda m, l, w, n: groups[f"dyck_n{n}_{m}{l}_w{w}"]  # noqa: E731
+    fast = [_summary(d("lstm", 1, 64, 20), 1.0, 300, True), _summary(d("tf", 1, 256, 20), 1.0, 900, True)]
+    assert report.slower_verdict(fast) == ("reproduced", "n=20: TF 900 vs LSTM 300 steps")
+    fast[1] = _summary(d("tf", 1, 256, 20), 1.0, 200, True)
+    assert report.slower_verdict(fast)[0] == "not reproduced"
+    assert report.slower_verdict(fast[:1])[0] == "not tested"
+
+
+def test_mamba_width_verdict():
+    full = {g.name: g for g in protocols.groups("full")}
+    m = lambda w, acc: _summary(full[f"index_lookup_n200_mamba2_w{w}"], acc)  # noqa: E731
+    tf = _summary(full["index_lookup_n200_tf1_w64"], 1.0)
+    assert report.mamba_width_verdict([tf, m(64, 0.1), m(256, 0.4)])[0] == "reproduced"
+    assert report.mamba_width_verdict([tf, m(64, 0.4), m(256, 0.1)])[0] == "not reproduced"
+    assert report.mamba_width_verdict([tf, m(64, 0.1)])[0] == "not tested"
+    table = report._mamba_widths([tf, m(256, 0.4), m(64, 0.1)]).splitlines()
+    assert table[2:] == ["| TF-(1, 64) | 1.000 |", "| Mamba-(2, 64) | 0.100 |", "| Mamba-(2, 256) | 0.400 |"]
+    assert report._mamba_widths([tf, m(64, 0.1)]) == ""
 
 
 def test_report_lists_missing_cells(tmp_path):
-    grid = protocols.cells("cpu")
-    runner.write_json_atomic(runner.cell_path(str(tmp_path), grid[0]), _fake_row(grid[0], 1.0))
+    groups = protocols.groups("cpu")
+    first = groups[0].stage1()[0]
+    runner.write_json_atomic(runner.cell_path(str(tmp_path), first), _fake_row(first, 1.0))
     text = report.render(str(tmp_path), "cpu")
-    assert f"{len(grid) - 1} missing" in text
-    assert f"`{grid[1].key}`" in text and f"`{grid[0].key}`" not in text.split("## Missing cells")[1]
-    assert "| TF-(1, 64) |" in text and "1.000 (" in text
+    n_stage1 = len(protocols.cells("cpu"))
+    pending = sum(1 for g in groups if g.seeds > 1)
+    assert f"{n_stage1 - 1 + pending} missing" in text
+    tail = text.split("## Missing cells")[1]
+    assert f"`{groups[0].stage1()[1].key}`" in tail and f"`{first.key}`" not in tail
+    assert f"`{groups[0].name}: stage 2 (2 more seeds) after stage 1`" in tail
+    assert "| TF-(1, 64) | 20 | learns | 0.001 (stage 1: 1/3 lrs) | 1.000 |" in text
+
+
+def test_full_dry_run_end_to_end(tmp_path, capsys):
+    """The accelerator protocol's dry run on a subset (the CLI without --only covers every
+    configuration): a few steps per cell, the compile check at the largest length, stage 2, and
+    the report written by the run itself."""
+    only = "^(index_lookup_n20_tf1_w64|eq_random_n20_lstm1_w64)$"
+    out = tmp_path / "dry"
+    assert cli.main(["run", "--protocol", "full", "--dry-run", "--only", only, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "index_lookup tf-(1, 64) at n = 400 compiles" in err and "eq_random lstm-(1, 64) at n = 400 compiles" in err
+    rows = runner.collect(str(out), "full", dry_run=True, only=only)
+    groups = protocols.groups("full", dry_run=True, only=only)
+    assert [g.name for g in groups] == ["index_lookup_n20_tf1_w64", "eq_random_n20_lstm1_w64"]
+    assert len(rows) == 2 + 1 + 2  # two learning rates each, and the Transformer's seed 1
+    assert all(r["steps_run"] <= 3 and r["test_size"] == 64 for r in rows)
+    text = (out / "RESULTS.md").read_text()
+    assert text.startswith("# Training experiments: results (dry run") and "0 missing" in text
+    assert "## Eq-random" in text and "| TF-(1, 64) | 20 | learns |" in text and "**Dry run**: a few steps" in text
+    # the full grid's dry run covers every distinct configuration once, at its smallest length
+    every = protocols.groups("full", dry_run=True)
+    assert len({g.config for g in every}) == len(every) == len({g.config for g in protocols.groups("full")})
 
 
 def test_cli_bad_input(capsys):
@@ -103,6 +238,10 @@ def test_cli_bad_input(capsys):
     assert cli.main(["run", "--protocol", "huge"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "error: unknown protocol 'huge'; choose one of smoke, cpu, full"
+    assert cli.main(["run", "--protocol", "full", "--dry-run", "--only", "nothing_like_this"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --only 'nothing_like_this' matches no group of protocol 'full'"
+    assert cli.main(["run", "--protocol", "cpu", "--only", "("]) == 2
+    assert capsys.readouterr().err.startswith("error: --only '(' is not a regular expression")
     assert cli.main(["report", "--results", "/nonexistent/x"]) == 2
     assert "no results under '/nonexistent/x'" in capsys.readouterr().err
 
