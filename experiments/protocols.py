@@ -5,10 +5,13 @@ its step budget, validation schedule, learning-rate grid, number of seeds and th
 about it (``learns``: near perfect; ``fails``: the paper reports that the model degrades;
 ``reference``: shown for comparison, no claim).  A group runs in two stages:
 
-* **stage 1**: one cell per learning rate, seed 0;
-* **stage 2** (groups with ``seeds`` > 1): seeds 1 .. seeds−1 at stage 1's best learning rate
-  (:func:`select`), derived from the stage-1 cell files on disk, so an interrupted run recomputes
-  the same stage-2 cells.
+* **stage 1**: one cell per learning rate, seed 0, trained for the group's ``probe`` steps (a
+  short first rung, as in successive halving) or, where ``probe`` is 0, for the whole budget;
+* **stage 2**: the seeds at stage 1's best learning rate (:func:`select`) for the whole budget:
+  seeds 1 .. seeds−1, and seed 0 again unless its stage-1 cell already ran the whole budget or
+  early-stopped (a run is deterministic given its seed, so an early-stopped probe *is* the
+  full-budget run: it stops at the same step).  Stage 2 is derived from the stage-1 cell files on
+  disk, so an interrupted run recomputes the same stage-2 cells.
 
 Groups are listed in priority order (the headline claims first); the runner keeps that order.
 
@@ -51,12 +54,15 @@ class Group:
     test_size: int = 2000
     length_buckets: int = 1
     batch: int = 64
+    probe: int = 0  # stage-1 steps per learning rate (0: the whole budget ``steps``)
 
     def __post_init__(self):
         if self.claim not in CLAIMS:
             raise ProtocolError(f"claim must be one of {', '.join(CLAIMS)}, got {self.claim!r}")
         if not self.lrs or self.seeds < 1:
             raise ProtocolError("a group needs at least one learning rate and one seed")
+        if not 0 <= self.probe <= self.steps:
+            raise ProtocolError(f"probe must be between 0 and the budget {self.steps}, got {self.probe}")
 
     @property
     def name(self) -> str:
@@ -74,11 +80,22 @@ class Group:
             test_size=self.test_size, length_buckets=self.length_buckets,
         )  # fmt: skip
 
-    def stage1(self) -> list[Cell]:
-        return [self.cell(lr, 0) for lr in self.lrs]
+    @property
+    def probe_steps(self) -> int:
+        return self.probe or self.steps
 
-    def stage2(self, lr: float) -> list[Cell]:
-        return [self.cell(lr, s) for s in range(1, self.seeds)]
+    def stage1(self) -> list[Cell]:
+        return [dataclasses.replace(self.cell(lr, 0), steps=self.probe_steps) for lr in self.lrs]
+
+    def reruns_seed0(self, chosen: dict) -> bool:
+        """Whether seed 0 at the chosen learning rate must run again for the whole budget: its
+        stage-1 cell was a shorter probe that did not early-stop."""
+        return self.probe_steps < self.steps and not chosen["early_stopped"]
+
+    def stage2(self, chosen: dict) -> list[Cell]:
+        """The whole-budget seed cells at the learning rate of ``chosen`` (the selected stage-1 row)."""
+        first = 0 if self.reruns_seed0(chosen) else 1
+        return [self.cell(chosen["lr"], s) for s in range(first, self.seeds)]
 
 
 def steps_to_best(row: dict) -> int:

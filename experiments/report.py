@@ -45,9 +45,19 @@ def summarize(folder: str, group: protocols.Group) -> dict:
     present while stage 1 is incomplete), the seed rows at its learning rate."""
     st = runner.group_state(folder, group)
     present = [r for r in st["stage1"] if r is not None]
-    chosen = st["chosen"] or (protocols.select(present) if present else None)
-    seeds = ([chosen] if chosen else []) + [r for r in st["stage2"] if r is not None]
-    return dict(st, present=present, chosen=chosen, seeds=seeds, complete=st["chosen"] is not None)
+    selected = st["chosen"] or (protocols.select(present) if present else None)
+    g = st["group"]
+    later = {c.seed: r for c, r in zip(st["stage2_cells"], st["stage2"]) if r is not None}
+    # the result at the selected rate: seed 0's whole-budget run (the stage-1 row itself unless it
+    # was a probe that did not stop early; then the rerun, None until it exists)
+    if selected is None or (st["chosen"] is not None and g.reruns_seed0(selected)):
+        chosen = later.get(0)
+    elif st["chosen"] is None and g.reruns_seed0(selected):
+        chosen = None
+    else:
+        chosen = selected
+    seeds = ([chosen] if chosen else []) + [r for seed, r in sorted(later.items()) if seed > 0]
+    return dict(st, present=present, selected=selected, chosen=chosen, seeds=seeds, complete=st["chosen"] is not None)
 
 
 def _label(g: protocols.Group) -> str:
@@ -70,8 +80,10 @@ def _group_row(s: dict) -> str:
     else:
         spread = "1 seed"
     ran_out = _unknown(c, "budget_exhausted")
-    steps = f"{c['steps_run']:,} / {g.steps:,}" + (
-        " (budget ran out)" if ran_out else " (?)" if ran_out is None else " (stopped)"
+    steps = (
+        f"{c['steps_run']:,} / {g.steps:,}"
+        + (f" (probe {g.probe:,})" if g.probe_steps < g.steps else "")
+        + (" (budget ran out)" if ran_out else " (?)" if ran_out is None else " (stopped)")
     )
     consts = [_unknown(r, "constant_predictor") for r in s["seeds"]]
     const = "?" if c.get("constant_predictor") is None else ("**constant predictor**" if consts[0] else "no")
@@ -96,7 +108,7 @@ def _grid_table(summaries: list[dict]) -> str:
     for s in summaries:
         g = s["group"]
         for lr, r in zip(g.lrs, s["stage1"]):
-            chosen = s["chosen"] is not None and r is s["chosen"]
+            chosen = s["selected"] is not None and r is s["selected"]
             mark = " ←" if chosen else ""
             if r is None:
                 lines.append(f"| `{g.name}` | {_fmt_lr(lr)} | 0 | missing | | | |")
@@ -331,8 +343,12 @@ def render(
         + " at the test length.",
         "* **Selection.** Stage 1 trains each group at every learning rate of its grid, seed 0, and chooses the "
         "run with the highest best validation accuracy (ties: fewer steps to reach it, then the larger learning "
-        "rate). Stage 2 trains seeds 1, 2, … at the chosen rate where the group has several seeds. "
-        "`test acc (seed 0)` is the chosen run's; the seeds' mean and [min, max] include it.",
+        "rate). Where a group has a probe budget (shown as `probe P` in the steps column), stage 1 trains each "
+        "rate for P steps only (one rung of successive halving) and seed 0 is then retrained at the chosen rate "
+        "for the whole budget, unless its probe stopped early (a seeded run that stops early is the same run at "
+        "any larger budget). Stage 2 trains seeds 1, 2, … at the chosen rate for the whole budget where the "
+        "group has several seeds. `test acc (seed 0)` is the whole-budget seed-0 run at the chosen rate; the "
+        "seeds' mean and [min, max] include it.",
         f"* **Constant predictor**: one class takes at least {train.CONSTANT_SHARE:.0%} of the test predictions "
         "(its accuracy is then that class's share of the test labels, within 0.01). `?`: a cell file written "
         "before the field existed.",

@@ -52,14 +52,14 @@ def group_state(out: str, group: protocols.Group) -> dict:
     (once stage 1 is complete), the stage-2 cells derived from it and their rows."""
     stage1 = [_load(out, c) for c in group.stage1()]
     chosen = protocols.select(stage1) if all(r is not None for r in stage1) else None
-    stage2 = group.stage2(chosen["lr"]) if chosen is not None else []
+    stage2 = group.stage2(chosen) if chosen is not None else []
     return dict(
         group=group,
         stage1=stage1,
         chosen=chosen,
         stage2_cells=stage2,
         stage2=[_load(out, c) for c in stage2],
-        stage2_pending=chosen is None and group.seeds > 1,
+        stage2_pending=chosen is None and (group.seeds > 1 or group.probe_steps < group.steps),
     )
 
 

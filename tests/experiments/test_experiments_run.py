@@ -60,7 +60,7 @@ def test_parallel_jobs_give_the_same_numbers(smoke_rows, tmp_path):
     rows = runner.run_protocol("smoke", str(tmp_path), log=lambda m: None, jobs=2)
     tf, lstm = protocols.groups("smoke")
     chosen = protocols.select(rows[:2])
-    assert [r["key"] for r in rows] == [c.key for c in tf.stage1() + tf.stage2(chosen["lr"]) + lstm.stage1()]
+    assert [r["key"] for r in rows] == [c.key for c in tf.stage1() + tf.stage2(chosen) + lstm.stage1()]
     strip = lambda r: {k: v for k, v in r.items() if k not in VOLATILE | {"protocol"}}  # noqa: E731
     assert strip(next(r for r in rows if r["key"] == cell.key)) == strip(row)
     runs = json.loads((tmp_path / "runs.json").read_text())
@@ -292,3 +292,29 @@ def test_sigterm_stops_the_worker_processes(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_probe_rung_reruns_seed0_unless_it_stopped_early(tmp_path):
+    """With a probe budget, stage 1 trains each rate for the probe only; seed 0 is retrained at the
+    chosen rate for the whole budget unless its probe stopped early; the report's result row is
+    the whole-budget run, never the probe."""
+    g = dataclasses.replace(protocols.groups("smoke")[0], steps=60, probe=20, seeds=2)
+    a, b = g.stage1()
+    assert a.steps == b.steps == 20 and g.cell(a.lr, 0).steps == 60
+    out = str(tmp_path)
+    for cell, acc in ((a, 0.4), (b, 0.7)):
+        runner.write_json_atomic(runner.cell_path(out, cell), _fake_row(cell, acc))
+    st = runner.group_state(out, g)
+    assert [(c.seed, c.steps, c.lr) for c in st["stage2_cells"]] == [(0, 60, b.lr), (1, 60, b.lr)]
+    assert report.summarize(out, g)["chosen"] is None  # the whole-budget run is not there yet
+    full0 = g.cell(b.lr, 0)
+    runner.write_json_atomic(runner.cell_path(out, full0), _fake_row(full0, 0.8))
+    s = report.summarize(out, g)
+    assert s["selected"]["key"] == b.key and s["chosen"]["key"] == full0.key and s["chosen"]["test_acc"] == 0.8
+    # a probe that stopped early is its own whole-budget run: only seed 1 is added
+    runner.write_json_atomic(runner.cell_path(out, b), _fake_row(b, 0.995))
+    st = runner.group_state(out, g)
+    assert [(c.seed, c.steps) for c in st["stage2_cells"]] == [(1, 60)]
+    assert report.summarize(out, g)["chosen"]["key"] == b.key
+    with pytest.raises(protocols.ProtocolError):
+        dataclasses.replace(g, probe=61)
