@@ -12,7 +12,9 @@ as for an installed package: a sandbox that sets ``PYTHONDONTWRITEBYTECODE`` wou
 recompile every module of ours on every start. The reference is
 tests/numpy_forward.py, one example at a time, on the saved equality model: its rate is measured on
 2,000 inputs and multiplied out to the 2^20 inputs the command checks (the numpy forward takes the
-same time for every input of a length). ``ratio`` = numpy time for the same inputs / whole process.
+same time for every input of a length), before the first command and after each (the median is
+used: on a shared machine the load changes during a run). ``ratio`` = numpy time for the same
+inputs / whole process.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def main(argv=None) -> int:
     if a.repeats < 1:
         ap.error("--repeats must be at least 1")
     where = machine()
-    rate = numpy_rate()
+    rates = [numpy_rate()]  # measured again after each command: the median is the reference
     rows = []
     pycache = tempfile.mkdtemp(prefix="verify-pycache-")
     try:
@@ -114,9 +116,11 @@ def main(argv=None) -> int:
             med = lambda runs, i: statistics.median(r[i] for r in runs)  # noqa: E731
             rows.append((label, inputs, med(cold, 0), med(warm, 0), med(cold, 1), med(warm, 1)))
             print(rows[-1], flush=True)
+            rates.append(numpy_rate())
     finally:
         shutil.rmtree(pycache, ignore_errors=True)
     load_end = os.getloadavg()[0]
+    rate = statistics.median(rates)
     body = "\n".join(
         [
             "## Whole-process start-up: `verify` cold and warm (`benchmarks/startup.py`)",
@@ -125,8 +129,9 @@ def main(argv=None) -> int:
             "cold = empty compilation cache, warm = cache filled by an earlier run (verify/_cache.py); "
             "Python's bytecode cached in both (PYTHONPYCACHEPREFIX, filled by an earlier run). *CPU* is "
             "the process's CPU time, all threads. numpy = tests/numpy_forward.py, "
-            f"one example at a time, {fmt(rate)} inputs/s on the saved equality model (n = 20), "
-            "multiplied out to the same inputs.",
+            f"one example at a time, {fmt(rate)} inputs/s on the saved equality model (n = 20) (median of "
+            f"{len(rates)} measurements, {', '.join(fmt(r) for r in rates)}, before and after each command, "
+            "so that a change of load during the run weighs on both sides), multiplied out to the same inputs.",
             "",
             table(
                 [
