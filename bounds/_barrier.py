@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import math
 
-import sympy as sp
-
-from ._tf1_cost import COSTS, SYMBOLS
+from ._tf1_cost import CONSTANTS, cost_value
 
 __all__ = ["barrier", "barrier_text"]
 
@@ -38,9 +36,7 @@ def barrier(size: dict, n: int, bits: int, vocab: int = 2) -> dict:
     w, D = int(size["head_dim"]), int(size["width"])
     h, layers = int(size["heads"]), int(size["layers"])
     need = -(-int(n) // 2)
-    values = {"n": int(n), "b": int(bits), "h": h, "w": w, "D": D, "V": int(vocab)}
-    subs = {SYMBOLS[k]: sp.Integer(v) for k, v in values.items()}
-    cost = {c: layers * int(sp.ceiling(expr.subs(subs))) for c, expr in COSTS.items()}
+    cost = {c: layers * cost_value(c, int(n), int(bits), h, w, D, int(vocab)).ceil() for c in CONSTANTS}
     return {
         "n": int(n),
         "need": need,

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
-import sympy
 
 import tasks
 
@@ -237,6 +236,8 @@ def check_rank(cert: RankCertificate) -> dict:
     if cert.complement:
         m = 1 - m
     p, r = int(cert.prime), int(cert.rank)
+    import sympy  # the primality test, here only: importing bounds does not import sympy
+
     if not sympy.isprime(p):
         raise CertificateError(f"{p} is not prime")
     rows, cols, inv = np.asarray(cert.rows), np.asarray(cert.cols), np.asarray(cert.inverse)

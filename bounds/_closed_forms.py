@@ -1,4 +1,4 @@
-"""Closed-form lower bounds (docs/PAPER.md §12) as sympy inequalities, and the smallest width each allows.
+"""Closed-form lower bounds (docs/PAPER.md §12) as inequalities, and the smallest width each allows.
 
 Every bound reads ``size(w, b, h, D, n) >= need(n, A)``: the left side is how many bits the model
 can push through the cut of a communication protocol (Theorem 2 for RNNs, Theorem 4 for one-layer
@@ -40,6 +40,12 @@ has fewer points, n is replaced by the number of keys (:func:`nn_keys`, the boun
 Widths: a Transformer's width is ``max(w, D)`` (paper §2). A width-W model has ``w, D <= W``, and
 ``T`` grows with both, so the smallest width a Transformer bound allows solves ``T(W, b, h, W, n)
 >= need`` for the smallest integer W.
+
+Each form is stated once, as data: the size by its constant (``w·b`` for ``rnn``, Theorem 4's
+``T`` otherwise), the need as ``a·n + c + g·n·log2 P`` (:class:`Need`). :attr:`LowerBound.size`
+and :attr:`LowerBound.need` are the sympy expressions (sympy is imported on first use);
+``min_width``, ``need_bits`` and :func:`lower_bounds` evaluate the same forms exactly on integers
+(bounds/_exact.py), without sympy, so that a ``verify`` row does not pay for importing it.
 """
 
 from __future__ import annotations
@@ -48,13 +54,14 @@ import copy
 import dataclasses
 import functools
 import numbers
-
-import sympy as sp
+from fractions import Fraction
+from typing import Any
 
 import tasks
 
 from ._domains import DOMAINS, EVEN, Domain, Requirement, two_way
-from ._tf1_cost import COSTS, SYMBOLS
+from ._exact import LogLinear, smallest_at_least
+from ._tf1_cost import CONSTANTS, COST_TEXT, cost_value
 
 __all__ = [
     "BoundError",
@@ -66,23 +73,78 @@ __all__ = [
     "min_width_rnn",
     "tf1_cost",
     "nn_keys",
-    "SYMBOLS",
+    "Need",
     "ALPHABET_PARAM",
 ]
-
-n, b, h, w, D, A, K = (SYMBOLS[k] for k in "nbhwDAK")
 
 
 class BoundError(ValueError):
     """Bad parameters for a bound (b <= 0, odd n where halves are needed, unknown task)."""
 
 
-def tf1_cost(constant: str) -> sp.Expr:
+def __getattr__(name: str):
+    """``SYMBOLS``: the sympy symbols of the forms (bounds/_tf1_cost.py), imported on first access."""
+    if name == "SYMBOLS":
+        from . import _tf1_cost
+
+        return _tf1_cost.SYMBOLS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def tf1_cost(constant: str) -> Any:
     """Theorem 4: bits a one-layer Transformer protocol exchanges, with the ``paper``, ``airtight``
-    or ``protocol`` constant (:mod:`bounds._tf1_cost`)."""
-    if constant not in COSTS:
-        raise BoundError(f"constant must be one of {', '.join(COSTS)}, got {constant!r}")
+    or ``protocol`` constant (:mod:`bounds._tf1_cost`), as a sympy expression."""
+    if constant not in CONSTANTS:
+        raise BoundError(f"constant must be one of {', '.join(CONSTANTS)}, got {constant!r}")
+    from ._tf1_cost import COSTS
+
     return COSTS[constant]
+
+
+@dataclasses.dataclass(frozen=True)
+class Need:
+    """The bits a task forces across the cut: ``a·n + c + g·n·log2 P`` (``P`` the parameter named
+    ``log_of``, ``A`` or ``K``; ``g = 0`` without one). ``text`` is sympy's ``sstr`` of the form
+    (tests/bounds/test_bounds_exact.py checks it against :meth:`expr`)."""
+
+    text: str
+    a: Fraction
+    c: Fraction = Fraction(0)
+    g: Fraction = Fraction(0)
+    log_of: str | None = None
+
+    def symbols(self) -> set[str]:
+        return {"n"} | ({self.log_of} if self.log_of else set())
+
+    def expr(self) -> Any:
+        """The sympy expression."""
+        import sympy as sp
+
+        from ._tf1_cost import SYMBOLS
+
+        n = SYMBOLS["n"]
+        q = lambda f: sp.Rational(f.numerator, f.denominator)  # noqa: E731
+        out = q(self.a) * n + q(self.c)
+        if self.log_of:
+            out = out + q(self.g) * n * sp.log(SYMBOLS[self.log_of], 2)
+        return out
+
+    def value(self, values: dict) -> LogLinear:
+        """The exact number at integer ``values`` (``n`` and ``log_of``)."""
+        n = int(values["n"])
+        out = LogLinear(self.a * n + self.c)
+        if self.log_of:
+            out = out + LogLinear.log2(int(values[self.log_of]), self.g * n)
+        return out
+
+
+N_LOG_A = Need("n*log(A)/log(2)", Fraction(0), g=Fraction(1), log_of="A")
+HALF_N = Need("n/2", Fraction(1, 2))
+N_MINUS_1 = Need("n - 1", Fraction(1), Fraction(-1))
+DYCK_DEEP = Need("n*log(K)/(2*log(2)) + n/2 - 1", Fraction(1, 2), Fraction(-1), Fraction(1, 2), "K")
+DYCK_FLAT = Need("n*log(K)/(2*log(2))", Fraction(0), g=Fraction(1, 2), log_of="K")
+SIZE_TEXT = {"rnn": "b*w", **COST_TEXT}  # sympy's sstr of each size
+_SIZE_SYMBOLS = {"rnn": {"b"}, "airtight": {"b", "h", "n"}, "paper": {"b", "h", "n"}, "protocol": {"b", "h", "n", "V"}}
 
 
 # which task parameter is the alphabet A of a bound (None: the bound has no A)
@@ -94,56 +156,74 @@ class LowerBound:
     """``size >= need`` for every model of ``arch`` computing ``task``.
 
     Attributes:
-        size: bits the model can carry across the cut (sympy, in w, b, h, D, n).
-        need: bits the task forces across the cut (sympy, in n, A).
-        constant: ``"rnn"`` (w·b, exact), ``"airtight"``, ``"paper"`` or ``"protocol"`` (Theorem 4's forms).
+        need_form: bits the task forces across the cut (:class:`Need`, in n, A or K).
+        constant: ``"rnn"`` (size w·b, exact), ``"airtight"``, ``"paper"`` or ``"protocol"``
+            (Theorem 4's forms of the size, bits the model can carry across the cut).
         domain: the hypotheses of the theorem (:class:`bounds.Domain`); the inequality is claimed
             only where ``domain.check`` passes.
+
+    :attr:`size` and :attr:`need` are the two sides as sympy expressions (in w, b, h, D, n, V and
+    n, A, K); :meth:`min_width` and :meth:`need_bits` evaluate them exactly without sympy.
     """
 
     task: str
     arch: str
-    size: sp.Expr
-    need: sp.Expr
+    need_form: Need
     theorem: str
     reduction: str
     constant: str
     domain: Domain
 
-    def inequality(self) -> str:
-        return f"{sp.sstr(self.size)} >= {sp.sstr(self.need)}"
+    @property
+    def size(self) -> Any:
+        """Bits the model can carry across the cut (sympy)."""
+        if self.constant == "rnn":
+            from ._tf1_cost import SYMBOLS
 
-    def _subs(self, values: dict) -> dict:
-        return {SYMBOLS[k]: sp.Integer(v) for k, v in values.items() if k in SYMBOLS and v is not None}
+            return SYMBOLS["w"] * SYMBOLS["b"]
+        return tf1_cost(self.constant)
+
+    @property
+    def need(self) -> Any:
+        """Bits the task forces across the cut (sympy)."""
+        return self.need_form.expr()
+
+    def inequality(self) -> str:
+        return f"{SIZE_TEXT[self.constant]} >= {self.need_form.text}"
+
+    def _values(self, values: dict, wanted: set[str]) -> dict[str, int]:
+        given = {k: int(v) for k, v in values.items() if v is not None}
+        missing = wanted - set(given)
+        if missing:
+            raise BoundError(f"{self.task}/{self.arch}: missing values for {sorted(missing)}")
+        return given
 
     def need_bits(self, **values) -> int:
         """``⌈need⌉`` at the given n (and A): the communication lower bound in bits."""
-        return int(sp.ceiling(self.need.subs(self._subs(values))))
+        return self.need_form.value(self._values(values, self.need_form.symbols())).ceil()
 
     def min_width(self, **values) -> int:
         """Smallest integer width W >= 0 with ``size(w=W, D=W) >= need`` at the given n, b (h, A).
 
-        ``size`` is affine in W: ``size = slope·W + offset``, so ``W = max(0, ⌈(need − offset)/slope⌉)``,
-        evaluated exactly by sympy.
+        ``size`` is affine in W: ``size = slope·W + offset``; the smallest W is found exactly
+        (bounds/_exact.py), the integer sympy's ``max(0, ⌈(need − offset)/slope⌉)`` gives.
         """
-        subs = self._subs(values)
-        expr = self.size.subs(D, w).subs(subs)
-        slope, offset = sp.diff(expr, w), expr.subs(w, 0)
-        need = self.need.subs(subs)
-        free = (slope.free_symbols | offset.free_symbols | need.free_symbols) - {w}
-        if free:
-            raise BoundError(f"{self.task}/{self.arch}: missing values for {sorted(map(str, free))}")
-        return max(0, int(sp.ceiling((need - offset) / slope)))
+        v = self._values(values, _SIZE_SYMBOLS[self.constant] | self.need_form.symbols())
+        if self.constant == "rnn":
+            slope, offset = LogLinear(v["b"]), LogLinear(0)
+        else:
+            at = lambda W: cost_value(self.constant, v["n"], v["b"], v["h"], W, W, v.get("V"))  # noqa: E731
+            offset = at(0)
+            slope = at(1) - offset
+        return smallest_at_least(slope, offset, self.need_form.value(v))
 
 
 def _table() -> dict:
-    rnn = w * b
     out: dict[tuple[str, ...], LowerBound] = {
         ("index_lookup", "rnn"): LowerBound(
             "index_lookup",
             "rnn",
-            rnn,
-            n * sp.log(A, 2),
+            N_LOG_A,
             "Theorem 3 (Theorem 2 + Fact 3, INDEX)",
             "Alice runs the RNN on the n symbols and sends the state; Bob feeds the index token",
             "rnn",
@@ -152,8 +232,7 @@ def _table() -> dict:
         ("associative_recall", "rnn"): LowerBound(
             "associative_recall",
             "rnn",
-            rnn,
-            n * sp.log(A, 2),
+            N_LOG_A,
             "Proposition 9 (Theorem 2 + Fact 3)",
             "fixed distinct keys; Alice's values are her string, Bob queries the key of his index",
             "rnn",
@@ -162,8 +241,7 @@ def _table() -> dict:
         ("equality", "rnn"): LowerBound(
             "equality",
             "rnn",
-            rnn,
-            n / 2,
+            HALF_N,
             "Theorem 11 (Theorem 2 + Fact 2, EQ)",
             "Alice runs the first half and sends the state; Bob finishes the second half",
             "rnn",
@@ -172,8 +250,7 @@ def _table() -> dict:
         ("disjointness", "rnn"): LowerBound(
             "disjointness",
             "rnn",
-            rnn,
-            n / 2,
+            HALF_N,
             "§4.2 (Theorem 2 + Fact 1, DISJ)",
             "Alice runs the first half and sends the state; Bob finishes the second half",
             "rnn",
@@ -182,8 +259,7 @@ def _table() -> dict:
         ("nearest_neighbor", "rnn"): LowerBound(
             "nearest_neighbor",
             "rnn",
-            rnn,
-            n * sp.log(A, 2),
+            N_LOG_A,
             "Theorem 8 (MQAR; Theorem 2 + Fact 1)",
             "Alice feeds n labelled hypercube keys and sends the state; Bob queries every key",
             "rnn",
@@ -192,33 +268,33 @@ def _table() -> dict:
     }
     tf_rows = {
         "dyck": (
-            n - 1,
+            N_MINUS_1,
             "Theorem 5 = Theorem 10 (Theorem 4 + Lemma 1)",
             "odd/even split, fooling set of 2^(n-1)",
             DOMAINS["dyck"],
         ),
         "equality": (
-            n / 2,
+            HALF_N,
             "Theorem 12 (Theorem 4 + Fact 2, EQ)",
             "halves split, EQ on n/2 bits",
             two_way("equality"),
         ),
         "disjointness": (
-            n / 2,
+            HALF_N,
             "§4.2 (Theorem 4 + Fact 1, DISJ)",
             "halves split, DISJ on n/2 bits",
             two_way("disjointness"),
         ),
         "split_equality": (
-            n / 2,
+            HALF_N,
             "Lemma 5's task (Theorem 4 + Fact 2, EQ across (S_A, S_B))",
             "the task's own split (S_A, S_B), EQ on n/2 bits",
             DOMAINS["split_equality"],
         ),
     }
     for task, (need, thm, red, dom) in tf_rows.items():
-        for constant in COSTS:
-            out[(task, "tf1", constant)] = LowerBound(task, "tf1", tf1_cost(constant), need, thm, red, constant, dom)
+        for constant in CONSTANTS:
+            out[(task, "tf1", constant)] = LowerBound(task, "tf1", need, thm, red, constant, dom)
     return out
 
 
@@ -237,14 +313,12 @@ def _fallbacks() -> dict:
     )
     thm = "Theorem 4 + Lemma 1's fooling set counted for Dyck-(K,d) [OWN]"
     out = {}
-    for constant in COSTS:
-        size = tf1_cost(constant)
+    for constant in CONSTANTS:
         out[("dyck", "tf1", constant)] = (
             LowerBound(
                 "dyck",
                 "tf1",
-                size,
-                n / 2 * sp.log(K, 2) + n / 2 - 1,
+                DYCK_DEEP,
                 thm,
                 "odd/even split, fooling set Dyck-(K,2) of K^(n/2)·2^(n/2-1)",
                 constant,
@@ -253,8 +327,7 @@ def _fallbacks() -> dict:
             LowerBound(
                 "dyck",
                 "tf1",
-                size,
-                n / 2 * sp.log(K, 2),
+                DYCK_FLAT,
                 thm,
                 "odd/even split, fooling set Dyck-(K,1) of K^(n/2)",
                 constant,
@@ -448,7 +521,7 @@ def _applicable(candidates, task: str, params: dict):
 
 def _with_constant(bound: LowerBound, constant: str) -> LowerBound:
     """The same bound with another of Theorem 4's constants."""
-    return dataclasses.replace(bound, size=tf1_cost(constant), constant=constant)
+    return dataclasses.replace(bound, constant=constant)
 
 
 def _no_bound(main: LowerBound, bits: int, heads: int, reasons: list) -> dict:

@@ -29,15 +29,18 @@ def _run_cli(argv: list[str]) -> int:
 
 
 def _exit(code: int) -> None:
-    """Flush and leave; after an interrupt, skip the interpreter's teardown (JAX's exit hooks)."""
+    """Flush and leave without the interpreter's teardown: JAX's exit hooks (clearing its backends
+    and caches) and the freeing of every module cost a tenth of a second or more of a short run,
+    and nothing is left to do: every file the command writes is closed by then (fileio.atomic_write),
+    the only worker thread is a daemon that has been joined, log handlers are flushed here."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (BrokenPipeError, OSError, ValueError):
             pass
-    if code == EXIT_INTERRUPT:
-        os._exit(code)
-    sys.exit(code)
+    if "logging" in sys.modules:
+        sys.modules["logging"].shutdown()
+    os._exit(code)
 
 
 def entry(argv: Sequence[str] | None = None) -> None:

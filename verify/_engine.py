@@ -294,7 +294,7 @@ def check(
             if item is None:
                 break
             _, _, x, want, valid, _ = item
-            out = step(prepared, *(jax.device_put(a, data) for a in (x, want, valid)))  # dispatched, not awaited
+            out = step(prepared, *jax.device_put((x, want, valid), data))  # one transfer call; dispatched, not awaited
             if pending is not None:
                 tally(*pending)
             pending = (out, item)
