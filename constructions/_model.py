@@ -341,6 +341,10 @@ class Model:
         path = os.fspath(path)
         fmt = other_format(path)
         if fmt is not None:
+            if self.metadata.extended:
+                raise ModelFormatError(
+                    f"{path}: the .onnx and .safetensors exports write version-1 models only (no layer norm or GELU)"
+                )
             return fmt[0](self, path)
         target = check_writable(path)
         entries = dict(self.arrays())

@@ -122,3 +122,11 @@ def test_weights_and_meta_must_agree():
     m = _random_model(norm=False, activation="gelu_tanh")
     with pytest.raises(ModelFormatError, match="disagree with meta"):
         constructions.Model(m.weights, {**m.meta, "activation": "relu"})
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".safetensors"])
+def test_other_exports_refuse_version_2(suffix, tmp_path):
+    m = _random_model(norm=True, activation="gelu_tanh")
+    with pytest.raises(ModelFormatError, match="version-1 models only"):
+        m.save(tmp_path / f"m{suffix}")
+    assert not (tmp_path / f"m{suffix}").exists()
