@@ -17,6 +17,7 @@ from verify import main
 import numpy_forward
 
 SEED = 7
+FAILURES_N2 = 0  # measured (docs/EXPERIMENTS.md)
 TRAINED = pathlib.Path(__file__).resolve().parents[2] / "experiments" / "results" / "trained"
 
 
@@ -89,21 +90,33 @@ def _verify(capsys, *argv):
     return code, json.loads(out)[0] if out.strip() else None, err
 
 
-def test_verify_load_runs_the_committed_trained_model(capsys):
+def _view(model, n: int):
+    """The committed network read at ``n`` symbols: the first ``64 + n`` token rows and ``n + 1``
+    position rows (what experiments/export.py writes for that n)."""
+    arrays = model.arrays()
+    arrays["embed/token"] = arrays["embed/token"][: 64 + n]
+    arrays["embed/position"] = arrays["embed/position"][: n + 1]
+    meta = {**model.meta, "task_params": {"n": n, "alphabet_size": 64}, "seq_len": n + 1, "vocab_size": 64 + n}
+    return constructions.Model.from_arrays(arrays, meta)
+
+
+def test_verify_load_runs_the_committed_trained_model(capsys, tmp_path):
     """The committed TF-(1,64) trained at n = 50 (docs/EXPERIMENTS.md, *Trained models through
-    verify*): sampled at its training length, and exhaustively read at n = 3."""
+    verify*): sampled at its training length, and exhaustively at n = 2 (out of its training
+    lengths 10..50)."""
     side = json.loads((TRAINED / "index_lookup_tf1_n50.json").read_text())
-    model = constructions.load(TRAINED / "index_lookup_tf1_n50.npz")
+    path = TRAINED / "index_lookup_tf1_n50.npz"
+    model = constructions.load(path)
     assert model.metadata.construction["test_acc"] == side["test_acc"] >= 0.99
-    code, row, err = _verify(
-        capsys, "--load", str(TRAINED / "index_lookup_tf1_n50.npz"), "--samples", "300", "--seed", "1", "--json"
-    )
+    at3 = constructions.load(TRAINED / "index_lookup_tf1_n50_at_n3.npz")
+    assert all(np.array_equal(a, _view(model, 3).arrays()[k]) for k, a in at3.arrays().items())
+    code, row, err = _verify(capsys, "--load", str(path), "--samples", "300", "--seed", "1", "--json")
     assert row is not None, err
-    assert row["checked"] == 300 and row["n"] == 50
-    assert 0 < row["failures"] <= 15  # measured: 6 failures in these 300 (about 1% wrong)
+    assert row["inputs_checked"] == 300 and row["n"] == 50 and row["mode"] == "sampled"
+    assert row["failures"] == 3  # measured: 297 of these 300 right (the CLI's seed 1)
     assert code == 1 and row["status"] == "fail"
-    code, row, err = _verify(
-        capsys, "--load", str(TRAINED / "index_lookup_tf1_n50_at_n3.npz"), "--exhaustive", "--json"
-    )
+    _view(model, 2).save(tmp_path / "n2.npz")
+    code, row, err = _verify(capsys, "--load", str(tmp_path / "n2.npz"), "--exhaustive", "--json")
     assert row is not None, err
-    assert row["checked"] == 3 * 64**3 and row["mode"] == "exhaustive"
+    assert row["inputs_checked"] == 2 * 64**2 and row["mode"] == "exhaustive"
+    assert row["failures"] == FAILURES_N2 and code == (0 if FAILURES_N2 == 0 else 1)
