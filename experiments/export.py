@@ -130,3 +130,64 @@ def saver(params_path: str | os.PathLike, row_path: str | os.PathLike | None = N
             atomic_write(os.fspath(row_path), lambda fh: fh.write(text.encode()))
 
     return hook
+
+
+def protocol_check(path: str | os.PathLike, samples: int, seed: int, precisions: list[str]) -> dict:
+    """Theorem 4's protocol (``bounds.tf1_protocol``) run on the saved index-lookup model at
+    ``path`` for ``samples`` inputs drawn with ``numpy.random.default_rng(seed)`` from the task's
+    sampler (uniform over all inputs), Alice holding the n symbols and Bob the index token: per
+    fixed-point format, the bits exchanged per input (counted from the transcript, and the
+    formula), how many outputs agree with the model's float64 predictions, and how many are right."""
+    import bounds
+    import tasks
+
+    model = constructions.load(path)
+    task = tasks.get(model.task, **model.task_params)
+    x = task.sample(np.random.default_rng(seed), samples)
+    want, pred = task.solve(x), model.predict(x)
+    n = int(model.task_params["n"])
+    out: dict[str, Any] = {"model": os.fspath(path), "seed": seed, "inputs": samples}
+    out["model_float64_right"] = int((pred == want).sum())
+    for precision in precisions:
+        run = bounds.tf1_protocol(model, x, range(n), precision)
+        got = np.argmax(run.logits, axis=-1)
+        out[precision] = {
+            "bits": int(sum(m.length for m in run.messages)),
+            "formula_bits": int(run.info["formula_bits"]),
+            "agree_with_model": int((got == pred).sum()),
+            "right": int((got == want).sum()),
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m experiments.export params.npz out.npz --n N [--row row.json]`` converts trained
+    parameters (:func:`saver`'s file); ``python -m experiments.export --protocol model.npz
+    --samples K --seed S fixed:I.F ...`` runs :func:`protocol_check` and prints JSON."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m experiments.export")
+    ap.add_argument("paths", nargs="+")
+    ap.add_argument("--n", type=int)
+    ap.add_argument("--row")
+    ap.add_argument("--protocol", action="store_true")
+    ap.add_argument("--samples", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_intermixed_args(argv)
+    if args.protocol:
+        print(json.dumps(protocol_check(args.paths[0], args.samples, args.seed, args.paths[1:]), indent=1))
+        return 0
+    if len(args.paths) != 2 or args.n is None:
+        ap.error("give params.npz out.npz --n N")
+    meta = None
+    if args.row:
+        with open(args.row) as fh:
+            row = json.load(fh)
+        keep = ("key", "label", "seed", "lr", "batch", "length_buckets", "steps", "steps_run", "early_stopped")
+        meta = {k: row[k] for k in keep + ("test_acc", "best_val_acc")} | {"trained_n": row["n"]}
+    to_model(load_params(args.paths[0]), n=args.n, meta=meta).save(args.paths[1])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
