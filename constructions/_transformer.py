@@ -68,6 +68,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._errors import ConstructionError
 from ._precision import Arithmetic, FixedArithmetic, FloatArithmetic, pytree_dataclass
 
 __all__ = ["Attention", "MLP", "Norm", "Layer", "TransformerWeights", "transformer_logits", "Plan", "make_plan"]
@@ -231,11 +232,11 @@ def _act(ar, a, activation: str):
 
 
 def require_float(ar: Arithmetic, w) -> None:
-    """Refuse (one-line ``ValueError``) a version-2 model (layer norm or GELU) in a format other than
+    """Refuse (one-line :class:`ConstructionError`, a ``ValueError``) a version-2 model (layer norm or GELU) in a format other than
     a hardware float: the fixed-point emulation defines neither."""
     if isinstance(w, TransformerWeights) and (w.norm_eps is not None or w.activation != "relu"):
         if not isinstance(ar, FloatArithmetic):
-            raise ValueError(
+            raise ConstructionError(
                 f"layer norm and GELU are computed in float formats only (float64, float32, bfloat16, float16), not {ar.name}"
             )
 

@@ -120,3 +120,10 @@ def test_verify_load_runs_the_committed_trained_model(capsys, tmp_path):
     assert row is not None, err
     assert row["inputs_checked"] == 2 * 64**2 and row["mode"] == "exhaustive"
     assert row["failures"] == FAILURES_N2 and code == (0 if FAILURES_N2 == 0 else 1)
+
+
+@pytest.mark.parametrize("extra", [["--precision", "fixed:8.8", "--samples", "10"], ["--certify"]])
+def test_verify_refuses_what_version_2_does_not_define(extra, capsys):
+    code = main(["--load", str(TRAINED / "index_lookup_tf1_n50_at_n3.npz"), *extra])
+    out, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and ("float formats only" in err or "no proof method" in err)
