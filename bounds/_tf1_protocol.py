@@ -31,6 +31,17 @@ airtight tally ``D·b + h·(4wb + 4b + 2⌈log2 n⌉)`` of docs/PAPER.md §4.4 (
 and ``U`` both ways); the paper's stated ``3w(b + log2 n)h`` can be smaller than either for small
 w — see docs/BOUNDS.md.
 
+Version-2 models (docs/MODEL.md: layer norms, attention biases, GELU; e.g. a trained GPT-2-style
+layer exported by experiments/export.py). The messages and their counts are the same: a layer norm
+acts on one position's row, so each party normalises its own rows before projecting (the reader's
+query row from the last token it already has or receives in step 1); the biases ``bq, bk, bv`` are
+added locally to each projection (``bk`` shifts every score of a query by the same amount); ``bo``,
+the MLP's layer norm, the GELU and the final layer norm are Bob's alone after step 4. The model
+itself defines layer norm and GELU in float formats only, so here they are computed in float64 on
+the decoded grid values and rounded down to the grid (a local, deterministic choice of each party);
+the protocol's output is then the output of this grid emulation, which is compared with the model's
+float64 predictions (agreement measured, not proved: docs/BOUNDS.md, Theorem 4).
+
 Codes (:mod:`bounds._grid`). The fixed:I.F grid has ``2^b + 1`` points — both clip ends ``±2^I`` —
 one more than b bits can name (the paper's grid App. B.2 has the same off-by-one). A grid value
 that may sit at either end (a local max, an embedded row) is sent as a (b+1)-bit two's complement
@@ -98,12 +109,19 @@ class _Model:
         self.wq, self.wk, self.wv, self.wo = (enc(getattr(layer.attn, k)) for k in ("wq", "wk", "wv", "wo"))
         self.w1, self.b1, self.w2, self.b2 = (enc(getattr(layer.mlp, k)) for k in ("w1", "b1", "w2", "b2"))
         self.wr, self.br = enc(w.readout_w), enc(w.readout_b)
+        self.eps, self.activation = getattr(w, "norm_eps", None), getattr(w, "activation", "relu")
+        self.v2 = self.eps is not None or self.activation != "relu"  # docstring: version-2 models
+        none = lambda norm: None if norm is None else (norm.g, norm.b)  # noqa: E731
+        self.norm_attn, self.norm_mlp = none(layer.norm_attn), none(layer.norm_mlp)
+        self.norm_final = none(w.norm_final)
+        bias = layer.attn.bias
+        self.bias = None if bias is None else {k: enc(b) for k, b in zip(("q", "k", "v", "o"), bias)}
         self.H, self.w, self.D = self.wq.shape
         self.wv_dim = self.wv.shape[1]
         terms = max(self.D, self.w, self.wv_dim, self.H * self.wv_dim, self.w1.shape[1], w.position.shape[0])
         if 2 * (g.int_bits + g.frac_bits) + max(1, math.ceil(math.log2(max(terms, 2)))) > 62:
             raise BoundError(f"fixed:{g.int_bits}.{g.frac_bits} is too wide for exact int64 sums")
-        if self.kind == "token":  # (E Wᵀ), (P Wᵀ) per head, each rounded once: [H, V, w], [H, L_max, w]
+        if self.kind == "token" and not self.v2:  # (E Wᵀ), (P Wᵀ) per head, each rounded once: [H, V, w], [H, L_max, w]
             self.tables = {
                 name: (g.round(np.einsum("vd,hwd->hvw", self.E, m)), g.round(np.einsum("ld,hwd->hlw", self.P, m)))
                 for name, m in (("q", self.wq), ("k", self.wk), ("v", self.wv))
@@ -119,21 +137,45 @@ class _Model:
     def enc_features(self, f):
         return self.g.encode(f)
 
+    def norm(self, x, norm):
+        """A version-2 layer norm of grid rows ``x [..., D]``: float64 on the decoded values, rounded
+        down to the grid (identity when the model has none)."""
+        if norm is None:
+            return x
+        v = self.g.decode(x)
+        mu = v.mean(axis=-1, keepdims=True)
+        sd = np.sqrt(((v - mu) ** 2).mean(axis=-1, keepdims=True) + self.eps)
+        return self.g.encode((v - mu) / sd * norm[0] + norm[1])
+
+    def act(self, a):
+        """The MLP's activation on grid values: ReLU (exact), or GELU's tanh approximation in float64
+        rounded down to the grid."""
+        if self.activation == "relu":
+            return np.maximum(a, 0)
+        v = self.g.decode(a)
+        return self.g.encode(0.5 * v * (1 + np.tanh(np.sqrt(2 / np.pi) * (v + 0.044715 * v**3))))
+
     def proj(self, name, x_in, pos, rows=None):
         """``[H, B, |pos|, w]``: query/key/value projections at ``pos``."""
         g = self.g
-        if self.kind == "token":
+        if self.kind == "token" and not self.v2:
             tok, ptab = self.tables[name]
             return g.add(tok[:, x_in], ptab[:, pos][:, None])
+        if rows is None:
+            rows = self.rows(x_in, pos)
         m = {"q": self.wq, "k": self.wk, "v": self.wv}[name]
-        return g.round(np.einsum("bld,hwd->hblw", rows, m))
+        out = g.round(np.einsum("bld,hwd->hblw", self.norm(rows, self.norm_attn), m))
+        return out if self.bias is None else g.add(out, self.bias[name][:, None, None])
 
     def finish(self, x_last, heads):
         """Bob's last steps: ``W_O``, residual, MLP, readout. ``x_last [B, D]``, ``heads [H, B, wv]``."""
         g = self.g
         x = g.add(x_last, g.round(np.einsum("hbv,hvd->bd", heads, self.wo)))
-        hidden = np.maximum(g.add(g.round(x @ self.w1), self.b1), 0)
+        if self.bias is not None:
+            x = g.add(x, self.bias["o"])
+        hidden = self.act(g.add(g.round(self.norm(x, self.norm_mlp) @ self.w1), self.b1))
         x = g.add(x, g.add(g.round(hidden @ self.w2), self.b2))
+        x = self.norm(x, self.norm_final)
         return g.decode(g.add(g.round(x @ self.wr), self.br))
 
 
@@ -141,7 +183,7 @@ def _party(tm: _Model, x, positions, q):
     """A party's local work up to the scores: ``(s [H, B, |P|], v [H, B, |P|, wv])``."""
     pos = np.asarray(positions, dtype=np.int64)
     x_in = x[:, pos]
-    rows = tm.rows(x_in, pos) if tm.kind != "token" else None
+    rows = tm.rows(x_in, pos) if tm.kind != "token" or tm.v2 else None
     k, v = tm.proj("k", x_in, pos, rows), tm.proj("v", x_in, pos, rows)
     s = tm.g.round(np.einsum("hbw,hbpw->hbp", q, k))
     return s, v

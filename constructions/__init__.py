@@ -57,7 +57,7 @@ from ._precision import Arithmetic, FixedArithmetic, FloatArithmetic, float64_sc
 from ._registry import ConstructionError, available, build, builder_for, register
 from ._rnn import RNNWeights, rnn_logits, rnn_states
 from ._safetensors import SAFETENSORS_FORMAT  # noqa: F401  (registers the .safetensors format)
-from ._transformer import MLP, Attention, Layer, TransformerWeights, encode_weights
+from ._transformer import MLP, Attention, Layer, Norm, TransformerWeights, encode_weights
 
 __all__ = [
     "AddressCode",
@@ -70,6 +70,7 @@ __all__ = [
     "Layer",
     "Layout",
     "MLP",
+    "Norm",
     "Model",
     "ModelFormatError",
     "ModelInputError",

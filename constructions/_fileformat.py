@@ -26,7 +26,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ._encoders import INPUT_ENCODERS
-from ._meta import FORMAT, VARIANTS, ModelFormatError, ModelMeta
+from ._meta import KNOWN_FORMATS, VARIANTS, ModelFormatError, ModelMeta
 
 __all__ = [
     "read_model_file",
@@ -43,19 +43,22 @@ __all__ = [
 MAX_META_BYTES = 1 << 26  # the meta entry, before it is read
 MAX_JSON_DEPTH = 64  # nesting of arrays and objects in meta
 MAX_LAYERS = 1000  # layer0 .. layer999
-MAX_ENTRIES = 8 * MAX_LAYERS + 8
+MAX_ENTRIES = 12 * MAX_LAYERS + 8  # 8 arrays a layer, 4 more with layer norm
 FEATURE_ENCODINGS = ("nearest_neighbor_features",)  # encodings whose model inputs are feature vectors
 
-_LAYER = r"layer(?:0|[1-9][0-9]{0,2})/(?:attn/(?:wq|wk|wv|wo)|mlp/(?:w1|b1|w2|b2))"
-_NAME = re.compile(rf"(?:meta|embed/(?:token|input|position)|{_LAYER}|readout/[wb]|rnn/(?:win|wh|b|h0))\.npy")
+_LAYER = r"layer(?:0|[1-9][0-9]{0,2})/(?:attn/(?:wq|wk|wv|wo|bq|bk|bv|bo)|mlp/(?:w1|b1|w2|b2)|ln_(?:attn|mlp)/[gb])"
+_NAME = re.compile(
+    rf"(?:meta|embed/(?:token|input|position)|{_LAYER}|readout/[wb]|ln_final/[gb]|rnn/(?:win|wh|b|h0))\.npy"
+)
 _NDIM = {"attn": 3, "w1": 2, "w2": 2, "b1": 1, "b2": 1, "w": 2, "b": 1, "win": 2, "wh": 2, "h0": 1}
 _NDIM.update({"token": 2, "input": 2, "position": 2, "wq": 3, "wk": 3, "wv": 3, "wo": 3})
+_NDIM.update({"bq": 2, "bk": 2, "bv": 2, "bo": 1})  # version 2: attention biases (with layer norm)
 
 
 def ndim_of(name: str) -> int:
     """The number of axes the array ``name`` has (docs/MODEL.md tables)."""
     last = name.rsplit("/", 1)[1]
-    return 1 if name in ("rnn/b", "readout/b") else _NDIM[last]
+    return 1 if name in ("rnn/b", "readout/b") or "ln_" in name else _NDIM[last]
 
 
 # --- meta -----------------------------------------------------------------------------------------
@@ -107,8 +110,9 @@ def check_meta(meta: ModelMeta) -> None:
     """File-level rules on top of :class:`ModelMeta`'s field types: the ``format`` version is
     known, ``input_encoding`` is a registered encoder matching ``embed``, ``build`` agrees with
     ``arch`` and ``task``, and the sizes the inputs need are recorded."""
-    if meta.format != FORMAT:
-        raise ModelFormatError(f"meta.format: unknown version {meta.format!r} (this reader knows {FORMAT!r})")
+    if meta.format not in KNOWN_FORMATS:
+        known = " and ".join(map(repr, KNOWN_FORMATS))
+        raise ModelFormatError(f"meta.format: unknown version {meta.format!r} (this reader knows {known})")
     if meta.input_encoding not in INPUT_ENCODERS:
         known = ", ".join(map(repr, sorted(INPUT_ENCODERS)))
         raise ModelFormatError(f"meta.input_encoding must be one of {known}, got {meta.input_encoding!r}")
@@ -200,7 +204,13 @@ def check_shapes(shapes: Mapping[str, tuple[int, ...]], meta: ModelMeta) -> int:
             layers += 1
         need = {embed, "embed/position", "readout/w", "readout/b"}
         need |= {f"layer{i}/{k}" for i in range(layers) for k in _LAYER_ENTRIES}
-        _same_names(names, need, f"a Transformer with {layers} layer(s) and embed {meta.embed_kind!r}")
+        what = f"a Transformer with {layers} layer(s) and embed {meta.embed_kind!r}"
+        if meta.layer_norm_eps is not None:
+            need |= set(_NORM_ENTRIES) | {f"layer{i}/{k}" for i in range(layers) for k in _LAYER_NORM_ENTRIES}
+            what += " and layer norm"
+        else:
+            what += " without layer norm (meta.layer_norm_eps null)"
+        _same_names(names, need, what)
         if layers == 0:
             raise ModelFormatError("layer0: a Transformer needs at least one layer")
         rows, D = shapes["embed/position"]
@@ -223,6 +233,16 @@ def check_shapes(shapes: Mapping[str, tuple[int, ...]], meta: ModelMeta) -> int:
             F = shapes[p + "mlp/w1"][1]
             for k, want in (("w1", (D, F)), ("b1", (F,)), ("w2", (F, D)), ("b2", (D,))):
                 _want(shapes, p + "mlp/" + k, want, "[D, F], [F], [F, D], [D]")
+            if meta.layer_norm_eps is not None:
+                for k in _LAYER_NORM_ENTRIES[:4]:
+                    _want(shapes, p + k, (D,), "[D] (a layer norm's gain or bias)")
+                _want(shapes, p + "attn/bq", (H, w), "[H, w] (the shape of attn/wq without D)")
+                _want(shapes, p + "attn/bk", (H, w), "[H, w] (the shape of attn/wk without D)")
+                _want(shapes, p + "attn/bv", (H, wv), "[H, wv] (the shape of attn/wv without D)")
+                _want(shapes, p + "attn/bo", (D,), "[D] (the attention output's bias)")
+        if meta.layer_norm_eps is not None:
+            for k in _NORM_ENTRIES:
+                _want(shapes, k, (D,), "[D] (a layer norm's gain or bias)")
     C = shapes["readout/w"][1]
     _want(shapes, "readout/w", (D, C), "[D, C] (D the width)")
     _want(shapes, "readout/b", (C,), "[C] with C from readout/w")
@@ -234,6 +254,17 @@ def check_shapes(shapes: Mapping[str, tuple[int, ...]], meta: ModelMeta) -> int:
 
 
 _LAYER_ENTRIES = ("attn/wq", "attn/wk", "attn/wv", "attn/wo", "mlp/w1", "mlp/b1", "mlp/w2", "mlp/b2")
+_LAYER_NORM_ENTRIES = (  # with meta.layer_norm_eps only (version 2)
+    "ln_attn/g",
+    "ln_attn/b",
+    "ln_mlp/g",
+    "ln_mlp/b",
+    "attn/bq",
+    "attn/bk",
+    "attn/bv",
+    "attn/bo",
+)
+_NORM_ENTRIES = ("ln_final/g", "ln_final/b")
 
 
 def _same_names(names: set, need: set, what: str) -> None:

@@ -18,10 +18,23 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["EMBEDS", "FAMILIES", "FORMAT", "READOUTS", "ModelFormatError", "ModelMeta", "model_meta"]
+__all__ = [
+    "ACTIVATIONS",
+    "EMBEDS",
+    "FAMILIES",
+    "FORMAT",
+    "FORMAT_2",
+    "KNOWN_FORMATS",
+    "READOUTS",
+    "ModelFormatError",
+    "ModelMeta",
+    "model_meta",
+]
 
 FORMAT = "separations-model/1"
-KNOWN_FORMATS = (FORMAT,)  # the versions this reader knows
+FORMAT_2 = "separations-model/2"  # version 1 plus layer norm and the GELU activation (docs/MODEL.md)
+KNOWN_FORMATS = (FORMAT, FORMAT_2)  # the versions this reader knows
+ACTIVATIONS = ("relu", "gelu_tanh")  # the MLP's activation; gelu_tanh: flax's nn.gelu (tanh approximation)
 FAMILIES = ("transformer", "rnn")
 VARIANTS = ("tf1", "tf2", "rnn")  # the registered architectures (``build(arch=...)``)
 EMBEDS = ("token", "input")
@@ -50,7 +63,10 @@ _KNOWN = (
     "precision_bits",
     "build",
     "construction",
+    "layer_norm_eps",
+    "activation",
 )
+_V2_KEYS = ("layer_norm_eps", "activation")  # meta keys of version 2 only
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +90,12 @@ class ModelMeta:
         precision_bits: the smallest precision the model was shown exact at, or None.
         build: the arguments of ``constructions.build`` that made it.
         construction: what the construction derived (theorem, scale factors, layouts, ...).
-        format: the file format, ``"separations-model/1"``.
+        layer_norm_eps: None (no layer norm: version 1), or the epsilon of the layer norms a
+            Transformer applies before each attention, before each MLP and before the readout
+            (their gains and biases are the ``ln_*`` entries; docs/MODEL.md).
+        activation: the MLP's activation, ``"relu"`` (the default) or ``"gelu_tanh"``.
+        format: the file format, ``"separations-model/1"``; ``"separations-model/2"`` when
+            ``layer_norm_eps`` or ``activation`` is not the default (set automatically).
         extra: keys of a file that this version does not know, kept as they were.
     """
 
@@ -92,6 +113,8 @@ class ModelMeta:
     precision_bits: int | None = None
     build: dict = dataclasses.field(default_factory=dict)
     construction: dict = dataclasses.field(default_factory=dict)
+    layer_norm_eps: float | None = None
+    activation: str = "relu"
     format: str = FORMAT
     extra: dict = dataclasses.field(default_factory=dict)
 
@@ -115,6 +138,18 @@ class ModelMeta:
                 object.__setattr__(self, name, int(value))
         _check_type("build", self.build, dict)
         _check_type("construction", self.construction, dict)
+        if self.layer_norm_eps is not None:
+            eps = self.layer_norm_eps
+            if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < float(eps) < 1:
+                raise ModelFormatError(f"meta.layer_norm_eps must be a number in (0, 1) or null, got {eps!r}")
+            if self.family != "transformer":
+                raise ModelFormatError("meta.layer_norm_eps: layer norm is defined for Transformers only")
+            object.__setattr__(self, "layer_norm_eps", float(eps))
+        _check_one_of("activation", self.activation, ACTIVATIONS)
+        if self.activation != "relu" and self.family != "transformer":
+            raise ModelFormatError("meta.activation: only a Transformer's MLP may use another activation than relu")
+        if self.extended and self.format == FORMAT:  # these fields exist in version 2 only
+            object.__setattr__(self, "format", FORMAT_2)
         if self.format not in KNOWN_FORMATS:
             raise ModelFormatError(
                 f"meta.format must be one of {', '.join(map(repr, KNOWN_FORMATS))}, got {self.format!r}"
@@ -145,6 +180,11 @@ class ModelMeta:
         object.__setattr__(self, "readout_positions", tuple(int(p) for p in pos))
 
     # -- derived
+    @property
+    def extended(self) -> bool:
+        """Whether the model uses a version-2 feature (layer norm, or an activation other than relu)."""
+        return self.layer_norm_eps is not None or self.activation != "relu"
+
     @property
     def readout_rows(self) -> tuple[int, ...] | None:
         """The positions the forward pass reads (``readout_positions``), or None for ``"last"``."""
@@ -180,6 +220,9 @@ class ModelMeta:
             raise ModelFormatError(f"meta must be a JSON object, got {type(meta).__name__}")
         if require_format and "format" not in meta:
             raise ModelFormatError("meta has no 'format'")
+        if require_format and meta["format"] == FORMAT and any(k in meta for k in _V2_KEYS):
+            key = next(k for k in _V2_KEYS if k in meta)
+            raise ModelFormatError(f"meta.{key} is a field of {FORMAT_2!r}, not of {FORMAT!r}")
         for key in ("arch", "task", "task_params"):
             if key not in meta:
                 raise ModelFormatError(f"meta has no {key!r}")
@@ -196,7 +239,7 @@ class ModelMeta:
     def to_dict(self) -> dict:
         """The JSON object written to a file: every field (``embed`` for Transformers only,
         ``vocab_size`` and ``d_in`` when set), plus the unknown keys read from a file."""
-        out = {
+        out: dict[str, Any] = {
             "format": self.format,
             "arch": self.family,
             "task": self.task,
@@ -216,6 +259,10 @@ class ModelMeta:
             out["vocab_size"] = self.vocab_size
         if self.d_in is not None:
             out["d_in"] = self.d_in
+        if self.layer_norm_eps is not None:
+            out["layer_norm_eps"] = self.layer_norm_eps
+        if self.activation != "relu":
+            out["activation"] = self.activation
         out.update(copy.deepcopy(self.extra))
         return out
 

@@ -45,7 +45,7 @@ from ._precision import Arithmetic, float64_scope, parse_precision
 if TYPE_CHECKING:  # a type name only: constructions does not import tasks
     from tasks import Inputs
 from ._rnn import RNNWeights
-from ._transformer import MLP, Attention, Layer, TransformerWeights, example_elements, make_plan
+from ._transformer import MLP, Attention, Layer, Norm, TransformerWeights, example_elements, make_plan, require_float
 
 __all__ = [
     "Model",
@@ -82,6 +82,13 @@ class Model:
         (validated; missing optional keys take their defaults)."""
         self.weights: Any = weights  # TransformerWeights or RNNWeights, as ``family`` says (not a static fact)
         self.metadata = ModelMeta.from_dict(meta)
+        if isinstance(weights, TransformerWeights) and (
+            weights.norm_eps != self.metadata.layer_norm_eps or weights.activation != self.metadata.activation
+        ):
+            raise ModelFormatError(
+                f"weights (norm_eps {weights.norm_eps}, activation {weights.activation!r}) disagree with meta "
+                f"(layer_norm_eps {self.metadata.layer_norm_eps}, activation {self.metadata.activation!r})"
+            )
         self._meta_dict = self.metadata.to_dict()
 
     # -- identity
@@ -268,6 +275,14 @@ class Model:
                     out[f"layer{i}/attn/{name}"] = getattr(layer.attn, name)
                 for name in ("w1", "b1", "w2", "b2"):
                     out[f"layer{i}/mlp/{name}"] = getattr(layer.mlp, name)
+                if layer.attn.bias is not None:
+                    for name, b in zip(("bq", "bk", "bv", "bo"), layer.attn.bias):
+                        out[f"layer{i}/attn/{name}"] = b
+                for name, norm in (("ln_attn", layer.norm_attn), ("ln_mlp", layer.norm_mlp)):
+                    if norm is not None:
+                        out[f"layer{i}/{name}/g"], out[f"layer{i}/{name}/b"] = norm.g, norm.b
+            if w.norm_final is not None:
+                out["ln_final/g"], out["ln_final/b"] = w.norm_final.g, w.norm_final.b
         out["readout/w"] = w.readout_w
         out["readout/b"] = w.readout_b
         return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
@@ -326,6 +341,10 @@ class Model:
         path = os.fspath(path)
         fmt = other_format(path)
         if fmt is not None:
+            if self.metadata.extended:
+                raise ModelFormatError(
+                    f"{path}: the .onnx and .safetensors exports write version-1 models only (no layer norm or GELU)"
+                )
             return fmt[0](self, path)
         target = check_writable(path)
         entries = dict(self.arrays())
@@ -359,11 +378,24 @@ class Model:
         else:
             emb = a["embed/token" if meta.embed_kind == "token" else "embed/input"]
             blocks = []
+            ln = meta.layer_norm_eps is not None  # version 2: norms and attention biases (check_shapes)
+            norm = lambda p: Norm(a[p + "/g"], a[p + "/b"]) if ln else None  # noqa: E731
             for i in range(layers):
                 p = f"layer{i}/"
-                att = Attention(*(a[p + "attn/" + k] for k in ("wq", "wk", "wv", "wo")))
-                blocks.append(Layer(att, MLP(*(a[p + "mlp/" + k] for k in ("w1", "b1", "w2", "b2")))))
-            w = TransformerWeights(emb, a["embed/position"], tuple(blocks), a["readout/w"], a["readout/b"])
+                bias = tuple(a[p + "attn/" + k] for k in ("bq", "bk", "bv", "bo")) if ln else None
+                att = Attention(a[p + "attn/wq"], a[p + "attn/wk"], a[p + "attn/wv"], a[p + "attn/wo"], bias=bias)
+                mlp = MLP(*(a[p + "mlp/" + k] for k in ("w1", "b1", "w2", "b2")))
+                blocks.append(Layer(att, mlp, norm(p + "ln_attn"), norm(p + "ln_mlp")))
+            w = TransformerWeights(
+                emb,
+                a["embed/position"],
+                tuple(blocks),
+                a["readout/w"],
+                a["readout/b"],
+                norm_final=norm("ln_final"),
+                norm_eps=meta.layer_norm_eps,
+                activation=meta.activation,
+            )
         return cls(w, meta)
 
     def with_arrays(self, **changes) -> Model:
@@ -399,7 +431,9 @@ def check_precision(model: Model, precision: str | Arithmetic) -> None:
     defined: an unknown name, or a fixed-point format too wide for the exact emulation of its
     largest matrix product (:func:`product_terms`; int64 with split accumulators where needed). ``predict``, ``logits``, the checking engine and
     the certified mode all call it, so they refuse the same formats with the same message."""
-    parse_precision(precision).check_terms(product_terms(model))
+    ar = parse_precision(precision)
+    ar.check_terms(product_terms(model))
+    require_float(ar, model.weights)
 
 
 def load(path: PathLike, *, max_bytes: int | None = None) -> Model:

@@ -10,6 +10,18 @@ Decoder-style, no layer norm, no 1/√d scaling (temperatures live in ``Wq``)::
     logits = X[-1] @ Wr + br                       (readout "last")
            = X[r] @ Wr + br for r in R             (readout "positions": R, logits [|R|, C])
 
+Version 2 of the format (docs/MODEL.md) adds, optionally, GPT-2-style layer norms and attention
+biases, and the GELU activation (tanh approximation, ``gelu_tanh``) in place of the ReLU::
+
+    X = X + Σ_h softmax(mask((N X Wq_hᵀ + bq_h)(N X Wk_hᵀ + bk_h)ᵀ)) (N X Wv_hᵀ + bv_h) Wo_h + bo
+    X = X + act(N' X W1 + b1) W2 + b2
+    logits = N'' X[-1] @ Wr + br
+
+with ``N x = g ⊙ (x - mean(x)) / sqrt(var(x) + eps) + b`` per position (``N, N', N''`` the layer's
+``ln_attn``, ``ln_mlp`` and the final ``ln_final``). A model with layer norm is computed on the
+generic path (no first-layer tables, every coordinate live: a norm reads all of them), in float
+formats only.
+
 Shapes: ``E [V, D]``, ``W_in [d_in, D]``, ``P [L_max, D]``, ``Wq, Wk [H, w, D]``,
 ``Wv, Wo [H, wv, D]``, ``W1 [D, F]``, ``b1 [F]``, ``W2 [F, D]``, ``b2 [D]``, ``Wr [D, C]``, ``br [C]``.
 
@@ -56,9 +68,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._errors import ConstructionError
 from ._precision import Arithmetic, FixedArithmetic, FloatArithmetic, pytree_dataclass
 
-__all__ = ["Attention", "MLP", "Layer", "TransformerWeights", "transformer_logits", "Plan", "make_plan"]
+__all__ = ["Attention", "MLP", "Norm", "Layer", "TransformerWeights", "transformer_logits", "Plan", "make_plan"]
 
 Weights = TypeVar("Weights")  # a weights pytree: TransformerWeights or RNNWeights
 SELECT_VOCAB = 16  # vocabularies up to this size are looked up by selection, not gathered
@@ -74,11 +87,20 @@ class Attention:
     wk: np.ndarray
     wv: np.ndarray
     wo: np.ndarray
+    bias: tuple | None = None  # version 2 with layer norm: (bq [H, w], bk [H, w], bv [H, wv], bo [D])
+
+
+@pytree_dataclass
+class Norm:
+    """A layer norm's gain and bias, ``g, b [D]`` (its epsilon is the model's ``norm_eps``)."""
+
+    g: np.ndarray
+    b: np.ndarray
 
 
 @pytree_dataclass
 class MLP:
-    """Position-wise ReLU MLP. ``w1 [D, F]``, ``b1 [F]``, ``w2 [F, D]``, ``b2 [D]``."""
+    """Position-wise MLP (ReLU, or the model's ``activation``). ``w1 [D, F]``, ``b1 [F]``, ``w2 [F, D]``, ``b2 [D]``."""
 
     w1: np.ndarray
     b1: np.ndarray
@@ -90,18 +112,25 @@ class MLP:
 class Layer:
     attn: Attention
     mlp: MLP
+    norm_attn: Norm | None = None  # version 2: layer norm before the attention
+    norm_mlp: Norm | None = None  # version 2: layer norm before the MLP
 
 
-@pytree_dataclass
+@pytree_dataclass(static=("norm_eps", "activation"))
 class TransformerWeights:
     """All arrays of a Transformer. ``embed`` is ``E [V, D]`` (token inputs) or ``W_in [d_in, D]``
-    (feature inputs); which one is recorded in the model's metadata, not here."""
+    (feature inputs); which one is recorded in the model's metadata, not here. ``norm_eps`` (None:
+    no layer norm), ``norm_final`` and ``activation`` are version 2's (module docstring); the first
+    two are set together with every layer's norms and attention biases."""
 
     embed: np.ndarray
     position: np.ndarray
     layers: tuple
     readout_w: np.ndarray
     readout_b: np.ndarray
+    norm_final: Norm | None = None
+    norm_eps: float | None = None
+    activation: str = "relu"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,27 +213,65 @@ def _proj(ar, x, w):
     return ar.einsum("ld,hwd->hlw", x, w)
 
 
-def _finish(ar, x, attn, m: MLP, cols):
+def _norm(ar, x, norm: Norm | None, eps: float | None):
+    """Layer norm of each row of ``x [L, D]`` (identity when ``norm`` is None); float formats only
+    (:func:`require_float`)."""
+    if norm is None:
+        return x
+    mean = jnp.mean(x, axis=-1, keepdims=True)
+    centred = x - mean
+    var = jnp.mean(centred * centred, axis=-1, keepdims=True)
+    return (centred * jax.lax.rsqrt(var + jnp.asarray(eps, x.dtype)) * norm.g + norm.b).astype(x.dtype)
+
+
+def _act(ar, a, activation: str):
+    """The MLP's activation: ``ar.relu``, or the GELU's tanh approximation (float formats only)."""
+    if activation == "relu":
+        return ar.relu(a)
+    return jax.nn.gelu(a, approximate=True).astype(a.dtype)
+
+
+def require_float(ar: Arithmetic, w) -> None:
+    """Refuse (one-line :class:`ConstructionError`, a ``ValueError``) a version-2 model (layer norm or GELU) in a format other than
+    a hardware float: the fixed-point emulation defines neither."""
+    if isinstance(w, TransformerWeights) and (w.norm_eps is not None or w.activation != "relu"):
+        if not isinstance(ar, FloatArithmetic):
+            raise ConstructionError(
+                f"layer norm and GELU are computed in float formats only (float64, float32, bfloat16, float16), not {ar.name}"
+            )
+
+
+def _finish(ar, x, attn, layer: Layer, cols, w: TransformerWeights | None = None):
     """Residual, MLP, residual: ``x`` on the live input coordinates, ``attn`` (the attention output)
     on the live middle ones -> the layer's output on its live output coordinates."""
+    m = layer.mlp
     inp, mid, out, mid_in_inp, out_in_mid = cols
     x = ar.add(x[:, mid_in_inp], attn)
-    hidden = ar.relu(ar.add(ar.einsum("ld,df->lf", x, m.w1[mid]), m.b1))
+    eps, activation = (None, "relu") if w is None else (w.norm_eps, w.activation)
+    h = _norm(ar, x, layer.norm_mlp, eps)
+    hidden = _act(ar, ar.add(ar.einsum("ld,df->lf", h, m.w1[mid]), m.b1), activation)
     return ar.add(x[:, out_in_mid], ar.add(ar.einsum("lf,fd->ld", hidden, m.w2[:, out]), m.b2[out]))
 
 
-def _layer(ar, x, layer: Layer, causal: bool, rows, cols):
+def _layer(ar, x, layer: Layer, causal: bool, rows, cols, w: TransformerWeights | None = None):
     """One residual layer on ``x [L, |inp|]``; returns ``[L, |out|]``, or ``[len(rows), |out|]``
-    at the query ``rows`` only (static numpy ints; None: every position)."""
+    at the query ``rows`` only (static numpy ints; None: every position). ``w``: the model's
+    weights, for version 2's norm epsilon and activation (None: version 1)."""
     L = x.shape[0]
     a = layer.attn
     inp, mid = cols[0], cols[1]
-    k, v = _proj(ar, x, a.wk[:, :, inp]), _proj(ar, x, a.wv[:, :, inp])
+    h = _norm(ar, x, layer.norm_attn, None if w is None else w.norm_eps)
+    k, v = _proj(ar, h, a.wk[:, :, inp]), _proj(ar, h, a.wv[:, :, inp])
     rows = np.arange(L) if rows is None else np.asarray(rows)
     xq = x if rows.shape[0] == L else x[rows]
-    q = _proj(ar, xq, a.wq[:, :, inp])
+    q = _proj(ar, h if rows.shape[0] == L else h[rows], a.wq[:, :, inp])
+    if a.bias is not None:  # version 2 (layer norm): biases of the projections and of the output
+        bq, bk, bv, bo = a.bias
+        q, k, v = ar.add(q, bq[:, None]), ar.add(k, bk[:, None]), ar.add(v, bv[:, None])
     attn = _attend_rows(ar, q, k, v, a.wo[:, :, mid], rows, causal)
-    return _finish(ar, xq, attn, layer.mlp, cols)
+    if a.bias is not None:
+        attn = ar.add(attn, a.bias[3][mid])
+    return _finish(ar, xq, attn, layer, cols, w)
 
 
 # --- weights: encoding, first-layer tables, plan -------------------------------------------------
@@ -223,8 +290,9 @@ def prepare(ar: Arithmetic, w: TransformerWeights, *, embed_kind: str, seq_len: 
     length, the attention row of every possible query token, ``[H, V, L]``, valid (and used)
     where the plan finds the keys token-independent; else None.
     """
+    require_float(ar, w)
     w = encode_weights(ar, w)
-    if embed_kind != "token":
+    if embed_kind != "token" or w.norm_eps is not None:  # layer norm: the generic path (module docstring)
         return w, None, None
     first = w.layers[0].attn
     tables = tuple((_proj(ar, w.embed, m), _proj(ar, w.position, m)) for m in (first.wq, first.wk, first.wv))
@@ -263,7 +331,7 @@ def _may_skip_zero_weights(ar: Arithmetic, D: int) -> bool:
 def _liveness(ar: Arithmetic, w: TransformerWeights, *, token_inputs: bool):
     """Per layer ``(inp, mid, out)`` live residual coordinates, from the readout backwards."""
     D = int(np.asarray(w.position).shape[1])
-    if not _may_skip_zero_weights(ar, D):
+    if not _may_skip_zero_weights(ar, D) or w.norm_eps is not None:  # a layer norm reads every coordinate
         return None
     reads = lambda m, axes: set(np.flatnonzero(np.any(np.asarray(m) != 0, axis=axes)).tolist())  # noqa: E731
     need = reads(w.readout_w, 1)
@@ -325,7 +393,7 @@ def _first_layer(ar, w, tables, rows_table, plan: Plan, batch: int, L: int, caus
             q = qc if qc is not None else ar.add(_lookup(eq, tok[rows], axis=1), pq[:, rows])
             k = kc if kc is not None else ar.add(_lookup(ek, tok, axis=1), pk[:, :L])
             attn = _attend_rows(ar, q, k, v, wo, rows, causal)
-        return _finish(ar, x, attn, layer.mlp, cols)
+        return _finish(ar, x, attn, layer, cols, w)
 
     return one
 
@@ -357,20 +425,24 @@ def transformer_logits(
     D, n_layers = w.position.shape[1], len(w.layers)
     cols = [_columns(plan, i, D) for i in range(n_layers)]
     read = np.arange(L - 1, L) if readout is None else np.asarray(readout, dtype=np.int64)
-    if embed_kind == "token":
+    tabled = embed_kind == "token" and tables is not None  # token inputs, version 1 (no layer norm)
+    if tabled:
         single = n_layers == 1 and readout is None
         first = _first_layer(ar, w, tables, rows_table, plan, B, L, causal, single=single)
     embed, pos = w.embed[:, cols[0][0]], w.position[:L][:, cols[0][0]]
 
     def one(x_in):
-        if embed_kind == "token":
+        if tabled:
             x, start = first(x_in), 1
             if n_layers == 1 and readout is not None:
                 x = x[read]
+        elif embed_kind == "token":  # layer norm: E[tokens] + P, then every layer on the generic path
+            x, start = ar.add(_lookup(embed, x_in), pos), 0
         else:
             x, start = ar.add(ar.einsum("li,id->ld", ar.encode(x_in), embed), pos), 0
         for i in range(start, n_layers):
-            x = _layer(ar, x, w.layers[i], causal, rows=read if i == n_layers - 1 else None, cols=cols[i])
+            x = _layer(ar, x, w.layers[i], causal, rows=read if i == n_layers - 1 else None, cols=cols[i], w=w)
+        x = _norm(ar, x, w.norm_final, w.norm_eps)
         logits = ar.decode(ar.add(ar.einsum("ld,dc->lc", x, w.readout_w[cols[-1][2]]), w.readout_b))
         return logits[0] if readout is None else logits
 

@@ -84,18 +84,22 @@ def constant_predictor(pred_counts) -> bool:
     return max(counts) >= CONSTANT_SHARE * total
 
 
-def run(cell: Cell, progress=None) -> dict:
+def run(cell: Cell, progress=None, save_params=None) -> dict:
     """Train and test one cell; returns the JSON-ready result row (with the validation curve).
 
     Runs with ``jax_enable_x64`` off whatever the caller has set (``JAX_ENABLE_X64``, or a call
     inside ``constructions.float64_scope()``): with it on, some intermediates are float64 and the same seed gave other
     numbers (the smoke cell's first mean loss 4.4911666 instead of 4.4911671, and the runs diverge
-    from there).  So a cell's numbers do not depend on what else the process imported."""
+    from there).  So a cell's numbers do not depend on what else the process imported.
+
+    ``save_params``: optional callable, called once after testing as ``save_params(module, params,
+    row)`` with the flax module, its trained parameters and the result row (for instance
+    ``experiments.export.saver(path)``); it does not change the row."""
     with jax.enable_x64(False):
-        return _run(cell, progress)
+        return _run(cell, progress, save_params)
 
 
-def _run(cell: Cell, progress=None) -> dict:
+def _run(cell: Cell, progress=None, save_params=None) -> dict:
     src = data.make(cell.task, cell.n, length_buckets=cell.length_buckets)
     module = models.build(
         cell.model, vocab=src.vocab, max_len=src.max_len, width=cell.width, layers=cell.layers, classes=src.classes
@@ -175,4 +179,6 @@ def _run(cell: Cell, progress=None) -> dict:
     )
     if cell.task == "dyck":
         row["dyck_depth1_rule"] = data.DYCK_DEPTH1_RULE
+    if save_params is not None:
+        save_params(module, params, row)
     return row

@@ -23,6 +23,23 @@ def _softmax_rows(s, mask):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _norm(arrays, name, meta, X):
+    """Version 2: the layer norm ``name`` of each row (identity without meta['layer_norm_eps'])."""
+    eps = meta.get("layer_norm_eps")
+    if eps is None:
+        return X
+    mu = X.mean(axis=-1, keepdims=True)
+    sd = np.sqrt(((X - mu) ** 2).mean(axis=-1, keepdims=True) + eps)
+    return (X - mu) / sd * arrays[name + "/g"] + arrays[name + "/b"]
+
+
+def _act(meta, a):
+    if meta.get("activation", "relu") == "relu":
+        return np.maximum(a, 0)
+    assert meta["activation"] == "gelu_tanh", meta["activation"]
+    return 0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a**3)))
+
+
 def transformer_logits(arrays, meta, x):
     """x: int tokens [L] (embed 'token') or float features [L, d_in]; returns logits [C], or
     [Q, C] at meta['readout_positions'] when meta['readout'] is 'positions'."""
@@ -38,13 +55,18 @@ def transformer_logits(arrays, meta, x):
         p = f"layer{i}/"
         wq, wk, wv, wo = (arrays[p + "attn/" + k] for k in ("wq", "wk", "wv", "wo"))
         out = np.zeros_like(X)
+        N = _norm(arrays, p + "ln_attn", meta, X)
+        bq, bk, bv = (
+            arrays.get(p + "attn/" + k, np.zeros(w.shape[:2])) for k, w in zip(("bq", "bk", "bv"), (wq, wk, wv))
+        )
         for h in range(wq.shape[0]):
-            Q, K, V = X @ wq[h].T, X @ wk[h].T, X @ wv[h].T
+            Q, K, V = N @ wq[h].T + bq[h], N @ wk[h].T + bk[h], N @ wv[h].T + bv[h]
             out += _softmax_rows(Q @ K.T, mask) @ V @ wo[h]
-        X = X + out
-        hid = np.maximum(X @ arrays[p + "mlp/w1"] + arrays[p + "mlp/b1"], 0)
+        X = X + out + arrays.get(p + "attn/bo", 0.0)
+        hid = _act(meta, _norm(arrays, p + "ln_mlp", meta, X) @ arrays[p + "mlp/w1"] + arrays[p + "mlp/b1"])
         X = X + hid @ arrays[p + "mlp/w2"] + arrays[p + "mlp/b2"]
         i += 1
+    X = _norm(arrays, "ln_final", meta, X)
     if meta.get("readout", "last") == "positions":
         return X[meta["readout_positions"]] @ arrays["readout/w"] + arrays["readout/b"]
     return X[-1] @ arrays["readout/w"] + arrays["readout/b"]

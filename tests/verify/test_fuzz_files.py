@@ -167,11 +167,12 @@ json_values = st.recursive(
 )
 META_KEYS = [
     "format", "arch", "task", "task_params", "causal", "readout", "embed", "input_encoding", "seq_len",
-    "vocab_size", "d_in", "precision_bits", "build", "construction", "other",
+    "vocab_size", "d_in", "precision_bits", "build", "construction", "other", "layer_norm_eps", "activation",
 ]  # fmt: skip
 ENTRY_NAMES = [
     "meta", "embed/token", "embed/input", "embed/position", "layer0/attn/wq", "layer0/mlp/w1", "layer1/attn/wv",
     "layer2/mlp/b2", "readout/w", "readout/b", "rnn/win", "rnn/wh", "rnn/b", "rnn/h0", "junk", "layer01/attn/wq",
+    "layer0/ln_attn/g", "layer0/attn/bq", "ln_final/b",  # version 2's entries (docs/MODEL.md)
 ]  # fmt: skip
 
 

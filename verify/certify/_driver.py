@@ -77,6 +77,10 @@ def certify(
     refuses it (:func:`constructions.check_precision`: same formats, same message).
     """
     check_precision(model, precision)  # the formats where the forward is defined, as for predict
+    if model.metadata.extended:
+        raise VerifyError(
+            "--certify has no proof method for layer norm or GELU (a version-2 model); use --samples or --exhaustive"
+        )
     ar = parse_precision(precision)
     _decline_wide(model, ar)
     task = task or task_of(model)
