@@ -17,7 +17,7 @@ from . import protocols, train
 
 COLUMNS = (
     "task", "n", "model", "label", "layers", "width", "lr", "seed", "steps", "batch", "steps_run",
-    "length_buckets", "early_stopped", "budget_exhausted", "steps_to_stop", "best_val_acc", "final_val_acc",
+    "length_buckets", "clip", "early_stopped", "budget_exhausted", "steps_to_stop", "best_val_acc", "final_val_acc",
     "test_acc", "constant_predictor", "test_pred_counts", "test_label_counts", "params", "params_no_embed",
     "state_size", "state_kind", "train_seconds", "key",
 )  # fmt: skip

@@ -2,7 +2,12 @@
 rate and seed (docs/PAPER.md §13.1).
 
 Protocol of a cell:
-  * Adam (optax) on the cross-entropy, a fresh batch from the training distribution every step;
+  * Adam (optax) on the cross-entropy, a fresh batch from the training distribution every step,
+    the gradient clipped to global norm ``clip`` (1.0; 0 turns clipping off).  Without it the
+    LSTM on Dyck-(2,2) at n = 100 oscillated and fell back to a constant predictor (lr 1e-3:
+    validation 0.81 at step 750, 0.50 at 1,250, test 0.653 after 4,000 steps; lr 3e-4: test
+    0.471), while with it lr 3e-3 reached validation 0.998 at step 1,000 (test 0.995).  The paper
+    does not state its clipping; clipping at norm 1 is the common default for recurrent models;
   * every ``eval_every`` steps, accuracy on a fixed validation set drawn at the test length (the
     validation curve); training stops early once it reaches ``stop_at`` (near perfect), or after
     ``steps`` steps;
@@ -44,6 +49,7 @@ class Cell:
     test_size: int = 5000
     stop_at: float = 0.99
     length_buckets: int = 1  # training batches in K length ranges (experiments.data); 1: one width
+    clip: float = 1.0  # gradient clipping to this global norm; 0: none
 
     @property
     def key(self) -> str:
@@ -51,6 +57,7 @@ class Cell:
         return (
             f"{self.task}_n{self.n}_{self.model}{self.layers}_w{self.width}_lr{self.lr:g}_s{self.seed}"
             f"_T{self.steps}_b{self.batch}" + (f"_K{self.length_buckets}" if self.length_buckets != 1 else "")
+            + (f"_c{self.clip:g}" if self.clip else "")
         )
 
     @property
@@ -108,7 +115,9 @@ def _run(cell: Cell, progress=None, save_params=None) -> dict:
     val = src.test_batch(rng_val, cell.val_size)
     tok0, len0, _ = src.train_batch(np.random.default_rng([cell.seed, 3]), 2)
     params = module.init(jax.random.PRNGKey(cell.seed), jnp.asarray(tok0), jnp.asarray(len0))["params"]
-    opt = optax.adam(cell.lr)
+    if cell.clip < 0:
+        raise ValueError(f"clip must be >= 0, got {cell.clip}")
+    opt = optax.chain(optax.clip_by_global_norm(cell.clip), optax.adam(cell.lr)) if cell.clip else optax.adam(cell.lr)
     opt_state = opt.init(params)
 
     def loss_fn(p, tokens, lengths, labels):
