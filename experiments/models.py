@@ -9,8 +9,12 @@ on tokens ``0..i`` only, so right padding never changes a prediction (tested).
 name               model
 =================  ==========================================================================
 ``tf``             causal Transformer, GPT-2 style: pre-LayerNorm, learned absolute positions,
-                   multi-head softmax attention (flax ``MultiHeadDotProductAttention``), GELU MLP
+                   multi-head softmax attention (the function and parameters of flax's
+                   ``MultiHeadDotProductAttention``, written out: :class:`_Attention`), GELU MLP
                    of width 4w.  ``layers`` = 1 gives the paper's one-layer Transformer.
+``lintf``          causal linear Transformer (Katharopoulos et al. 2020): the ``tf`` model with
+                   attention ``φ(q_t)·S_t / (φ(q_t)·z_t + 1e-6)``, ``S_t = Σ_{s<=t} φ(k_s) v_sᵀ``,
+                   ``z_t = Σ_{s<=t} φ(k_s)``, φ = elu + 1; state per layer and head S and z.
 ``lstm``           stacked LSTM (flax ``OptimizedLSTMCell`` under ``nn.RNN``), hidden size w.
 ``dss``            diagonal linear state-space model (S4D-Lin: complex diagonal A, ZOH
                    discretisation, time-invariant, computed as a causal convolution),
@@ -33,7 +37,8 @@ the number of entries of all parameter arrays (embeddings included), ``params_no
 token/position embeddings out, and ``state_size`` is the number of real numbers carried from one
 time step to the next when the model runs left to right: for recurrent models their whole state
 (LSTM: h and c per layer; DSS: the complex diagonal state, 2 reals per mode; Mamba: the SSM state
-plus the convolution's last 3 inputs; RetNet: the d_k×d_v matrix per head), for a Transformer the
+plus the convolution's last 3 inputs; RetNet: the d_k×d_v matrix per head; linear Transformer:
+S (d_k×d_v) and z (d_k) per head, read off the q/k/v kernel shapes), for a Transformer the
 residual width per position (``width``, as in ``Model.size()``; its key/value cache grows with
 the length, ``kv_cache_per_position`` = 2·w·layers reals per position).
 """
@@ -48,12 +53,79 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-MODELS = ("tf", "lstm", "dss", "mamba", "retnet")
+MODELS = ("tf", "lintf", "lstm", "dss", "mamba", "retnet")
 
 
 def _last(x, lengths):
     """``x [B, L, D]`` -> ``[B, D]`` at position ``lengths - 1``."""
     return x[jnp.arange(x.shape[0]), lengths - 1]
+
+
+class _DenseParams(nn.Module):
+    """The parameters of ``nn.DenseGeneral(features, axis=-1 or (-2, -1))`` (same names, shapes and
+    initialisation: lecun-normal on the flattened kernel, zero bias), returned as arrays so that the
+    caller can contract them in any order.  ``in_shape`` and ``features`` are tuples."""
+
+    in_shape: tuple
+    features: tuple
+
+    @nn.compact
+    def __call__(self):
+        fan_in, fan_out = math.prod(self.in_shape), math.prod(self.features)
+
+        def kernel_init(key, shape, dtype=jnp.float32):
+            return nn.initializers.lecun_normal()(key, (fan_in, fan_out), dtype).reshape(shape)
+
+        kernel = self.param("kernel", kernel_init, self.in_shape + self.features, jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, self.features, jnp.float32)
+        return kernel, bias
+
+
+class _Attention(nn.Module):
+    """Multi-head softmax attention with the parameters of flax's ``MultiHeadDotProductAttention``
+    (``query``, ``key``, ``value`` [w, H, dh] and ``out`` [H, dh, w], with biases; same init), and
+    the same function; written out so that the read-out layer can contract in a cheaper order."""
+
+    width: int
+    heads: int
+
+    def _params(self):
+        w, H = self.width, self.heads
+        dh = w // H
+        q, k, v = (_DenseParams((w,), (H, dh), name=n)() for n in ("query", "key", "value"))
+        return q, k, v, _DenseParams((H, dh), (w,), name="out")()
+
+    @nn.compact
+    def __call__(self, h):
+        """All positions, causally: ``h [B, L, w]`` -> ``[B, L, w]``."""
+        (wq, bq), (wk, bk), (wv, bv), (wo, bo) = self._params()
+        dh = self.width // self.heads
+        q, k, v = (jnp.einsum("blw,whd->blhd", h, W) + b for W, b in ((wq, bq), (wk, bk), (wv, bv)))
+        s = jnp.einsum("bqhd,bkhd->bhqk", q / math.sqrt(dh), k)
+        L = h.shape[1]
+        causal = jnp.arange(L)[:, None] >= jnp.arange(L)[None, :]
+        a = jax.nn.softmax(jnp.where(causal, s, jnp.finfo(s.dtype).min), axis=-1)
+        o = jnp.einsum("bhqk,bkhd->bqhd", a, v)
+        return jnp.einsum("bqhd,hdw->bqw", o, wo) + bo
+
+    @nn.compact
+    def readout(self, h, lengths):
+        """Only the query at ``lengths - 1``, attending to positions ``0..lengths-1``: ``[B, w]``.
+
+        The score of key t for head j is ``(q_j/√dh)·(W_k,j h_t + b_k,j)``; its term ``q_j·b_k,j``
+        is the same for every t and cancels in the softmax, the rest is ``h_t·(W_k,j q_j)/√dh``;
+        and as the weights sum to 1, ``Σ_t a_t (W_v,j h_t + b_v,j) = W_v,j (Σ_t a_t h_t) + b_v,j``.
+        So the keys and values are never projected: O(L·w·H) per sequence instead of O(L·w²)."""
+        (wq, bq), (wk, _), (wv, bv), (wo, bo) = self._params()
+        dh = self.width // self.heads
+        q = jnp.einsum("bw,whd->bhd", _last(h, lengths), wq) + bq
+        u = jnp.einsum("bhd,whd->bhw", q / math.sqrt(dh), wk)
+        s = jnp.einsum("blw,bhw->bhl", h, u)
+        keep = jnp.arange(h.shape[1])[None, None, :] < lengths[:, None, None]
+        a = jax.nn.softmax(jnp.where(keep, s, jnp.finfo(s.dtype).min), axis=-1)
+        o = jnp.einsum("bhl,blw->bhw", a, h)
+        o = jnp.einsum("bhw,whd->bhd", o, wv) + bv
+        return jnp.einsum("bhd,hdw->bw", o, wo) + bo
 
 
 class Transformer(nn.Module):
@@ -69,24 +141,80 @@ class Transformer(nn.Module):
         L = tokens.shape[1]
         x = nn.Embed(self.vocab, self.width, name="embed_token")(tokens)
         x = x + nn.Embed(self.max_len, self.width, name="embed_position")(jnp.arange(L))[None]
-        mask = nn.make_causal_mask(tokens)
         for i in range(self.layers):
             h = nn.LayerNorm(name=f"ln_attn{i}")(x)
-            attn = nn.MultiHeadDotProductAttention(num_heads=self.heads, name=f"attn{i}")
+            attn = _Attention(self.width, self.heads, name=f"attn{i}")
             if i < self.layers - 1:
-                x = x + attn(h, h, mask=mask)
+                x = x + attn(h)
             else:
                 # The read-out needs the last layer at position lengths-1 only: one query there,
                 # attending causally to positions 0..lengths-1 (exactly the causal model's value
-                # at that position; it saves the unused queries and MLP rows).
-                x = _last(x, lengths)[:, None]
-                keep = jnp.arange(L)[None, :] < lengths[:, None]  # [B, L]
-                x = x + attn(_last(h, lengths)[:, None], h, mask=keep[:, None, None, :])
+                # at that position; it saves the unused queries, key/value projections and MLP rows).
+                x = _last(x, lengths) + attn.readout(h, lengths)
             h = nn.LayerNorm(name=f"ln_mlp{i}")(x)
             h = nn.Dense(4 * self.width, name=f"mlp_in{i}")(h)
             x = x + nn.Dense(self.width, name=f"mlp_out{i}")(nn.gelu(h))
         x = nn.LayerNorm(name="ln_final")(x)
-        return nn.Dense(self.classes, name="readout")(x[:, 0])
+        return nn.Dense(self.classes, name="readout")(x)
+
+
+def elu1(x):
+    """The feature map of Katharopoulos et al. (2020): ``elu(x) + 1`` (positive)."""
+    return nn.elu(x) + 1.0
+
+
+LINEAR_ATTENTION_EPS = 1e-6  # added to the normaliser, as in Katharopoulos et al.'s code
+
+
+def causal_linear_attention(q, k, v):
+    """``q, k [B, L, H, dk]`` (already through the feature map, positive), ``v [B, L, H, dv]`` ->
+    ``o_t = (q_t · S_t) / (q_t · z_t + eps)`` with ``S_t = Σ_{s<=t} k_s v_sᵀ``, ``z_t = Σ_{s<=t} k_s``,
+    computed in the parallel (masked quadratic) form ``(Q Kᵀ ⊙ M) V / rowsum(Q Kᵀ ⊙ M)``."""
+    L = q.shape[1]
+    causal = jnp.arange(L)[:, None] >= jnp.arange(L)[None, :]
+    a = jnp.where(causal, jnp.einsum("bthd,bshd->bhts", q, k), 0.0)
+    num = jnp.einsum("bhts,bshd->bthd", a, v)
+    return num / (a.sum(-1).transpose(0, 2, 1)[..., None] + LINEAR_ATTENTION_EPS)
+
+
+class LinearTransformer(nn.Module):
+    """Causal linear Transformer (Katharopoulos et al. 2020): the ``tf`` model with softmax
+    attention replaced by :func:`causal_linear_attention` on ``φ(q), φ(k)``, φ = :func:`elu1`."""
+
+    vocab: int
+    max_len: int
+    width: int
+    layers: int
+    classes: int
+    heads: int = 4
+
+    @nn.compact
+    def __call__(self, tokens, lengths):
+        L = tokens.shape[1]
+        H, dh = self.heads, self.width // self.heads
+        x = nn.Embed(self.vocab, self.width, name="embed_token")(tokens)
+        x = x + nn.Embed(self.max_len, self.width, name="embed_position")(jnp.arange(L))[None]
+        for i in range(self.layers):
+            h = nn.LayerNorm(name=f"ln_attn{i}")(x)
+            k, v = (nn.DenseGeneral((H, dh), name=f"{p}{i}")(h) for p in "kv")
+            last = i == self.layers - 1
+            qin = _last(h, lengths)[:, None] if last else h  # the last layer: the read-out query only
+            q = nn.DenseGeneral((H, dh), name=f"q{i}")(qin)
+            if last:
+                keep = jnp.arange(L)[None, :, None, None] < lengths[:, None, None, None]
+                kf = jnp.where(keep, elu1(k), 0.0)  # positions >= lengths contribute nothing
+                S, z = jnp.einsum("bshd,bshe->bhde", kf, v), kf.sum(1)  # the state at lengths-1
+                qf = elu1(q[:, 0])
+                o = jnp.einsum("bhd,bhde->bhe", qf, S) / ((qf * z).sum(-1)[..., None] + LINEAR_ATTENTION_EPS)
+                x = _last(x, lengths) + nn.DenseGeneral(self.width, axis=(-2, -1), name=f"o{i}")(o)
+            else:
+                o = causal_linear_attention(elu1(q), elu1(k), v)
+                x = x + nn.DenseGeneral(self.width, axis=(-2, -1), name=f"o{i}")(o)
+            h = nn.LayerNorm(name=f"ln_mlp{i}")(x)
+            h = nn.Dense(4 * self.width, name=f"mlp_in{i}")(h)
+            x = x + nn.Dense(self.width, name=f"mlp_out{i}")(nn.gelu(h))
+        x = nn.LayerNorm(name="ln_final")(x)
+        return nn.Dense(self.classes, name="readout")(x)
 
 
 class LSTM(nn.Module):
@@ -383,7 +511,7 @@ class RetNet(nn.Module):
         return nn.Dense(self.classes, name="readout")(_last(x, lengths))
 
 
-_CLASSES = {"tf": Transformer, "lstm": LSTM, "dss": DSS, "mamba": Mamba, "retnet": RetNet}
+_CLASSES = {"tf": Transformer, "lintf": LinearTransformer, "lstm": LSTM, "dss": DSS, "mamba": Mamba, "retnet": RetNet}
 
 
 class ModelError(ValueError):
@@ -398,7 +526,7 @@ def build(name: str, *, vocab: int, max_len: int, width: int, layers: int, class
     for key, val, low in (("width", width, 1), ("layers", layers, 1), ("vocab", vocab, 1), ("max_len", max_len, 1)):
         if not isinstance(val, (int, np.integer)) or val < low:
             raise ModelError(f"{key} must be an integer >= {low}, got {val!r}")
-    if name in ("tf", "retnet") and width % 4:
+    if name in ("tf", "lintf", "retnet") and width % 4:
         raise ModelError(f"{name} needs a width divisible by its 4 heads, got {width}")
     return _CLASSES[name](vocab=vocab, max_len=max_len, width=width, layers=layers, classes=classes)
 
@@ -409,8 +537,13 @@ def size(module: nn.Module, params: Any) -> dict:
     total = sum(int(np.size(a)) for _, a in flat)
     embed = sum(int(np.size(a)) for p, a in flat if any("embed_" in str(k) for k in p))
     w, layers = module.width, module.layers
+    flat_shapes = [("/".join(str(getattr(k, "key", k)) for k in p), tuple(np.shape(a))) for p, a in flat]
     if isinstance(module, Transformer):
         state, kind = w, "residual per position"
+    elif isinstance(module, LinearTransformer):  # per layer and head: S (dk × dv) and z (dk)
+        shapes = [dict(flat_shapes)[f"{p}{i}/kernel"] for i in range(layers) for p in "kv"]
+        state = sum(H * dk * dv + H * dk for (_, H, dk), (_, _, dv) in zip(shapes[::2], shapes[1::2]))
+        kind = "linear-attention state S, z"
     elif isinstance(module, LSTM):
         state, kind = 2 * w * layers, "h, c"
     elif isinstance(module, DSS):

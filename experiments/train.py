@@ -63,7 +63,9 @@ class Cell:
     @property
     def label(self) -> str:
         """The paper's figure label, e.g. ``TF-(1, 64)``, ``Mamba-(2, 256)``."""
-        name = {"tf": "TF", "lstm": "LSTM", "dss": "DSS", "mamba": "Mamba", "retnet": "RetNet"}[self.model]
+        name = {"tf": "TF", "lintf": "LinTF", "lstm": "LSTM", "dss": "DSS", "mamba": "Mamba", "retnet": "RetNet"}[
+            self.model
+        ]
         return f"{name}-({self.layers}, {self.width})"
 
 

@@ -57,6 +57,13 @@ def test_size_counts_the_arrays(built):
             for i in range(2)
         )
         assert s["state_size"] == expect
+    if name == "lintf":  # per layer and head: S (dk × dv) and z (dk), shapes from the q/k/v kernels
+        expect = 0
+        for i in range(2):
+            _, heads, dk = flat[f"k{i}/kernel"].shape
+            assert flat[f"q{i}/kernel"].shape[1:] == (heads, dk)
+            expect += heads * dk * flat[f"v{i}/kernel"].shape[2] + heads * dk
+        assert s["state_size"] == expect == 2 * (4 * 2 * 2 + 4 * 2)
     if name == "dss":  # complex modes: 2 reals each
         assert s["state_size"] == sum(2 * int(np.prod(flat[f"ssm{i}/a_im"].shape)) for i in range(2))
 
@@ -176,3 +183,130 @@ def test_selective_scan_under_jit_and_vmap():
     cast = [jnp.asarray(v, jnp.float32) for v in (x, dt, A, B, C)]
     for mine, ref in zip(f(*cast), g(*cast)):
         np.testing.assert_allclose(mine, ref, rtol=1e-4, atol=1e-4)
+
+
+class _FlaxAttentionTransformer(nn.Module):
+    """The ``tf`` model as it was before its attention was written out (flax's
+    ``MultiHeadDotProductAttention``; the last layer with its one read-out query): the reference."""
+
+    vocab: int
+    max_len: int
+    width: int
+    layers: int
+    classes: int
+    heads: int = 4
+
+    @nn.compact
+    def __call__(self, tokens, lengths):
+        length = tokens.shape[1]
+        x = nn.Embed(self.vocab, self.width, name="embed_token")(tokens)
+        x = x + nn.Embed(self.max_len, self.width, name="embed_position")(jnp.arange(length))[None]
+        mask = nn.make_causal_mask(tokens)
+        for i in range(self.layers):
+            h = nn.LayerNorm(name=f"ln_attn{i}")(x)
+            attn = nn.MultiHeadDotProductAttention(num_heads=self.heads, name=f"attn{i}")
+            if i < self.layers - 1:
+                x = x + attn(h, h, mask=mask)
+            else:
+                x = models._last(x, lengths)[:, None]
+                keep = jnp.arange(length)[None, :] < lengths[:, None]
+                x = x + attn(models._last(h, lengths)[:, None], h, mask=keep[:, None, None, :])
+            h = nn.LayerNorm(name=f"ln_mlp{i}")(x)
+            h = nn.Dense(4 * self.width, name=f"mlp_in{i}")(h)
+            x = x + nn.Dense(self.width, name=f"mlp_out{i}")(nn.gelu(h))
+        x = nn.LayerNorm(name="ln_final")(x)
+        return nn.Dense(self.classes, name="readout")(x[:, 0])
+
+
+def _batch(rng, batch, length, vocab):
+    tokens = jnp.asarray(rng.integers(0, vocab, size=(batch, length)), jnp.int32)
+    lengths = jnp.asarray(rng.integers(1, length + 1, size=batch), jnp.int32)
+    return tokens, lengths
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_transformer_equals_flax_attention(layers):
+    """Same parameters (names, shapes, initial values) and the same logits as the flax-attention
+    model; on perturbed (non-initial: biases nonzero) parameters as well."""
+    kw = dict(vocab=VOCAB, max_len=L, width=16, layers=layers, classes=3)
+    ours, ref = models.Transformer(**kw), _FlaxAttentionTransformer(**kw)
+    rng = np.random.default_rng(layers)
+    tokens, lengths = _batch(rng, 6, L, VOCAB)
+    p = ours.init(jax.random.PRNGKey(5), tokens, lengths)["params"]
+    p_ref = ref.init(jax.random.PRNGKey(5), tokens, lengths)["params"]
+    assert jax.tree_util.tree_structure(p) == jax.tree_util.tree_structure(p_ref)
+    for a, b in zip(jax.tree_util.tree_leaves(p), jax.tree_util.tree_leaves(p_ref)):
+        np.testing.assert_array_equal(a, b)
+    p = jax.tree_util.tree_map(lambda a: a + 0.3 * jnp.asarray(rng.normal(size=a.shape), a.dtype), p)
+    np.testing.assert_allclose(
+        ours.apply({"params": p}, tokens, lengths), ref.apply({"params": p}, tokens, lengths), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_causal_linear_attention_equals_recurrence():
+    """The masked quadratic form against the recurrent form in float64 numpy:
+    ``S_t = S_{t-1} + k_t v_tᵀ``, ``z_t = z_{t-1} + k_t``, ``o_t = q_t S_t / (q_t·z_t + eps)``."""
+    rng = np.random.default_rng(0)
+    b, length, H, dk, dv = 2, 11, 3, 4, 5
+    q, k = (rng.uniform(0.05, 2.0, size=(b, length, H, dk)) for _ in range(2))
+    v = rng.normal(size=(b, length, H, dv))
+    o = np.asarray(models.causal_linear_attention(*(jnp.asarray(a, jnp.float32) for a in (q, k, v))))
+    S, z = np.zeros((b, H, dk, dv)), np.zeros((b, H, dk))
+    for t in range(length):
+        S += np.einsum("bhd,bhe->bhde", k[:, t], v[:, t])
+        z += k[:, t]
+        expect = np.einsum("bhd,bhde->bhe", q[:, t], S) / (np.einsum("bhd,bhd->bh", q[:, t], z)[..., None] + 1e-6)
+        np.testing.assert_allclose(o[:, t], expect, rtol=1e-5, atol=1e-6)
+
+
+def _lintf_recurrent(p, tokens, lengths, layers):
+    """The linear Transformer run left to right with its state (S, z) per layer and head, every
+    layer at every position (no read-out shortcut), logits read at ``lengths - 1``: numpy."""
+    P = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), p)
+
+    def ln(x, q):
+        mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+        return (x - mu) / np.sqrt(var + 1e-6) * q["scale"] + q["bias"]
+
+    def gelu(x):  # flax's default (tanh approximation)
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+
+    def phi(x):
+        return np.where(x > 0, x + 1, np.exp(x))
+
+    tok = np.asarray(tokens)
+    x = P["embed_token"]["embedding"][tok] + P["embed_position"]["embedding"][: tok.shape[1]][None]
+    for i in range(layers):
+        h = ln(x, P[f"ln_attn{i}"])
+        q, k, v = (np.einsum("blw,whd->blhd", h, P[f"{n}{i}"]["kernel"]) + P[f"{n}{i}"]["bias"] for n in "qkv")
+        S = np.zeros(q.shape[:1] + q.shape[2:] + v.shape[3:])
+        z = np.zeros(q.shape[:1] + q.shape[2:])
+        o = np.zeros_like(v)
+        for t in range(tok.shape[1]):
+            S += np.einsum("bhd,bhe->bhde", phi(k[:, t]), v[:, t])
+            z += phi(k[:, t])
+            qt = phi(q[:, t])
+            o[:, t] = np.einsum("bhd,bhde->bhe", qt, S) / ((qt * z).sum(-1)[..., None] + 1e-6)
+        x = x + np.einsum("blhd,hdw->blw", o, P[f"o{i}"]["kernel"]) + P[f"o{i}"]["bias"]
+        h = ln(x, P[f"ln_mlp{i}"])
+        h = gelu(h @ P[f"mlp_in{i}"]["kernel"] + P[f"mlp_in{i}"]["bias"])
+        x = x + h @ P[f"mlp_out{i}"]["kernel"] + P[f"mlp_out{i}"]["bias"]
+    x = ln(x, P["ln_final"])[np.arange(tok.shape[0]), np.asarray(lengths) - 1]
+    return x @ P["readout"]["kernel"] + P["readout"]["bias"]
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_linear_transformer_equals_its_recurrence(layers):
+    """The whole ``lintf`` model (parallel form, read-out query only in the last layer) against
+    the same parameters run as a recurrence in float64 numpy, on perturbed parameters."""
+    m = models.build("lintf", vocab=VOCAB, max_len=L, width=16, layers=layers, classes=3)
+    rng = np.random.default_rng(layers)
+    tokens, lengths = _batch(rng, 6, L, VOCAB)
+    p = m.init(jax.random.PRNGKey(0), tokens, lengths)["params"]
+    p = jax.tree_util.tree_map(lambda a: a + 0.3 * jnp.asarray(rng.normal(size=a.shape), a.dtype), p)
+    np.testing.assert_allclose(
+        np.asarray(m.apply({"params": p}, tokens, lengths)),
+        _lintf_recurrent(p, tokens, lengths, layers),
+        rtol=1e-4,
+        atol=1e-4,
+    )
