@@ -65,13 +65,17 @@ def code_signs(idx: np.ndarray, q: int, k: int, m: int) -> np.ndarray:
     val = np.zeros((len(idx), q), dtype=np.int64)
     for j in reversed(range(k)):  # Horner: f = ((d_{k-1} x + d_{k-2}) x + ...) mod q
         val = (val * x + digits[j][:, None]) % q
-    b = np.arange(m, dtype=np.int64)
-    bits = val[:, :, None] & b[None, None, :]  # [M, q, m]
+    return _hadamard(m)[val].reshape(len(idx), q * m)
+
+
+def _hadamard(m: int) -> np.ndarray:
+    """int8 ``[m, m]``: entry ``(a, b)`` is ``(−1)^popcount(a & b)`` (Sylvester's matrix of order m)."""
+    bits = np.arange(m, dtype=np.int64)[:, None] & np.arange(m, dtype=np.int64)[None, :]
     parity = np.zeros_like(bits)
     while bits.any():
         parity ^= bits & 1
         bits >>= 1
-    return (1 - 2 * parity).astype(np.int8).reshape(len(idx), q * m)
+    return (1 - 2 * parity).astype(np.int8)
 
 
 def code_parameters(w: int, n: int) -> tuple[int, int, int] | None:
@@ -87,12 +91,36 @@ def code_parameters(w: int, n: int) -> tuple[int, int, int] | None:
     return None
 
 
+class _Proj:
+    """``x ↦ Box(x) @ Wᵀ`` as :meth:`_Float64.matmul` encloses it for point rows x, over the nonzero
+    columns of W only (zero columns add exact zeros) but with the error term of the full D-term dot
+    product. Where every output reads one input (one nonzero per row of W, as in the constructions'
+    block copies), the product is that one float product per entry: O(rows·w), no matmul."""
+
+    def __init__(self, W: np.ndarray):
+        live = np.flatnonzero(np.any(W != 0, axis=0))
+        self.terms, self.width = W.shape[1], W.shape[0]
+        nnz = (W != 0).sum(1)
+        self.single = None
+        if (nnz <= 1).all():  # output j = x[src_j]·W[j, src_j] (0 where the row is empty)
+            src = np.argmax(W != 0, axis=1)
+            self.single = (src, W[np.arange(W.shape[0]), src])
+        self.live = live
+        self.ws = np.ascontiguousarray(W[:, live].T)
+        self.aws = np.abs(self.ws)
+
+    def __call__(self, ia, x: np.ndarray) -> Box:
+        if self.single is not None:
+            src, val = self.single
+            mid = x[:, src] * val
+            return ia._close(mid, np.abs(mid), 0.0, self.terms)
+        xs = x[:, self.live]
+        return ia._close(xs @ self.ws, np.abs(xs) @ self.aws, 0.0, self.terms)
+
+
 def _rows(ia, x: np.ndarray, W: np.ndarray) -> Box:
-    """``Box(x) @ Wᵀ`` as :meth:`_Float64.matmul` encloses it, over the nonzero columns of W only
-    (zero columns add exact zeros) but with the error term of the full D-term dot product."""
-    live = np.flatnonzero(np.any(W != 0, axis=0))
-    xs, ws = x[:, live], W[:, live].T
-    return ia._close(xs @ ws, np.abs(xs) @ np.abs(ws), 0.0, W.shape[1])
+    """:class:`_Proj` of W applied once."""
+    return _Proj(W)(ia, x)
 
 
 class CodeStructure:
@@ -114,9 +142,10 @@ class CodeStructure:
             raise VerifyError("position 0's first key entry is not positive: not the code's scale")
         self.delta = self.pinf = self.rPmax = self.pPmax = self.pk_big = 0.0
         vlo, vhi = np.full(Wv.shape[0], np.inf), np.full(Wv.shape[0], -np.inf)
+        fk, fv = _Proj(Wk), _Proj(Wv)
         for a in range(0, n, _PASS):
             b = min(n, a + _PASS)
-            pk = _rows(ia, P[a:b], Wk)
+            pk = fk(ia, P[a:b])
             pm, pr = _midrad(pk)
             sig = code_signs(np.arange(a, b), self.q, self.K, self.m)
             d = float(np.abs(pm - self.c * sig).max())
@@ -128,7 +157,7 @@ class CodeStructure:
             self.rPmax = max(self.rPmax, float(rP.max()))
             self.pPmax = max(self.pPmax, float((np.abs(pm) + rP).max()))
             self.pk_big = max(self.pk_big, float(np.abs(pk.lo).max()), float(np.abs(pk.hi).max()))
-            pv = _rows(ia, P[a:b], Wv)
+            pv = fv(ia, P[a:b])
             vlo, vhi = np.minimum(vlo, pv.lo.min(0)), np.maximum(vhi, pv.hi.max(0))
         if self.delta > 2.0**-20 * self.c:
             raise VerifyError(
@@ -181,8 +210,13 @@ def structured_scores(code: CodeStructure, ek: Box, pk_t: Box, q: Box, tt: np.nd
     rE = er + 2 * U * (np.abs(em) + er)
     a = np.abs(qm)
     b = qr + g * (a + qr)
-    tok = qm @ em.T
-    tokErr = a @ rE.T + b @ (np.abs(em) + rE).T + g * (a @ np.abs(em).T)
+    # the radii rE (tiny, often subnormal: slow in a matmul) enter through their row maxima, an upper
+    # bound: a·rE_c <= |a|_1·max rE_c; the midpoints only through their nonzero columns j
+    rEc = rE.max(1)
+    j = np.flatnonzero(np.abs(em).max(0) > 0)
+    emj, qj, aj, bj = em[:, j], qm[:, j], a[:, j], b[:, j]
+    tok = qj @ emj.T
+    tokErr = (a.sum(1) + b.sum(1))[:, None] * rEc[None, :] + (bj + g * aj) @ np.abs(emj).T
     pm_t, pr_t = _midrad(pk_t)
     rP_t = pr_t + 2 * U * (np.abs(pm_t) + pr_t)
     pos = (qm * pm_t).sum(1)
@@ -197,26 +231,30 @@ def structured_scores(code: CodeStructure, ek: Box, pk_t: Box, q: Box, tt: np.nd
     return st, other
 
 
-def structured_attention(plan, t0: int, t1: int):
+def structured_attention(plan, t0: int, t1: int, hull: bool = False):
     """The attention boxes of :meth:`_IndexPlan.attention` for the cells of ``t0 <= t < t1``, every
-    table row computed for this chunk only (the model's E and P are read in slices)."""
+    table row computed for this chunk only (the model's E and P are read in slices). ``hull``: the
+    last position's stream as one box ``[1, D]`` over the chunk (fl(x + y) is monotone, so adding
+    the hull of the rows encloses every row's sum), as :meth:`_IndexPlan.grouped` uses it."""
     ia, n, s, code = plan.ia, plan.n, plan.s, plan.code
     w = plan.model.weights
-    att = w.layers[0].attn
-    Wq, Wk, Wv = att.wq[0], att.wk[0], att.wv[0]
+    fq, fk, fv = plan.proj
     tt = np.arange(t0, t1)
     T = len(tt)
-    Erows, Pn, Pt = w.embed[s + tt], w.position[n : n + 1], w.position[t0:t1]
-    xlast = ia.add(Box(Erows, Erows), Box(Pn, Pn))  # [T, D]
-    q = ia.add(_rows(ia, Erows, Wq), _rows(ia, Pn, Wq))
-    kn = ia.add(_rows(ia, Erows, Wk), _rows(ia, Pn, Wk))  # the index token's own key
-    vn = ia.add(_rows(ia, Erows, Wv), _rows(ia, Pn, Wv))
+    Erows, Pn, Pt = w.embed[s + t0 : s + t1], w.position[n : n + 1], w.position[t0:t1]
+    if hull:
+        xlast = ia.add(Box(Erows.min(0, keepdims=True), Erows.max(0, keepdims=True)), Box(Pn, Pn))  # [1, D]
+    else:
+        xlast = ia.add(Box(Erows, Erows), Box(Pn, Pn))  # [T, D]
+    q = ia.add(fq(ia, Erows), fq(ia, Pn))
+    kn = ia.add(fk(ia, Erows), fk(ia, Pn))  # the index token's own key
+    vn = ia.add(fv(ia, Erows), fv(ia, Pn))
     ev = plan.EV_sym
-    pv_t = _rows(ia, Pt, Wv)
+    pv_t = fv(ia, Pt)
     vt = ia.add(Box(ev.lo[None], ev.hi[None]), Box(pv_t.lo[:, None], pv_t.hi[:, None]))  # [T, s, wv]
     other = ia.add(Box(ev.lo.min(0), ev.hi.max(0)), code.pv)  # any k, any symbol
     ho = Box(np.minimum(other.lo[None], vn.lo), np.maximum(other.hi[None], vn.hi))  # [T, wv]
-    st, up = structured_scores(code, plan.EK_sym, _rows(ia, Pt, Wk), q, tt)
+    st, up = structured_scores(code, plan.EK_sym, fk(ia, Pt), q, tt)
     own = ia.dot(q, kn)
     kinf = (max(np.abs(plan.EK_sym.lo).max(), np.abs(plan.EK_sym.hi).max()) + code.pk_big) * PAD
     kinf = np.maximum(kinf, np.maximum(np.abs(kn.lo), np.abs(kn.hi)).max(1) * PAD)

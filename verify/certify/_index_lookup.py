@@ -40,7 +40,7 @@ from .._engine import VerifyError, task_of
 from ._affine import _Aff, _proved, _tail
 from ._arithmetic import Box, _arith, _arith_details, _Fixed, _step
 from ._attention import _Keys, _mix_fixed, _mix_float, _tables
-from ._index_code import CodeStructure, _rows, code_plan_error, structured_attention
+from ._index_code import CodeStructure, _Proj, _rows, code_plan_error, structured_attention
 from ._registry import certifier_of, check_family, register_certifier
 
 METHODS = ("auto", "general", "code")
@@ -211,7 +211,7 @@ class _CodePlan(_IndexPlan):
     chunk computes its rows of the model's tables. Built by ``_IndexPlan(...)`` (``code`` set)."""
 
     code: CodeStructure
-    _ROWS = 1024  # query positions per chunk at least (the per-chunk work is O(rows·s·r))
+    _ROWS = 4096  # query positions per chunk at least (the per-chunk work is O(rows·s·r))
 
     def __init__(self, model: Model, ia, task, method: str = "auto"):
         self.n, self.s = _check_tables(model)
@@ -221,6 +221,7 @@ class _CodePlan(_IndexPlan):
         self.model, self.ia, self.H = model, ia, 1
         self.EK_sym = _rows(ia, w.embed[:s], att.wk[0])
         self.EV_sym = _rows(ia, w.embed[:s], att.wv[0])
+        self.proj = (_Proj(att.wq[0]), _Proj(att.wk[0]), _Proj(att.wv[0]))
         self.tail = _tail(ia, att, mlp, (w.readout_w, w.readout_b))
         self.task, self.step = task, _step(ia)
         self.num_inputs_log2 = math.log2(n) + n * math.log2(s)
@@ -232,6 +233,11 @@ class _CodePlan(_IndexPlan):
 
     def attention(self, t0: int, t1: int, soft: bool = False):
         return structured_attention(self, t0, t1)
+
+    def grouped(self, t0: int, t1: int, keep_eps: bool = False) -> _Aff:
+        z, xh = structured_attention(self, t0, t1, hull=True)
+        zh = Box(z.lo.min(0, keepdims=True), z.hi.max(0, keepdims=True))
+        return self.tail.logits(zh, xh, keep_eps)
 
     def details(self) -> dict:
         return {
