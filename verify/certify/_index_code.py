@@ -112,8 +112,17 @@ class _Proj:
     def __call__(self, ia, x: np.ndarray) -> Box:
         if self.single is not None:
             src, val = self.single
-            mid = x[:, src] * val
-            return ia._close(mid, np.abs(mid), 0.0, self.terms)
+            xs = x[:, src]
+            if not xs.any():  # every product is an exact 0, and so is every evaluation of the sum
+                z = np.zeros(xs.shape)
+                return Box(z, z)
+            mid = xs * val
+            # _close(mid, |mid|, 0, terms) in one step: radius κ|mid| + τ, κ and τ padded by 8u and
+            # 2·TINY for the rounding of the radius and of mid ± radius
+            g = _gamma(self.terms + 4)
+            kappa = 2 * g / (1 - g) * PAD * (1 + 8 * U) + 8 * U
+            rad = np.abs(mid) * kappa + (self.terms + 8) * TINY
+            return Box(mid - rad, mid + rad)
         xs = x[:, self.live]
         return ia._close(xs @ self.ws, np.abs(xs) @ self.aws, 0.0, self.terms)
 
@@ -255,7 +264,10 @@ def structured_attention(plan, t0: int, t1: int, hull: bool = False):
     other = ia.add(Box(ev.lo.min(0), ev.hi.max(0)), code.pv)  # any k, any symbol
     ho = Box(np.minimum(other.lo[None], vn.lo), np.maximum(other.hi[None], vn.hi))  # [T, wv]
     st, up = structured_scores(code, plan.EK_sym, fk(ia, Pt), q, tt)
-    own = ia.dot(q, kn)
+    if not (kn.lo.any() or kn.hi.any()):  # the last position's key is an exact 0: so is its score
+        own = Box(np.zeros(T), np.zeros(T))
+    else:
+        own = ia.dot(q, kn)
     kinf = (max(np.abs(plan.EK_sym.lo).max(), np.abs(plan.EK_sym.hi).max()) + code.pk_big) * PAD
     kinf = np.maximum(kinf, np.maximum(np.abs(kn.lo), np.abs(kn.hi)).max(1) * PAD)
     qm, qr = _midrad(q)
