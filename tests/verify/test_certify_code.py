@@ -136,3 +136,29 @@ def test_command_line(capsys):
     row = json.loads(capsys.readouterr().out)[0]
     assert code == 0 and row["status"] == "pass" and row["certificate"]["method"] == "code"
     assert row["certificate"]["cost_per_cell"] == "O(r)" and "RS[q=" in row["certificate"]["attention"]
+
+
+def test_budget_admits_the_code_certificate_and_refuses_absurd_sizes(capsys):
+    """At n = 2^20 the code certificate is estimated at the model's arrays plus chunks (the general
+    plan's two extra copies and prepared forward pass are not counted), and a request at n = 2^28
+    is still refused before anything is built."""
+    from verify import _budget
+
+    params = {"n": 1 << 20, "alphabet_size": 64, "addresses": "rs", "coherence": 0.5, "seed": 0}
+    est = lambda **kw: _budget.estimate(
+        "index_lookup", "tf1", {**params, **kw}, mode="certified", inputs=None, seq_len=(1 << 20) + 1
+    )  # noqa: E731
+    code, fixed = (
+        est(),
+        _budget.estimate(
+            "index_lookup", "tf1", params, mode="certified", inputs=None, seq_len=(1 << 20) + 1, precision="fixed:8.8"
+        ),
+    )
+    arrays = 8 * code["model_params"]
+    assert arrays <= code["bytes"] <= arrays * 1.25 + 2**30 < 10 * 2**30
+    assert fixed["bytes"] > 4 * arrays  # the general plan, in a fixed format
+    assert est(n=1 << 28)["bytes"] > 2**40
+    rc = main(["--task", "index_lookup", "--arch", "tf1", "--n", str(1 << 28), "--alphabet-size", "64",
+               "--param", "addresses=rs", "--certify", "--max-memory", "64G"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "refused before building" in err and err.count("\n") == 1

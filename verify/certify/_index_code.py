@@ -143,7 +143,9 @@ class CodeStructure:
         w = Wk.shape[0]
         found = code_parameters(w, n)
         if found is None:
-            raise VerifyError(f"key width {w} is not q·2^ceil(log2 q) for a prime q: not a Reed–Solomon ⊗ Hadamard code")
+            raise VerifyError(
+                f"key width {w} is not q·2^ceil(log2 q) for a prime q: not a Reed–Solomon ⊗ Hadamard code"
+            )
         self.q, self.K, self.m = found
         self.n, self.w = n, w
         self.c = float(_midrad(_rows(ia, P[:1], Wk))[0][0, 0])
