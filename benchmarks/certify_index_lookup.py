@@ -30,15 +30,15 @@ SCALING = [("rs", 1 << 16), ("rs", 1 << 18), ("rs", 1 << 20), ("random", 1 << 16
 _CHILD = """
 import time, constructions
 from verify.certify import certify
-t = time.perf_counter()
+t, c0 = time.perf_counter(), time.process_time()
 model = constructions.build("index_lookup", arch="tf1", n=%d, alphabet_size=%d, seed=0, addresses=%r)
-built = time.perf_counter() - t
-t = time.perf_counter()
+built, built_cpu = time.perf_counter() - t, time.process_time() - c0
+t, c0 = time.perf_counter(), time.process_time()
 row = certify(model, "float64")
-took = time.perf_counter() - t
+took, took_cpu = time.perf_counter() - t, time.process_time() - c0
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
 c = row["certificate"]
-emit({"build_s": built, "certify_s": took, "peak_mib": int(hwm) / 1024, "status": row["status"],
+emit({"build_s": built, "certify_s": took, "build_cpu": built_cpu, "certify_cpu": took_cpu, "peak_mib": int(hwm) / 1024, "status": row["status"],
       "cells": c["cells"], "cells_proved": c["cells_proved"], "min_margin": row["min_margin"],
       "method": c.get("method"), "cost": c.get("cost_per_cell"), "width": model.size()["width"],
       "scheme": model.metadata.construction["address_code"]["scheme"]})
@@ -54,8 +54,11 @@ def scaling(alphabet: int, write: bool) -> None:
         r.update(addresses=kind, n=n, load=os.getloadavg()[0])
         print(json.dumps(r), flush=True)
         rows.append(r)
-    if not write:
-        return
+        if write:  # after every row: a long run leaves the rows it finished
+            _scaling_section(where, rows, alphabet)
+
+
+def _scaling_section(where: str, rows: list, alphabet: int) -> None:
     write_section(
         "certify_index_lookup_scaling",
         "\n".join(
@@ -68,7 +71,8 @@ def scaling(alphabet: int, write: bool) -> None:
                 "n² coherence check, in tiles of 2,048 × 8,192), then `certify` (float64, every input). *method* "
                 "`code`: off-target scores bounded from the Reed–Solomon code's distance, O(r) per cell "
                 "(verify/certify/_index_code.py); `general`: the n² Gram row maxima, O(n·r) per cell. *peak* is "
-                "the child's VmHWM. *load*: 1-min load average after the row (2 cores, shared).",
+                "the child's VmHWM; CPU seconds (all threads) in brackets. *load*: 1-min load average after the row "
+                "(2 cores, shared with other jobs: wall times are several times the CPU times).",
                 "",
                 table(
                     [
@@ -92,8 +96,8 @@ def scaling(alphabet: int, write: bool) -> None:
                             r["width"],
                             r["method"],
                             r["cost"],
-                            f"{r['build_s']:.1f}",
-                            f"{r['certify_s']:.1f}",
+                            f"{r['build_s']:.1f} ({r['build_cpu']:.1f})",
+                            f"{r['certify_s']:.1f} ({r['certify_cpu']:.1f})",
                             f"{r['peak_mib']:,.0f}",
                             f"{r['cells_proved']:,} / {r['cells']:,}",
                             f"{r['min_margin']:.4f}",
