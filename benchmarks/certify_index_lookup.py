@@ -45,17 +45,32 @@ emit({"build_s": built, "certify_s": took, "build_cpu": built_cpu, "certify_cpu"
 """
 
 
-def scaling(alphabet: int, write: bool) -> None:
-    """Every size of :data:`SCALING` in its own child process; one table."""
+def scaling(alphabet: int, write: bool, only: str | None = None, log: str | None = None) -> None:
+    """Every size of :data:`SCALING` (or of ``only``, ``"rs:65536,random:131072"``) in its own child
+    process; one table. ``log``: a JSON-lines file of rows measured by earlier runs (this run's
+    rows are appended), so runs in parallel fill one table; rows in :data:`SCALING` order."""
     where = machine()
-    rows = []
-    for kind, n in SCALING:
+    if only == "none":  # rewrite the table from ``log`` alone
+        sizes = []
+    else:
+        sizes = SCALING if not only else [(k, int(v)) for k, v in (x.split(":") for x in only.split(","))]
+    rows = [json.loads(x) for x in open(log)] if log and os.path.exists(log) else []
+    for kind, n in sizes:
         r = isolated(_CHILD % (n, alphabet, kind), timeout=3600)
         r.update(addresses=kind, n=n, load=os.getloadavg()[0])
         print(json.dumps(r), flush=True)
-        rows.append(r)
+        if log:
+            with open(log, "a") as fh:
+                fh.write(json.dumps(r) + "\n")
+            rows = [json.loads(x) for x in open(log)]
+        else:
+            rows.append(r)
+        rows.sort(key=lambda r: (r["addresses"] != "rs", r["n"]))
         if write:  # after every row: a long run leaves the rows it finished
             _scaling_section(where, rows, alphabet)
+    if not sizes and write and rows:
+        rows.sort(key=lambda r: (r["addresses"] != "rs", r["n"]))
+        _scaling_section(where, rows, alphabet)
 
 
 def _scaling_section(where: str, rows: list, alphabet: int) -> None:
@@ -123,9 +138,11 @@ def main():
     p.add_argument("--cache", default=None, help="a .npz path to save / reuse the built model")
     p.add_argument("--no-write", action="store_true", help="print only; do not update benchmarks/RESULTS.md")
     p.add_argument("--scaling", action="store_true", help="n = 2^16, 2^18, 2^20 (rs) and 2^16, 2^17 (random)")
+    p.add_argument("--only", default=None, help="with --scaling: KIND:N,... instead of the default sizes")
+    p.add_argument("--log", default=None, help="with --scaling: JSON-lines file of rows shared by runs")
     a = p.parse_args()
     if a.scaling:
-        return scaling(a.alphabet_size, not a.no_write)
+        return scaling(a.alphabet_size, not a.no_write, a.only, a.log)
     where = machine()
     t = time.perf_counter()
     if a.cache and os.path.exists(a.cache):

@@ -24,6 +24,9 @@ Chunks are ranges of indices ``t0 <= t < t1`` (all symbols). A chunk is first tr
 attention outputs and the last position's stream replaced by their hulls over ``t`` give one logit
 enclosure per symbol ``c`` valid for every cell ``(t, c)`` of the chunk (the answer is ``c``
 throughout), so a positive margin there proves all of them; otherwise each cell is proved on its own.
+With a Reed–Solomon ⊗ Hadamard address code in float64 (checked from the arrays) the Gram row
+maximum is replaced by the code's distance bound and no table of all positions is formed:
+:class:`_CodePlan`, verify/certify/_index_code.py (O(r) per cell).
 Soundness of the arithmetic: verify/certify/_arithmetic.py; of the attention bounds:
 verify/certify/_attention.py; of the forms after attention: verify/certify/_affine.py.
 """
