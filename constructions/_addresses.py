@@ -35,6 +35,8 @@ from ._registry import ConstructionError
 __all__ = ["AddressCode", "random_addresses", "hadamard_addresses", "max_cross_products", "start_dim"]
 
 _BLOCK = 2048
+_COLS = 8192
+_REDRAWN = 256  # redrawn rows per product with all M rows (float32 [256, M])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,14 +99,26 @@ def max_cross_products(signs: np.ndarray) -> np.ndarray:
         raise ConstructionError("address dimension too large for exact float32 Gram blocks")
     f = signs.astype(np.float32)
     out = np.zeros(m, dtype=np.float32)
+    for start, stop, c0, c1 in _tiles(m):
+        g = f[start:stop] @ f[c0:c1].T  # [b, c1 - c0], exact integers
+        np.abs(g, out=g)
+        if c1 > start:  # the tile holds part of the diagonal r
+            d = np.arange(max(start, c0), min(stop, c1))
+            g[d - start, d - c0] = 0
+        np.maximum(out[start:stop], g.max(axis=1), out=out[start:stop])
+        np.maximum(out[c0:c1], g.max(axis=0), out=out[c0:c1])
+    return out.astype(np.int64)
+
+
+def _tiles(m: int):
+    """Tiles ``(start, stop, c0, c1)`` of the lower triangle with its diagonal blocks: rows
+    ``start:stop`` (:data:`_BLOCK` of them) against columns ``c0:c1`` up to ``stop``, at most
+    :data:`_COLS` columns each, so a tile of float32 products is at most _BLOCK·_COLS·4 bytes (64 MiB)
+    whatever M is."""
     for start in range(0, m, _BLOCK):
         stop = min(start + _BLOCK, m)
-        g = f[start:stop] @ f[:stop].T  # [b, stop], exact integers
-        np.abs(g, out=g)
-        g[np.arange(stop - start), np.arange(start, stop)] = 0  # the diagonal r
-        out[start:stop] = np.maximum(out[start:stop], g.max(axis=1))
-        np.maximum(out[:stop], g.max(axis=0), out=out[:stop])
-    return out.astype(np.int64)
+        for c0 in range(0, stop, _COLS):
+            yield start, stop, c0, min(c0 + _COLS, stop)
 
 
 def _violators(signs: np.ndarray, limit: int, redrawn: np.ndarray | None = None) -> np.ndarray:
@@ -119,13 +133,16 @@ def _violators(signs: np.ndarray, limit: int, redrawn: np.ndarray | None = None)
     m = signs.shape[0]
     f = signs.astype(np.float32)
     if redrawn is None:
-        bad = []
-        for start in range(0, m, _BLOCK):
-            stop = min(start + _BLOCK, m)
-            g = np.abs(f[start:stop] @ f[:stop].T)
-            g[:, start:stop] = np.tril(g[:, start:stop], k=-1)  # keep j < i only
-            bad.append(np.arange(start, stop)[(g > limit).any(axis=1)])
-        return np.concatenate(bad)
+        flagged = np.zeros(m, dtype=bool)
+        for start, stop, c0, c1 in _tiles(m):
+            g = np.abs(f[start:stop] @ f[c0:c1].T)
+            if c1 > start:  # keep j < i only
+                g[np.arange(start, stop)[:, None] <= np.arange(c0, c1)[None, :]] = 0
+            flagged[start:stop] |= (g > limit).any(axis=1)
+        return np.flatnonzero(flagged)
+    if redrawn.size > _REDRAWN:  # in blocks of rows, so the products stay bounded
+        parts = [_violators(signs, limit, redrawn[i : i + _REDRAWN]) for i in range(0, redrawn.size, _REDRAWN)]
+        return np.unique(np.concatenate(parts))
     hits = np.abs(f[redrawn] @ f.T) > limit  # [|R|, M]: pairs (R_k, j)
     cols = np.arange(m)
     as_later = (hits & (cols[None, :] < redrawn[:, None])).any(axis=1)  # R_k violates vs j < R_k

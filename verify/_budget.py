@@ -7,7 +7,10 @@ what the check needs, before anything is built:
   forward pass's), plus for a random address code the builder's pairwise Gram blocks;
 * check: the streaming engine holds a few host batches of at most ``HOST_TOKENS`` positions and one
   device batch (a fixed allowance, :data:`CHECK_BYTES`);
-* certify: the plan's tables, bounded by two more copies of the model's arrays;
+* certify: the plan's tables, bounded by two more copies of the model's arrays; except index lookup
+  with the Reed–Solomon code in float64, whose certificate (verify/certify/_index_code.py) reads the
+  model's arrays in slices: the builder's arrays (kept as the model's, plus a quarter for the code's
+  own tables) and a fixed allowance :data:`CODE_CERTIFY_BYTES` for its chunks, no prepared forward pass;
 * time: 2·(parameters outside the embeddings) flops per input position (RNN: 2·w² per step),
   10^10 flops per second (a vectorised laptop core), for the inputs checked (exhaustive: the task's input count; sampled: the sample count).
 
@@ -31,6 +34,7 @@ __all__ = ["estimate", "available_memory", "default_max_memory", "parse_bytes", 
 
 MEMORY_FRACTION = 0.75
 CHECK_BYTES = 1 << 28  # host batches and the device batch of the streaming engine
+CODE_CERTIFY_BYTES = 1 << 29  # chunks of 4,096 query rows of the Reed–Solomon certificate
 FLOPS = 1e10
 DEFAULT_MAX_TIME = 86_400.0
 
@@ -89,9 +93,11 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.3g} days"
 
 
-def estimate(task: str, arch: str, params: dict, *, mode: str, inputs: int | None, seq_len: int) -> dict | None:
+def estimate(
+    task: str, arch: str, params: dict, *, mode: str, inputs: int | None, seq_len: int, precision: str = "float64"
+) -> dict | None:
     """``{"bytes", "seconds", "model_params", "parts"}`` for building ``(task, arch, params)`` and
-    checking ``inputs`` inputs in ``mode``; None where the size has no closed form."""
+    checking ``inputs`` inputs in ``mode`` (in ``precision``); None where the size has no closed form."""
     size = closed_form_size(task, arch, params)
     if size is None:
         size = probed_size(task, arch, params)
@@ -106,7 +112,10 @@ def estimate(task: str, arch: str, params: dict, *, mode: str, inputs: int | Non
         extra += 4 * (n * r + 4096 * n)
         build_flops = float(n) * n * r
     check = CHECK_BYTES
-    if mode == "certified":
+    code = (task, arch, params.get("addresses"), precision) == ("index_lookup", "tf1", "rs", "float64")
+    if mode == "certified" and code:  # sliced reads, no forward pass: one copy and chunks
+        model, check = 10 * p, CODE_CERTIFY_BYTES
+    elif mode == "certified":
         extra += 2 * 8 * p
     count = inputs if inputs is not None else 0
     body = int(size["params_no_embed"])

@@ -257,7 +257,9 @@ def _plan(args, task_params: dict) -> tuple[dict, tasks.Task]:
         _total(task, mode, samples)  # the exhaustive limit, before building
     inputs = None if mode == "certified" else (task.num_inputs if mode == "exhaustive" else samples)
     params = {**task.params, **extra}  # the task's defaults filled in: the builder gets every parameter
-    est = _budget.estimate(args.task, args.arch, params, mode=mode, inputs=inputs, seq_len=task.seq_len)
+    est = _budget.estimate(
+        args.task, args.arch, params, mode=mode, inputs=inputs, seq_len=task.seq_len, precision=args.precision
+    )
     _budget.refuse(
         est,
         what=f"{args.task}/{args.arch} n={task_params.get('n')} ({mode})",

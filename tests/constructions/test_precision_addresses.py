@@ -100,6 +100,27 @@ def test_incremental_violator_check_equals_full_check():
         assert np.array_equal(incremental, bad)
 
 
+def test_gram_tiles_small(monkeypatch):
+    """With tiles of 64 rows × 48 columns and 16 redrawn rows per product (so every tile shape
+    occurs: diagonal, ragged, off-diagonal), the tiled checks equal the full int64 Gram matrix."""
+    from constructions import _addresses as A
+
+    monkeypatch.setattr(A, "_BLOCK", 64)
+    monkeypatch.setattr(A, "_COLS", 48)
+    monkeypatch.setattr(A, "_REDRAWN", 16)
+    rng = np.random.default_rng(11)
+    m, r, limit = 300, 10, 6
+    signs = rng.integers(0, 2, size=(m, r), dtype=np.int8) * 2 - 1
+    G = np.abs(signs.astype(np.int64) @ signs.T.astype(np.int64))
+    np.fill_diagonal(G, 0)
+    assert np.array_equal(A.max_cross_products(signs), G.max(axis=1))
+    bad = A._violators(signs, limit)
+    assert np.array_equal(bad, np.flatnonzero(np.tril(G > limit, k=-1).any(axis=1)))
+    assert bad.size > 16  # the redrawn check runs in several blocks
+    signs[bad] = rng.integers(0, 2, size=(bad.size, r), dtype=np.int8) * 2 - 1
+    assert np.array_equal(A._violators(signs, limit, redrawn=bad), A._violators(signs, limit))
+
+
 def test_random_addresses_seeded():
     a, b = random_addresses(100, 0.5, seed=1), random_addresses(100, 0.5, seed=1)
     c = random_addresses(100, 0.5, seed=2)

@@ -18,6 +18,8 @@ enclosure of the forward pass; the plans are registered per task, model family a
 * _attention.py — one head's scores, softmax weights and output (key/value mixing);
 * _affine.py — affine forms through ``Wo``, the residual, the MLP and the readout; margins;
 * _index_lookup.py — the plan for index lookup (one layer), cells ``(t, s_t)``;
+* _index_code.py — its off-target score bound from the Reed–Solomon ⊗ Hadamard code's distance
+  (O(r) per cell, no Gram matrix; float64, one head; ``certify(..., method="code")``);
 * _pairs.py — the plan for equality and disjointness (two layers), cells by the first deciding pair;
 * _bit_cases.py — layer 1 of a two-layer model on bits, enclosed per case (the bits a position
   reads), shared by the pair and THRES plans;

@@ -58,7 +58,13 @@ def _decline_wide(model: Model, ar) -> None:
 
 
 def certify(
-    model: Model, precision: str = "float64", *, task=None, chunk_cells: int = _CELLS_PER_CHUNK, witnesses: bool = True
+    model: Model,
+    precision: str = "float64",
+    *,
+    task=None,
+    chunk_cells: int = _CELLS_PER_CHUNK,
+    witnesses: bool = True,
+    method: str = "auto",
 ) -> dict:
     """Prove ``model`` right on every input of its task; one report row (mode ``"certified"``).
 
@@ -72,7 +78,10 @@ def certify(
     (``witnesses=False`` skips that search: ``counterexample`` is then None even when cells fail).
     The plan is the one registered for the model's task, family and depth (a task without one, an
     unsupported precision, including a fixed format that needs split accumulators, or a model of
-    another shape is refused with a :class:`VerifyError`). A
+    another shape is refused with a :class:`VerifyError`). ``method`` picks among a plan's proof
+    methods where it has several (its ``METHODS``; index lookup: ``"general"``, ``"code"`` for the
+    Reed–Solomon bound of verify/certify/_index_code.py, ``"auto"``); a method the plan does not
+    have, or whose hypotheses the model fails, is refused with the reason. A
     format in which the model's forward pass is not defined is refused first, exactly as ``predict``
     refuses it (:func:`constructions.check_precision`: same formats, same message).
     """
@@ -90,7 +99,10 @@ def certify(
         return certifier.plan.certify_row(model, str(precision), task, witnesses)
     ia = _arith(precision)
     start = time.perf_counter()
-    plan = certifier.plan(model, ia, task)
+    methods = getattr(certifier.plan, "METHODS", ("auto",))
+    if method not in methods:
+        raise VerifyError(f"certified {certifier.what} has the methods {', '.join(methods)}, not {method!r}")
+    plan = certifier.plan(model, ia, task) if method == "auto" else certifier.plan(model, ia, task, method)
     rng = np.random.default_rng(0)
     unproved: list = []
     worst, cells, proved, covered = np.inf, 0, 0, 0

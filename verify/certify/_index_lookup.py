@@ -24,6 +24,9 @@ Chunks are ranges of indices ``t0 <= t < t1`` (all symbols). A chunk is first tr
 attention outputs and the last position's stream replaced by their hulls over ``t`` give one logit
 enclosure per symbol ``c`` valid for every cell ``(t, c)`` of the chunk (the answer is ``c``
 throughout), so a positive margin there proves all of them; otherwise each cell is proved on its own.
+With a Reed–Solomon ⊗ Hadamard address code in float64 (checked from the arrays) the Gram row
+maximum is replaced by the code's distance bound and no table of all positions is formed:
+:class:`_CodePlan`, verify/certify/_index_code.py (O(r) per cell).
 Soundness of the arithmetic: verify/certify/_arithmetic.py; of the attention bounds:
 verify/certify/_attention.py; of the forms after attention: verify/certify/_affine.py.
 """
@@ -40,7 +43,22 @@ from .._engine import VerifyError, task_of
 from ._affine import _Aff, _proved, _tail
 from ._arithmetic import Box, _arith, _arith_details, _Fixed, _step
 from ._attention import _Keys, _mix_fixed, _mix_float, _tables
+from ._index_code import CodeStructure, _Proj, _rows, code_plan_error, structured_attention
 from ._registry import certifier_of, check_family, register_certifier
+
+METHODS = ("auto", "general", "code")
+
+
+def _check_tables(model: Model) -> tuple[int, int]:
+    """``(n, s)``; refuses tables too short for the task."""
+    p = model.task_params
+    n, s = int(p["n"]), int(p.get("alphabet_size", 4))
+    w = model.weights
+    if w.position.shape[0] < n + 1 or w.embed.shape[0] < s + n:
+        raise VerifyError("model's embedding tables are too short for its task")
+    if w.readout_b.shape[0] < s:
+        raise VerifyError(f"readout has {w.readout_b.shape[0]} classes, the task {s}")
+    return n, s
 
 
 class _Cells:
@@ -59,17 +77,43 @@ class _Cells:
 
 @register_certifier(task="index_lookup", family="transformer", layers=1)
 class _IndexPlan:
-    """Index lookup, one layer: per-model tables, then logit forms per chunk of queries."""
+    """Index lookup, one layer: per-model tables, then logit forms per chunk of queries.
 
-    def __init__(self, model: Model, ia, task):
-        p = model.task_params
-        self.n, self.s = int(p["n"]), int(p.get("alphabet_size", 4))
-        n, s, L = self.n, self.s, self.n + 1
+    ``method``: ``"general"`` (the Gram row maxima, any address code), ``"code"`` (the
+    Reed–Solomon ⊗ Hadamard bound of verify/certify/_index_code.py, O(r) per cell; refused with
+    the reason where its hypotheses fail) or ``"auto"`` (the default: ``"code"`` where its
+    hypotheses hold, else ``"general"``). Constructing ``_IndexPlan`` returns a :class:`_CodePlan`
+    when the code bound is chosen."""
+
+    METHODS = METHODS
+
+    def __new__(cls, model: Model, ia, task, method: str = "auto"):
+        if method not in METHODS:
+            raise VerifyError(f"index-lookup certificate method must be one of {', '.join(METHODS)}, got {method!r}")
+        if cls is not _IndexPlan or method == "general":
+            return super().__new__(cls)
+        _check_tables(model)
+        why = code_plan_error(model, ia)
+        if why is None:
+            w, n = model.weights, int(model.task_params["n"])
+            att = w.layers[0].attn
+            try:
+                code = CodeStructure(ia, w.position, n, att.wk[0], att.wv[0], quick=method == "auto")
+            except VerifyError as e:
+                why = str(e)
+        if why is None:
+            plan = super().__new__(_CodePlan)
+            plan.code = code
+            return plan
+        if method == "code":
+            raise VerifyError(why)
+        return super().__new__(cls)
+
+    def __init__(self, model: Model, ia, task, method: str = "auto"):
+        n, s = _check_tables(model)
+        self.n, self.s = n, s
+        L = n + 1
         w = model.weights
-        if w.position.shape[0] < L or w.embed.shape[0] < s + n:
-            raise VerifyError("model's embedding tables are too short for its task")
-        if w.readout_b.shape[0] < s:
-            raise VerifyError(f"readout has {w.readout_b.shape[0]} classes, the task {s}")
         self.ia = ia
         att, mlp = w.layers[0].attn, w.layers[0].mlp
         self.H = att.wq.shape[0]
@@ -109,7 +153,9 @@ class _IndexPlan:
     def details(self) -> dict:
         return {
             "cell": "index t and symbol s_t fixed, the other n-1 symbols free (s^(n-1) inputs each)",
+            "method": "general",
             "attention": "weights bounded once per query position from the arrays (n^2 Gram, float32 + error bound)",
+            "cost_per_cell": "O(n·r)",
             **_arith_details(self.ia),
         }
 
@@ -162,11 +208,57 @@ class _IndexPlan:
         return z, Box(xlast.lo / ia.scale, xlast.hi / ia.scale)
 
 
-def index_lookup_boxes(model: Model, precision: str = "float64", t0: int = 0, t1: int | None = None) -> Box:
+class _CodePlan(_IndexPlan):
+    """The index-lookup plan with the off-target scores bounded from the Reed–Solomon ⊗ Hadamard
+    code's distance (verify/certify/_index_code.py): no table of all positions is formed; each
+    chunk computes its rows of the model's tables. Built by ``_IndexPlan(...)`` (``code`` set)."""
+
+    code: CodeStructure
+    _ROWS = 4096  # query positions per chunk at least (the per-chunk work is O(rows·s·r))
+
+    def __init__(self, model: Model, ia, task, method: str = "auto"):
+        self.n, self.s = _check_tables(model)
+        n, s = self.n, self.s
+        w = model.weights
+        att, mlp = w.layers[0].attn, w.layers[0].mlp
+        self.model, self.ia, self.H = model, ia, 1
+        self.EK_sym = _rows(ia, w.embed[:s], att.wk[0])
+        self.EV_sym = _rows(ia, w.embed[:s], att.wv[0])
+        self.proj = (_Proj(att.wq[0]), _Proj(att.wk[0]), _Proj(att.wv[0]))
+        self.tail = _tail(ia, att, mlp, (w.readout_w, w.readout_b))
+        self.task, self.step = task, _step(ia)
+        self.num_inputs_log2 = math.log2(n) + n * math.log2(s)
+        self._per_cell = s ** (n - 1)
+
+    def chunks(self, chunk_cells: int):
+        per = max(self._ROWS, chunk_cells // self.s)
+        return (_Cells(t0, min(self.n, t0 + per), self.s) for t0 in range(0, self.n, per))
+
+    def attention(self, t0: int, t1: int, soft: bool = False):
+        return structured_attention(self, t0, t1)
+
+    def grouped(self, t0: int, t1: int, keep_eps: bool = False) -> _Aff:
+        z, xh = structured_attention(self, t0, t1, hull=True)
+        zh = Box(z.lo.min(0, keepdims=True), z.hi.max(0, keepdims=True))
+        return self.tail.logits(zh, xh, keep_eps)
+
+    def details(self) -> dict:
+        return {
+            "cell": "index t and symbol s_t fixed, the other n-1 symbols free (s^(n-1) inputs each)",
+            "method": "code",
+            "attention": self.code.details(),
+            "cost_per_cell": "O(r)",
+            **_arith_details(self.ia),
+        }
+
+
+def index_lookup_boxes(
+    model: Model, precision: str = "float64", t0: int = 0, t1: int | None = None, method: str = "auto"
+) -> Box:
     """Logit boxes ``[t1 − t0, s, C]`` of the cells ``(t, c)``, in real units (for tests)."""
     ia = _arith(precision)
     check_family(model, certifier_of(_IndexPlan))
-    plan = _IndexPlan(model, ia, task_of(model))
+    plan = _IndexPlan(model, ia, task_of(model), method)
     t1 = plan.n if t1 is None else t1
     r = plan.tail.range(plan.logits(t0, t1))
     return r.reshape_to((t1 - t0, plan.s, -1))
