@@ -170,7 +170,7 @@ def test_verdicts_from_crafted_rows():
     assert v == "not reproduced" and "n=200: 0.469" in why
     assert report.verdict([], task, match, expect)[0] == "not tested"
     # "fails" claims: only n > 100 counts
-    rnn = [groups[f"index_lookup_n{n}_lstm1_w64"] for n in (20, 100, 200)]
+    rnn = [groups[f"index_lookup_n{n}_lstm1_w64"] for n in (20, 200, 200)]
     _, _, task, match, expect = report.STATEMENTS[1]
     assert report.verdict([_summary(rnn[0], 1.0), _summary(rnn[2], 0.02)], task, match, expect)[0] == "reproduced"
     assert report.verdict([_summary(rnn[0], 0.02)], task, match, expect)[0] == "not tested"
