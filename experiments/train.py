@@ -56,7 +56,8 @@ class Cell:
         """File-system name of the cell (unique within a protocol)."""
         return (
             f"{self.task}_n{self.n}_{self.model}{self.layers}_w{self.width}_lr{self.lr:g}_s{self.seed}"
-            f"_T{self.steps}_b{self.batch}" + (f"_K{self.length_buckets}" if self.length_buckets != 1 else "")
+            f"_T{self.steps}_b{self.batch}"
+            + (f"_K{self.length_buckets}" if self.length_buckets != 1 else "")
             + (f"_c{self.clip:g}" if self.clip else "")
         )
 
