@@ -28,13 +28,24 @@ from fileio import atomic_write  # noqa: E402
 def best_runs(rows):
     """One row per (task, model, layers, width, n): the seed-0 row chosen by the protocols'
     selection rule (:func:`experiments.protocols.select`: best validation accuracy, then fewer
-    steps to reach it, then the larger learning rate); rows of other seeds are left out."""
+    steps to reach it, then the larger learning rate) among the stage-1 rows, or, where a probe
+    rung chose the rate, the whole-budget seed-0 run at that rate (as the report's result);
+    rows of other seeds are left out."""
     from .protocols import select
 
     by = {}
     for r in rows:
         by.setdefault((r["task"], r["model"], r["layers"], r["width"], r["n"]), []).append(r)
-    return [select([r for r in rs if r["seed"] == 0] or rs) for rs in by.values()]
+    out = []
+    for rs in by.values():
+        zero = [r for r in rs if r["seed"] == 0] or rs
+        # stage 1 is the seed-0 rows of the shortest budget (a probe rung, or the whole budget);
+        # where the chosen rate was retrained for a longer budget, that run is the result
+        first = min(r["steps"] for r in zero)
+        chosen = select([r for r in zero if r["steps"] == first])
+        longer = [r for r in zero if r["lr"] == chosen["lr"] and r["steps"] > first]
+        out.append(max(longer, key=lambda r: r["steps"]) if longer else chosen)
+    return out
 
 
 def heatmap(ax, rows, title):

@@ -318,3 +318,15 @@ def test_probe_rung_reruns_seed0_unless_it_stopped_early(tmp_path):
     assert report.summarize(out, g)["chosen"]["key"] == b.key
     with pytest.raises(protocols.ProtocolError):
         dataclasses.replace(g, probe=61)
+
+
+def test_figures_show_the_whole_budget_run_after_a_probe():
+    """plots.best_runs agrees with the report: the probe rung chooses the rate, the whole-budget
+    seed-0 run at that rate is what the figures show."""
+    from experiments import plots
+
+    g = dataclasses.replace(protocols.groups("smoke")[0], steps=60, probe=20, seeds=2)
+    a, b = g.stage1()
+    rows = [_fake_row(a, 0.4), _fake_row(b, 0.7), _fake_row(g.cell(b.lr, 0), 0.8), _fake_row(g.cell(b.lr, 1), 0.1)]
+    assert [r["key"] for r in plots.best_runs(rows)] == [g.cell(b.lr, 0).key]
+    assert [r["key"] for r in plots.best_runs(rows[:2])] == [b.key]
