@@ -56,7 +56,7 @@ class Section:
     @property
     def script(self) -> str:
         """The script named in the section's heading (``benchmarks/<script>.py``)."""
-        found = re.search(r"`(benchmarks/\w+\.py)`", self.text.split("\n", 1)[0])
+        found = re.search(r"`(benchmarks/\w+\.py)[^`]*`", self.text.split("\n", 1)[0])
         return found.group(1) if found else self.name
 
     def tables(self) -> list[tuple[str, list[dict[str, str]]]]:
