@@ -162,8 +162,13 @@ def _holds(expect: str, acc: float) -> bool:
 
 def verdict(summaries: list[dict], task: str, match, expect) -> tuple[str, str]:
     """(verdict, evidence) of one statement: ``not tested`` if no matching group with a claim has
-    a result; ``reproduced`` if every such group's chosen run is as claimed (test accuracy ≥ 0.99
-    for "learns", below for "fails"); ``not reproduced`` otherwise, naming the groups."""
+    a result; ``reproduced`` if every such group's best run is as claimed (test accuracy ≥ 0.99
+    for "learns", below for "fails"); ``not reproduced`` otherwise, naming the groups.
+
+    A group's *best run* is the best test accuracy over its seeds at the chosen learning rate (the
+    paper reports the best run of its grid; for a "fails" claim, the best run failing means every
+    seed failed). The evidence shows seed 0 and the spread beside it, so a claim that holds only
+    for the best seed is visible as such."""
     seen = []
     for s in summaries:
         g, c = s["group"], s["chosen"]
@@ -171,16 +176,18 @@ def verdict(summaries: list[dict], task: str, match, expect) -> tuple[str, str]:
             continue
         e = expect(g.n)
         accs = [r["test_acc"] for r in s["seeds"]]
-        note = f"{_label(g)} n={g.n}: {c['test_acc']:.3f}"
+        best = max(accs)
+        note = f"{_label(g)} n={g.n}: {best:.3f}"
         if len(accs) > 1:
             note += (
-                f" (seeds {min(accs):.3f}–{max(accs):.3f}, {sum(_holds(e, a) for a in accs)}/{len(accs)} as claimed)"
+                f" (best of {len(accs)} seeds; seed 0 {c['test_acc']:.3f}, seeds {min(accs):.3f}–{best:.3f}, "
+                f"{sum(_holds(e, a) for a in accs)}/{len(accs)} as claimed)"
             )
         if c.get("constant_predictor"):
             note += " constant predictor"
         if e == "fails" and _unknown(c, "budget_exhausted"):
             note += f" after {c['steps_run']:,} steps"
-        seen.append((_holds(e, c["test_acc"]), e, note))
+        seen.append((_holds(e, best), e, note))
     if not seen:
         return "not tested", "no finished group of this kind in the protocol"
     bad = [n for ok, _, n in seen if not ok]
@@ -370,8 +377,12 @@ def render(
     parts += [
         "## Against the paper",
         "",
-        "Each claim of docs/PAPER.md §13.2–13.4, checked on the chosen run (seed 0, selected learning rate) of "
-        f"every group it concerns: *near perfect* = test accuracy ≥ {NEAR_PERFECT}, *degrades/struggles* = below. "
+        "Each claim of docs/PAPER.md §13.2–13.4, checked on the best run of every group it concerns (the best "
+        "test accuracy over the group's seeds at its selected learning rate, as the paper reports the best run of "
+        "its grid; where a group has several seeds, seed 0 and the spread are shown beside it): *near perfect* = "
+        f"test accuracy ≥ {NEAR_PERFECT}, *degrades/struggles* = below. Early stopping at validation ≥ "
+        f"{NEAR_PERFECT} on 500 examples can stop a run whose test accuracy (2,000 examples) is just below "
+        f"{NEAR_PERFECT}; such a run counts as below. "
         "A claim that a model fails is only as strong as the budget it got (below); the paper's are about up to "
         "250k steps at up to 7 learning rates."
         + (

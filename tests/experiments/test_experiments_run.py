@@ -330,3 +330,22 @@ def test_figures_show_the_whole_budget_run_after_a_probe():
     rows = [_fake_row(a, 0.4), _fake_row(b, 0.7), _fake_row(g.cell(b.lr, 0), 0.8), _fake_row(g.cell(b.lr, 1), 0.1)]
     assert [r["key"] for r in plots.best_runs(rows)] == [g.cell(b.lr, 0).key]
     assert [r["key"] for r in plots.best_runs(rows[:2])] == [b.key]
+
+
+def test_verdict_uses_the_best_seed_and_shows_seed_0():
+    """A claim is judged on the group's best seed (the paper's best run) and the evidence names
+    seed 0 and the spread; a "fails" claim holds only if every seed fails."""
+    groups = {g.name: g for g in protocols.groups("cpu")}
+    g = groups["index_lookup_n50_tf1_w64"]
+    _, _, task, match, expect = report.STATEMENTS[0]
+    s = _summary(g, 0.985)
+    s["seeds"] = [s["chosen"], _fake_row(g.cell(1e-3, 1), 1.0), _fake_row(g.cell(1e-3, 2), 0.97)]
+    v, why = report.verdict([s], task, match, expect)
+    assert v == "reproduced" and "seed 0 0.985" in why and "1/3 as claimed" in why
+    s["seeds"] = [s["chosen"], _fake_row(g.cell(1e-3, 1), 0.98)]
+    assert report.verdict([s], task, match, expect)[0] == "not reproduced"
+    rnn = groups["index_lookup_n200_lstm1_w64"]
+    _, _, task, match, expect = report.STATEMENTS[1]
+    s = _summary(rnn, 0.02)
+    s["seeds"] = [s["chosen"], _fake_row(rnn.cell(1e-3, 1), 0.995)]
+    assert report.verdict([s], task, match, expect)[0] == "not reproduced"
