@@ -303,6 +303,7 @@ def _machine(runs: list[dict]) -> list[str]:
     each = "; ".join(
         f"{r['started']}: {len(r['cells_trained'])} cells, {r['wall_seconds'] / 60:.1f} min, --jobs {r['jobs']}, "
         f"load average {r['load_average_at_start'][0]:.2f} at the start, {r['load_average_at_end'][0]:.2f} at the end"
+        + (" (interrupted; cells in progress then were lost and retrained later)" if r.get("interrupted") else "")
         for r in runs
     )
     r0 = runs[-1]

@@ -160,44 +160,52 @@ def run_protocol(
         log(f"{cell.key}: training, group {prio[0] + 1}/{len(groups)} {stage} ({time.strftime('%H:%M:%S')})")
         return cell
 
-    if jobs == 1:
-        while queue:
-            cell = next_job()
-            finished(cell, train.run(cell, progress=log))
-    else:
-        import multiprocessing as mp
-        import queue as queue_mod
+    try:
+        if jobs == 1:
+            while queue:
+                cell = next_job()
+                finished(cell, train.run(cell, progress=log))
+        else:
+            import multiprocessing as mp
+            import queue as queue_mod
 
-        done: queue_mod.Queue = queue_mod.Queue()
-        # multiprocessing.Pool rather than concurrent.futures: its terminate() stops the workers
-        # (an interrupted run must not leave orphans training on)
-        pool = mp.get_context("spawn").Pool(jobs)
-        try:
-            log(f"{len(queue)} cells queued on {jobs} worker processes ({time.strftime('%H:%M:%S')})")
-            in_flight = 0
-            while queue or in_flight:
-                while queue and in_flight < jobs:
-                    cell = next_job()
-                    pool.apply_async(
-                        _train_tagged, ((cell, f"[{cell.key}] "),), callback=done.put, error_callback=done.put
-                    )
-                    in_flight += 1
-                while True:
-                    try:
-                        result = done.get(timeout=0.5)
-                        break
-                    except queue_mod.Empty:
-                        continue
-                in_flight -= 1
-                if isinstance(result, BaseException):
-                    raise result
-                finished(*result)
-        except BaseException:
-            pool.terminate()  # what finished is on disk; the cells in progress are dropped
+            done: queue_mod.Queue = queue_mod.Queue()
+            # multiprocessing.Pool rather than concurrent.futures: its terminate() stops the workers
+            # (an interrupted run must not leave orphans training on)
+            pool = mp.get_context("spawn").Pool(jobs)
+            try:
+                log(f"{len(queue)} cells queued on {jobs} worker processes ({time.strftime('%H:%M:%S')})")
+                in_flight = 0
+                while queue or in_flight:
+                    while queue and in_flight < jobs:
+                        cell = next_job()
+                        pool.apply_async(
+                            _train_tagged, ((cell, f"[{cell.key}] "),), callback=done.put, error_callback=done.put
+                        )
+                        in_flight += 1
+                    while True:
+                        try:
+                            result = done.get(timeout=0.5)
+                            break
+                        except queue_mod.Empty:
+                            continue
+                    in_flight -= 1
+                    if isinstance(result, BaseException):
+                        raise result
+                    finished(*result)
+            except BaseException:
+                pool.terminate()  # what finished is on disk; the cells in progress are dropped
+                pool.join()
+                raise
+            pool.close()
             pool.join()
-            raise
-        pool.close()
-        pool.join()
+    except BaseException:
+        # an interrupted run still counts: its wall clock and the cells it finished go to runs.json
+        if trained:
+            _record_run(
+                out, protocol, jobs, started, load_at_start, trained, dry_run=dry_run, only=only, interrupted=True
+            )
+        raise
     if trained:
         _record_run(out, protocol, jobs, started, load_at_start, trained, dry_run=dry_run, only=only)
     rows = collect(out, protocol, dry_run=dry_run, only=only)
@@ -210,7 +218,7 @@ def run_protocol(
     return rows
 
 
-def _record_run(out, protocol, jobs, started, load_at_start, keys, dry_run=False, only=None) -> None:
+def _record_run(out, protocol, jobs, started, load_at_start, keys, dry_run=False, only=None, interrupted=False) -> None:
     """Append this run (wall clock, machine, the cells it trained) to ``DIR/runs.json``: the
     report's source for how long the protocol took, as measured, not typed in."""
     import platform
@@ -231,7 +239,7 @@ def _record_run(out, protocol, jobs, started, load_at_start, keys, dry_run=False
             jax=jax.__version__, jax_backend=jax.default_backend(),
             load_average_at_start=[round(x, 2) for x in load_at_start],
             load_average_at_end=[round(x, 2) for x in os.getloadavg()],
-            xla_flags=os.environ.get("XLA_FLAGS", ""),
+            xla_flags=os.environ.get("XLA_FLAGS", ""), interrupted=interrupted,
         )
     )  # fmt: skip
     write_json_atomic(path, runs)

@@ -115,6 +115,9 @@ def test_stage2_derived_from_disk_and_resumable(tmp_path, monkeypatch):
     s1 = [c.key for c in tf.stage1()]
     s2 = tf.cell(1e-3, 1).key
     assert calls == s1 + [s2]
+    # the interrupted run is recorded with the cells it finished (the report's wall clock)
+    (run,) = json.loads((tmp_path / "runs.json").read_text())
+    assert run["interrupted"] and run["cells_trained"] == s1
     assert [c.key for c in runner.planned(str(tmp_path), [tf])] == s1 + [s2]
     assert runner.missing(str(tmp_path), "smoke") == [s2, lstm.stage1()[0].key]
     rows = runner.run_protocol("smoke", str(tmp_path), log=lambda m: None)
