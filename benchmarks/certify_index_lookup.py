@@ -30,6 +30,7 @@ SCALING = [("rs", 1 << 16), ("rs", 1 << 18), ("rs", 1 << 20), ("random", 1 << 16
 _CHILD = """
 import time, constructions
 from verify.certify import certify
+from verify.certify._threads import cores
 t, c0 = time.perf_counter(), time.process_time()
 model = constructions.build("index_lookup", arch="tf1", n=%d, alphabet_size=%d, seed=0, addresses=%r)
 built, built_cpu = time.perf_counter() - t, time.process_time() - c0
@@ -40,7 +41,7 @@ hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split(
 c = row["certificate"]
 emit({"build_s": built, "certify_s": took, "build_cpu": built_cpu, "certify_cpu": took_cpu, "peak_mib": int(hwm) / 1024, "status": row["status"],
       "cells": c["cells"], "cells_proved": c["cells_proved"], "min_margin": row["min_margin"],
-      "method": c.get("method"), "cost": c.get("cost_per_cell"), "width": model.size()["width"],
+      "method": c.get("method"), "cost": c.get("cost_per_cell"), "threads": cores(), "width": model.size()["width"],
       "scheme": model.metadata.construction["address_code"]["scheme"]})
 """
 
@@ -86,8 +87,9 @@ def _scaling_section(where: str, rows: list, alphabet: int) -> None:
                 "n² coherence check, in tiles of 2,048 × 8,192), then `certify` (float64, every input). *method* "
                 "`code`: off-target scores bounded from the Reed–Solomon code's distance, O(r) per cell "
                 "(verify/certify/_index_code.py); `general`: the n² Gram row maxima, O(n·r) per cell. *peak* is "
-                "the child's VmHWM; CPU seconds (all threads) in brackets. *load*: 1-min load average after the row "
-                "(2 cores, shared with other jobs: wall times are several times the CPU times).",
+                "the child's VmHWM; CPU seconds (all threads) in brackets; *threads*: the chunks proved at once "
+                "(verify/certify/_threads.py; the build is one thread). *load*: 1-min load average after the row "
+                "(the machine's other jobs count in it).",
                 "",
                 table(
                     [
@@ -96,6 +98,7 @@ def _scaling_section(where: str, rows: list, alphabet: int) -> None:
                         "width",
                         "method",
                         "per cell",
+                        "threads",
                         "build (s)",
                         "certify (s)",
                         "peak (MiB)",
@@ -111,6 +114,7 @@ def _scaling_section(where: str, rows: list, alphabet: int) -> None:
                             r["width"],
                             r["method"],
                             r["cost"],
+                            r.get("threads", 1),
                             f"{r['build_s']:.1f} ({r['build_cpu']:.1f})",
                             f"{r['certify_s']:.1f} ({r['certify_cpu']:.1f})",
                             f"{r['peak_mib']:,.0f}",

@@ -128,7 +128,10 @@ class _Attention(nn.Module):
         return jnp.einsum("bhd,hdw->bw", o, wo) + bo
 
 
-class Transformer(nn.Module):
+class PositionalModel(nn.Module):
+    """The fields of the models with learned absolute positions (``tf``, ``lintf``, ``retnet``):
+    vocabulary, the longest input ``max_len``, width, depth, classes and heads."""
+
     vocab: int
     max_len: int
     width: int
@@ -136,11 +139,18 @@ class Transformer(nn.Module):
     classes: int
     heads: int = 4
 
+
+def positional_embedding(m: PositionalModel, tokens):
+    """Token plus absolute position embeddings ``[B, L, width]``, as parameters ``embed_token`` and
+    ``embed_position`` of ``m`` (call it from ``m``'s compact ``__call__``)."""
+    x = nn.Embed(m.vocab, m.width, name="embed_token")(tokens)
+    return x + nn.Embed(m.max_len, m.width, name="embed_position")(jnp.arange(tokens.shape[1]))[None]
+
+
+class Transformer(PositionalModel):
     @nn.compact
     def __call__(self, tokens, lengths):
-        L = tokens.shape[1]
-        x = nn.Embed(self.vocab, self.width, name="embed_token")(tokens)
-        x = x + nn.Embed(self.max_len, self.width, name="embed_position")(jnp.arange(L))[None]
+        x = positional_embedding(self, tokens)
         for i in range(self.layers):
             h = nn.LayerNorm(name=f"ln_attn{i}")(x)
             attn = _Attention(self.width, self.heads, name=f"attn{i}")
@@ -177,23 +187,15 @@ def causal_linear_attention(q, k, v):
     return num / (a.sum(-1).transpose(0, 2, 1)[..., None] + LINEAR_ATTENTION_EPS)
 
 
-class LinearTransformer(nn.Module):
+class LinearTransformer(PositionalModel):
     """Causal linear Transformer (Katharopoulos et al. 2020): the ``tf`` model with softmax
     attention replaced by :func:`causal_linear_attention` on ``φ(q), φ(k)``, φ = :func:`elu1`."""
-
-    vocab: int
-    max_len: int
-    width: int
-    layers: int
-    classes: int
-    heads: int = 4
 
     @nn.compact
     def __call__(self, tokens, lengths):
         L = tokens.shape[1]
         H, dh = self.heads, self.width // self.heads
-        x = nn.Embed(self.vocab, self.width, name="embed_token")(tokens)
-        x = x + nn.Embed(self.max_len, self.width, name="embed_position")(jnp.arange(L))[None]
+        x = positional_embedding(self, tokens)
         for i in range(self.layers):
             h = nn.LayerNorm(name=f"ln_attn{i}")(x)
             k, v = (nn.DenseGeneral((H, dh), name=f"{p}{i}")(h) for p in "kv")
@@ -475,20 +477,14 @@ class Mamba(nn.Module):
         return nn.Dense(self.classes, name="readout")(_last(x, lengths))
 
 
-class RetNet(nn.Module):
-    vocab: int
-    max_len: int
-    width: int
-    layers: int
-    classes: int
-    heads: int = 4
+class RetNet(PositionalModel):
+    """Retention (Sun et al. 2023) in its parallel form: fixed per-head decays γ_h, a swish gate."""
 
     @nn.compact
     def __call__(self, tokens, lengths):
         L = tokens.shape[1]
         H, dh = self.heads, self.width // self.heads
-        x = nn.Embed(self.vocab, self.width, name="embed_token")(tokens)
-        x = x + nn.Embed(self.max_len, self.width, name="embed_position")(jnp.arange(L))[None]
+        x = positional_embedding(self, tokens)
         gamma = 1.0 - 2.0 ** (-5.0 - jnp.arange(H))  # RetNet's fixed per-head decays
         t = jnp.arange(L)
         diff = t[:, None] - t[None, :]

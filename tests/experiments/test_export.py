@@ -2,6 +2,7 @@
 version 2), and ``verify --load`` on the committed trained model (experiments/results/trained)."""
 
 import dataclasses
+import functools
 import json
 import pathlib
 
@@ -22,13 +23,15 @@ FAILURES_N2 = 0  # measured (docs/EXPERIMENTS.md)
 TRAINED = pathlib.Path(__file__).resolve().parents[2] / "experiments" / "results" / "trained"
 
 
+@functools.cache  # the tests share these (read-only) parameters
 def _flax(n_train: int, width: int, seed: int):
     """A random (initialised, untrained) one-layer tf for index lookup at ``n_train``, perturbed so
     that the layer norms' gains and biases are not the initial 1 and 0."""
     module = models.build("tf", vocab=64 + n_train, max_len=n_train + 1, width=width, layers=1, classes=64)
     with jax.enable_x64(False):
         tok = jnp.zeros((2, n_train + 1), jnp.int32)
-        params = module.init(jax.random.PRNGKey(seed), tok, jnp.full(2, n_train + 1, jnp.int32))["params"]
+        # jitted: one compiled program, reused for the next seed (eager flax compiles every operation)
+        params = jax.jit(module.init)(jax.random.PRNGKey(seed), tok, jnp.full(2, n_train + 1, jnp.int32))["params"]
     rng = np.random.default_rng(seed)
     flat = {k: v + rng.normal(0, 0.3, v.shape).astype(np.float32) for k, v in export.flat_params(params).items()}
     return module, flat
@@ -44,7 +47,8 @@ def _flax_logits(module, flat, x):
         node[last] = jnp.asarray(v)
     with jax.enable_x64(False):
         lengths = jnp.full(x.shape[0], x.shape[1], jnp.int32)
-        return np.asarray(module.apply({"params": tree}, jnp.asarray(x, jnp.int32), lengths), dtype=np.float64)
+        logits = jax.jit(module.apply)({"params": tree}, jnp.asarray(x, jnp.int32), lengths)
+        return np.asarray(logits, dtype=np.float64)
 
 
 @pytest.mark.parametrize("n", [9, 3])

@@ -9,7 +9,7 @@ import pytest
 
 from constructions.explicit_addresses import rs_addresses
 from verify import main
-from verify.certify import VerifyError, certify, index_lookup_boxes
+from verify.certify import VerifyError, _index_code, certify, index_lookup_boxes
 from verify.certify._arithmetic import _Float64, _midrad
 from verify.certify._index_code import CodeStructure, code_signs
 from verify.certify._index_lookup import _CodePlan, _IndexPlan
@@ -162,3 +162,25 @@ def test_budget_admits_the_code_certificate_and_refuses_absurd_sizes(capsys):
                "--param", "addresses=rs", "--certify", "--max-memory", "64G"])  # fmt: skip
     err = capsys.readouterr().err
     assert rc == 2 and "refused before building" in err and err.count("\n") == 1
+
+
+def test_threads_give_the_sequential_row(monkeypatch):
+    """Chunks proved in threads (verify/certify/_threads.py), and the code's pass over the positions
+    in threads, give the row of the sequential loop: a passing model, and a tampered one whose
+    unproved cells (kept in proof order) and counterexample must come out the same."""
+    monkeypatch.setattr(_index_code, "_PASS", 16)  # 13 chunks of positions
+    monkeypatch.setattr(_CodePlan, "_ROWS", 8)  # 25 chunks of query positions
+    n, s = 200, 4
+    m = rs_model(n, s)
+    E = m.arrays()["embed/token"].copy()
+    E[s + 5], E[s + 150] = E[s + 40], E[s + 7]
+    bad = m.with_arrays(**{"embed/token": E})
+    for model, status in ((m, "pass"), (bad, "fail")):
+        for method in ("code", "general"):
+            rows = [certify(model, method=method, chunk_cells=8 * s, workers=k) for k in (1, 3)]
+            for r in rows:
+                r.pop("seconds")
+            assert rows[0]["status"] == status and rows[0]["certificate"]["method"] == method
+            assert rows[0] == rows[1]
+    with pytest.raises(VerifyError, match="workers must be at least 1"):
+        certify(m, workers=0)

@@ -191,8 +191,14 @@ def _mix_float(tl, groups, vt: Box, ho: Box, smax, L):
             den = den + np.where(cnt > 0, term, 0.0)
     al = np.where(np.isfinite(den), (1.0 / den) * (1 - 1e-12), 0.0)[..., None]
     ulo, uhi = ho.lo[:, None, :], ho.hi[:, None, :]
-    lo = np.minimum(al * vt.lo + (1 - al) * ulo, vt.lo)
-    hi = np.maximum(al * vt.hi + (1 - al) * uhi, vt.hi)
+    # α·v + (1 − α)·u, lowest (highest) at α = al or α = 1, evaluated as u + al·(v − u) in one
+    # buffer: its rounding (a few ulp of max(|u|, |v|)) is inside ``widen``'s vmax·2^-48
+    lo = (vt.lo - ulo) * al
+    lo += ulo
+    np.minimum(lo, vt.lo, out=lo)
+    hi = (vt.hi - uhi) * al
+    hi += uhi
+    np.maximum(hi, vt.hi, out=hi)
     vmax = np.maximum(np.abs(vt.lo).max((1, 2)), np.abs(vt.hi).max((1, 2)))
     vmax = np.maximum(vmax, np.maximum(np.abs(ho.lo), np.abs(ho.hi)).max(1))
     delta = _softmax_delta(smax, L)

@@ -21,9 +21,17 @@ from constructions import FixedArithmetic, Model, check_precision, parse_precisi
 from .._engine import VerifyError, row_head, task_of
 from ._arithmetic import _arith
 from ._registry import certifier_for, plans_for
+from ._threads import cores, ordered_map
 
 _CELLS_PER_CHUNK = 1 << 14
 _KEEP_UNPROVED = 64  # unproved cells kept (in proof order): witnesses and the certificate's list
+
+
+def proved_chunks(plan, chunks, workers: int):
+    """``(chunk, plan.prove(chunk))`` in the chunks' order; a plan whose ``PARALLEL`` is true (its
+    ``prove`` reads only tables fixed when the plan was built) proves up to ``workers`` chunks at
+    once (verify/certify/_threads.py), with the same results as the sequential loop."""
+    return ordered_map(plan.prove, chunks, workers if getattr(plan, "PARALLEL", False) else 1)
 
 
 def outcomes(model: Model, x: np.ndarray, expected: np.ndarray, precision: str) -> list[dict]:
@@ -65,6 +73,7 @@ def certify(
     chunk_cells: int = _CELLS_PER_CHUNK,
     witnesses: bool = True,
     method: str = "auto",
+    workers: int | None = None,
 ) -> dict:
     """Prove ``model`` right on every input of its task; one report row (mode ``"certified"``).
 
@@ -83,7 +92,9 @@ def certify(
     Reed–Solomon bound of verify/certify/_index_code.py, ``"auto"``); a method the plan does not
     have, or whose hypotheses the model fails, is refused with the reason. A
     format in which the model's forward pass is not defined is refused first, exactly as ``predict``
-    refuses it (:func:`constructions.check_precision`: same formats, same message).
+    refuses it (:func:`constructions.check_precision`: same formats, same message). ``workers``:
+    chunks proved at once where the plan allows it (default: the cores this process may use,
+    :func:`cores`); the row is the same for every value.
     """
     check_precision(model, precision)  # the formats where the forward is defined, as for predict
     if model.metadata.extended:
@@ -102,12 +113,16 @@ def certify(
     methods = getattr(certifier.plan, "METHODS", ("auto",))
     if method not in methods:
         raise VerifyError(f"certified {certifier.what} has the methods {', '.join(methods)}, not {method!r}")
-    plan = certifier.plan(model, ia, task) if method == "auto" else certifier.plan(model, ia, task, method)
+    workers = cores() if workers is None else workers
+    if workers < 1:
+        raise VerifyError(f"workers must be at least 1, got {workers}")
+    parallel = getattr(certifier.plan, "PARALLEL", False)
+    kw = {"workers": workers} if parallel else {}
+    plan = certifier.plan(model, ia, task, **kw) if method == "auto" else certifier.plan(model, ia, task, method, **kw)
     rng = np.random.default_rng(0)
     unproved: list = []
     worst, cells, proved, covered = np.inf, 0, 0, 0
-    for chunk in plan.chunks(chunk_cells):
-        gap = plan.prove(chunk)
+    for chunk, gap in proved_chunks(plan, plan.chunks(chunk_cells), workers):
         ok = gap > 0
         cells += len(chunk)
         proved += int(ok.sum())

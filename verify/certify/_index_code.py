@@ -48,6 +48,7 @@ import numpy as np
 from .._engine import VerifyError
 from ._arithmetic import PAD, TINY, Box, U, _dn, _Float64, _gamma, _midrad, _up
 from ._attention import _mix_float
+from ._threads import ordered_map
 
 _PASS = 1 << 14  # positions per chunk of the one-off pass over the position table
 
@@ -139,7 +140,9 @@ class CodeStructure:
     rounded up), ``pinf`` (``max_k |p_k|_∞``), and what the general score bound needs about the
     position keys (``rPmax``, ``pPmax``, ``pk_big``) and the hull of the position values ``pv``."""
 
-    def __init__(self, ia, P: np.ndarray, n: int, Wk: np.ndarray, Wv: np.ndarray, quick: bool = False):
+    def __init__(
+        self, ia, P: np.ndarray, n: int, Wk: np.ndarray, Wv: np.ndarray, quick: bool = False, workers: int = 1
+    ):
         w = Wk.shape[0]
         found = code_parameters(w, n)
         if found is None:
@@ -151,25 +154,34 @@ class CodeStructure:
         self.c = float(_midrad(_rows(ia, P[:1], Wk))[0][0, 0])
         if not self.c > 0:
             raise VerifyError("position 0's first key entry is not positive: not the code's scale")
-        self.delta = self.pinf = self.rPmax = self.pPmax = self.pk_big = 0.0
-        vlo, vhi = np.full(Wv.shape[0], np.inf), np.full(Wv.shape[0], -np.inf)
         fk, fv = _Proj(Wk), _Proj(Wv)
-        for a in range(0, n, _PASS):
+
+        def measure(a: int) -> tuple:  # one chunk of positions: its deviation, key and value bounds
             b = min(n, a + _PASS)
             pk = fk(ia, P[a:b])
             pm, pr = _midrad(pk)
             sig = code_signs(np.arange(a, b), self.q, self.K, self.m)
-            d = float(np.abs(pm - self.c * sig).max())
-            self.delta = max(self.delta, d)
-            if quick and a == 0 and d > 2.0**-20 * self.c:  # not the code: say so before the whole pass
-                break
             rP = pr + 2 * U * (np.abs(pm) + pr)  # as _Keys: a key is fl(token part + position part)
-            self.pinf = max(self.pinf, float(np.abs(pm).max()))
-            self.rPmax = max(self.rPmax, float(rP.max()))
-            self.pPmax = max(self.pPmax, float((np.abs(pm) + rP).max()))
-            self.pk_big = max(self.pk_big, float(np.abs(pk.lo).max()), float(np.abs(pk.hi).max()))
             pv = fv(ia, P[a:b])
-            vlo, vhi = np.minimum(vlo, pv.lo.min(0)), np.maximum(vhi, pv.hi.max(0))
+            return (
+                float(np.abs(pm - self.c * sig).max()),
+                float(np.abs(pm).max()),
+                float(rP.max()),
+                float((np.abs(pm) + rP).max()),
+                max(float(np.abs(pk.lo).max()), float(np.abs(pk.hi).max())),
+                pv.lo.min(0),
+                pv.hi.max(0),
+            )
+
+        starts = range(0, n, _PASS)
+        first = measure(0)
+        if quick and first[0] > 2.0**-20 * self.c:  # not the code: say so before the whole pass
+            parts = [first]
+        else:  # the other chunks in threads (verify/certify/_threads.py); maxima do not depend on order
+            parts = [first] + [r for _, r in ordered_map(measure, starts[1:], workers)]
+        self.delta, self.pinf, self.rPmax, self.pPmax, self.pk_big = (max(r[i] for r in parts) for i in range(5))
+        vlo = np.min([r[5] for r in parts], axis=0)
+        vhi = np.max([r[6] for r in parts], axis=0)
         if self.delta > 2.0**-20 * self.c:
             raise VerifyError(
                 f"position keys are not c·σ(k) of the Reed–Solomon ⊗ Hadamard code RS[q={self.q}, K={self.K}] "
@@ -258,7 +270,8 @@ def structured_attention(plan, t0: int, t1: int, hull: bool = False):
     else:
         xlast = ia.add(Box(Erows, Erows), Box(Pn, Pn))  # [T, D]
     q = ia.add(fq(ia, Erows), fq(ia, Pn))
-    kn = ia.add(fk(ia, Erows), fk(ia, Pn))  # the index token's own key
+    ka, kb = fk(ia, Erows), fk(ia, Pn)
+    kn = ia.add(ka, kb)  # the index token's own key
     vn = ia.add(fv(ia, Erows), fv(ia, Pn))
     ev = plan.EV_sym
     pv_t = fv(ia, Pt)
@@ -266,7 +279,8 @@ def structured_attention(plan, t0: int, t1: int, hull: bool = False):
     other = ia.add(Box(ev.lo.min(0), ev.hi.max(0)), code.pv)  # any k, any symbol
     ho = Box(np.minimum(other.lo[None], vn.lo), np.maximum(other.hi[None], vn.hi))  # [T, wv]
     st, up = structured_scores(code, plan.EK_sym, fk(ia, Pt), q, tt)
-    if not (kn.lo.any() or kn.hi.any()):  # the last position's key is an exact 0: so is its score
+    if not (ka.lo.any() or ka.hi.any() or kb.lo.any() or kb.hi.any()):
+        # both parts of the last position's key are exact zeros, so is fl(0 + 0) and its score
         own = Box(np.zeros(T), np.zeros(T))
     else:
         own = ia.dot(q, kn)
