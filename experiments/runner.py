@@ -150,7 +150,7 @@ def run_protocol(
         write_json_atomic(cell_path(out, cell), row)
         trained.append(cell.key)
         log(f"{cell.key}: test accuracy {row['test_acc']:.4f} after {row['steps_run']} steps")
-        write_tables(out, collect(out, protocol, dry_run=dry_run, only=only))
+        write_tables(out, collect(out, protocol, dry_run=dry_run))  # the folder's whole table, not --only's part
         enqueue(group_of[cell.key])  # its stage 2, once its stage 1 is complete
 
     def next_job():
@@ -209,11 +209,13 @@ def run_protocol(
     if trained:
         _record_run(out, protocol, jobs, started, load_at_start, trained, dry_run=dry_run, only=only)
     rows = collect(out, protocol, dry_run=dry_run, only=only)
-    write_tables(out, rows)
+    # the table and the figures describe every finished cell of the folder, whatever --only trained
+    every = rows if only is None else collect(out, protocol, dry_run=dry_run)
+    write_tables(out, every)
     if protocol != "smoke" and not dry_run:
         from . import plots
 
-        for f in plots.make_all(out, rows):
+        for f in plots.make_all(out, every):
             log(f"figure: {f}")
     return rows
 

@@ -129,8 +129,10 @@ def test_stage2_derived_from_disk_and_resumable(tmp_path, monkeypatch):
     assert (tmp_path / "results.csv").read_text().count("\n") == 5
     assert not [f for f in os.listdir(tmp_path / "cells") if f.startswith(".tmp")]
     os.remove(runner.cell_path(str(tmp_path), tf.cell(1e-3, 1)))
-    runner.run_protocol("smoke", str(tmp_path), log=lambda m: None)
+    rows = runner.run_protocol("smoke", str(tmp_path), log=lambda m: None, only="tf1")
     assert calls[5:] == [s2]  # only the deleted cell
+    assert len(rows) == 3  # --only's groups; the folder's table still has every finished cell
+    assert len(json.loads((tmp_path / "results.json").read_text())) == 4
 
 
 def test_constant_predictor():
