@@ -27,13 +27,6 @@ _CELLS_PER_CHUNK = 1 << 14
 _KEEP_UNPROVED = 64  # unproved cells kept (in proof order): witnesses and the certificate's list
 
 
-def proved_chunks(plan, chunks, workers: int):
-    """``(chunk, plan.prove(chunk))`` in the chunks' order; a plan whose ``PARALLEL`` is true (its
-    ``prove`` reads only tables fixed when the plan was built) proves up to ``workers`` chunks at
-    once (verify/certify/_threads.py), with the same results as the sequential loop."""
-    return ordered_map(plan.prove, chunks, workers if getattr(plan, "PARALLEL", False) else 1)
-
-
 def outcomes(model: Model, x: np.ndarray, expected: np.ndarray, precision: str) -> list[dict]:
     """What the model's own forward pass (:meth:`Model.logits`, not an enclosure) answers on each
     input of ``x`` ``[B, L]``: the report's counterexample record (input, expected, got, margin of the
@@ -122,7 +115,9 @@ def certify(
     rng = np.random.default_rng(0)
     unproved: list = []
     worst, cells, proved, covered = np.inf, 0, 0, 0
-    for chunk, gap in proved_chunks(plan, plan.chunks(chunk_cells), workers):
+    # a plan whose PARALLEL is true (its prove() reads only tables fixed when it was built) proves
+    # up to ``workers`` chunks at once; results come in the chunks' order (verify/certify/_threads.py)
+    for chunk, gap in ordered_map(plan.prove, plan.chunks(chunk_cells), workers if parallel else 1):
         ok = gap > 0
         cells += len(chunk)
         proved += int(ok.sum())
