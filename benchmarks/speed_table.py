@@ -171,6 +171,14 @@ def tracr_row(s: Section, n: str) -> tuple[str, bool]:
     return text, c["ours width"] < c["tracr width"] and c["ours params"] < c["tracr params"] and o < t
 
 
+def suite_row(s: Section, limit_min: float) -> tuple[str, bool]:
+    """The fast group's wall time (README's test command) with the slow group's beside it; met when
+    the fast group is at most ``limit_min`` minutes."""
+    fast = s.num("wall", group="fast (README's test command)")
+    slow = s.num("wall", group="slow")
+    return f"fast group {fast:.1f} min (slow group {slow:.1f} min)", fast <= limit_min
+
+
 @dataclasses.dataclass(frozen=True)
 class Row:
     """One line of the speed table: what is measured, the RESULTS.md section it comes from, how

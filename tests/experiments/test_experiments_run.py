@@ -20,6 +20,7 @@ def smoke_rows():
     return cell, train.run(cell), train.run(cell)
 
 
+@pytest.mark.slow  # the module fixture trains the smoke cell twice (about 30 s on 2 cores)
 def test_smoke_cell_trains_and_records_its_settings(smoke_rows):
     cell, row, _ = smoke_rows
     assert row["seed"] == cell.seed == 0 and row["steps_run"] == cell.steps and row["key"] == cell.key
@@ -34,11 +35,13 @@ def test_smoke_cell_trains_and_records_its_settings(smoke_rows):
     assert row["steps_to_stop"] == (stops[0] if stops else None)
 
 
+@pytest.mark.slow  # the smoke fixture
 def test_same_seed_same_numbers(smoke_rows):
     _, a, b = smoke_rows
     assert {k: v for k, v in a.items() if k not in VOLATILE} == {k: v for k, v in b.items() if k not in VOLATILE}
 
 
+@pytest.mark.slow  # the smoke fixture, and a third training run
 def test_x64_elsewhere_does_not_change_the_numbers(smoke_rows):
     """A process may have jax_enable_x64 on (``JAX_ENABLE_X64``, or inside
     ``constructions.float64_scope()``); training must not notice (it once did: float64 intermediates changed the losses from the 7th digit on)."""
