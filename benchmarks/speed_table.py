@@ -203,6 +203,7 @@ ROWS = [
     Row("certify equality / disjointness at n = 4,096 (every input), float64", "certify_pairs", lambda s: certify_pairs_row(s, "float64", 60), "< 1 min each"),
     Row("whole `verify` process, exhaustive index lookup n = 8 (warm / cold compilation cache)", "startup", lambda s: startup_lookup_row(s, LOOKUP8, 2), "< 2 s warm"),
     Row("whole `verify` process, exhaustive equality n = 20, vs per-example numpy on the same inputs", "startup", lambda s: startup_ratio_row(s, EQ20, 50), "≥ 50× warm"),
+    Row("the test suite from a clean clone, 2 cores, `-n 2`: README's command (the fast group); `.ci/run` also runs the slow group", "suite", lambda s: suite_row(s, 4), "≤ 4 min"),
     Row("tracr's compiled index lookup vs ours, n = 256", "tracr", lambda s: tracr_row(s, "256"), "ours narrower, fewer params, faster"),
 ]
 # fmt: on

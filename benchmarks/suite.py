@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     for label, _, r in results:
         lines += ["", f"Slowest 15 of the {label.split(' ')[0]} group:", ""]
         lines.append(table(["seconds", "phase", "test"], [[s, ph, f"`{t}`"] for s, ph, t in r["slowest"]]))
-    lines += ["", "Command: `python benchmarks/suite.py`" + (" --before ..." if a.before else "") + "."]
+    lines += ["", "Command: `python benchmarks/suite.py" + (" --before ..." if a.before else "") + "`."]
     body = "\n".join(lines)
     if a.no_write:
         print(body)

@@ -30,6 +30,13 @@ def main(argv=None) -> int:
     )
     r.add_argument("--only", default=None, help="regular expression a group's name must match (re.search)")
     r.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not use JAX's persistent compilation cache (default: on, in the folder verify uses: "
+        "$SEPARATIONS_CACHE_DIR, else $XDG_CACHE_HOME/separations/jax or ~/.cache/separations/jax; "
+        "SEPARATIONS_NO_CACHE=1 also turns it off)",
+    )
+    r.add_argument(
         "--report", default=None, help="write the results section to this file at the end (dry run: DIR/RESULTS.md)"
     )
     rep = sub.add_parser("report", help="write RESULTS.md from a results folder")
@@ -59,7 +66,9 @@ def main(argv=None) -> int:
             # `kill` (SIGTERM) unwinds like Ctrl-C, so the runner stops its worker processes
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
             kw = dict(dry_run=args.dry_run, only=args.only)
-            runner.run_protocol(args.protocol, out, log=runner.stderr_log, jobs=args.jobs, **kw)
+            cache = None if args.no_cache else runner.cache_folder()
+            runner.stderr_log(f"compilation cache: {cache or 'off'}")
+            runner.run_protocol(args.protocol, out, log=runner.stderr_log, jobs=args.jobs, cache=cache, **kw)
             if target is not None:
                 from . import report
 

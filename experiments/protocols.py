@@ -134,9 +134,8 @@ EQR, EQ1 = dict(task="eq_random", length_buckets=8), dict(task="eq_one", length_
 # same grid and a budget stated in RESULTS.md.
 F3 = {200: 3, "else": 1}  # 3 seeds where the claim is "fails" (n = 200), 1 where the group is a reference
 CPU = (
-    (IL, "tf", 1, 64, (20, 50, 100, 200), 6000, 1000, 3, "learns", CPU_LRS),
-    (DY, "lstm", 1, 64, (20, 50, 100), 4000, 750, 3, "learns", RNN_LRS),
-    (DY, "lstm", 1, 64, (200,), 3000, 600, 3, "learns", RNN_LRS),
+    (IL, "tf", 1, 64, (20, 50, 100, 200), 10000, 1000, 3, "learns", CPU_LRS),
+    (DY, "lstm", 1, 64, (20, 50, 100, 200), 4000, 750, 3, "learns", RNN_LRS),
     (DY, "tf", 1, 256, (20, 50), 3000, 600, 3, "learns", CPU_LRS),
     (DY, "tf", 1, 256, (200,), 1500, 400, 3, "fails", CPU_LRS),
     (IL, "lstm", 1, 64, (20, 200), 2000, 500, F3, "reference<=50<fails", RNN_LRS),

@@ -101,8 +101,36 @@ def check_largest(protocol: str, groups: list[protocols.Group], log=print) -> No
         log(f"largest length: {task} {model}-({layers}, {width}) at n = {n} compiles ({time.time() - t0:.1f}s)")
 
 
+def cache_folder() -> str | None:
+    """The compilation-cache folder of ``verify`` (verify/_cache.py: ``$SEPARATIONS_CACHE_DIR`` or the
+    per-user cache folder; None when ``SEPARATIONS_NO_CACHE`` is set or the folder is not writable)."""
+    from verify._cache import usable_cache_dir
+
+    return usable_cache_dir()
+
+
+def _worker_init(cache_folder: str | None) -> None:
+    """A worker process's start (``jobs`` > 1): the parent's compilation cache, if it has one."""
+    if cache_folder is not None:
+        import jax
+
+        _use_cache(jax, cache_folder)
+
+
+def _use_cache(jax, folder: str) -> None:
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
 def run_protocol(
-    protocol: str, out: str, log=print, jobs: int = 1, dry_run: bool = False, only: str | None = None
+    protocol: str,
+    out: str,
+    log=print,
+    jobs: int = 1,
+    dry_run: bool = False,
+    only: str | None = None,
+    cache: str | None = None,
 ) -> list[dict]:
     """Run every cell of ``protocol`` not yet in ``out`` (stage 1 of each group, then its stage 2,
     see :mod:`experiments.protocols`); write the tables (and figures unless the protocol is
@@ -116,11 +144,21 @@ def run_protocol(
     each, see ``__main__``): the way to use several cores, since XLA's CPU backend gains almost
     nothing from a second thread on these small models (measured: the same step time with one and
     two threads to within 10-20%, either way).  A cell's numbers do not depend on ``jobs``: every
-    cell is seeded on its own (tested).  Results are written as cells finish, in any order."""
+    cell is seeded on its own (tested).  Results are written as cells finish, in any order.
+
+    ``cache``: a folder for JAX's persistent compilation cache, used by this process and every
+    worker (``None``: no cache).  The cells of one configuration (every rate and seed of a group)
+    run the same programs (the learning rate is an input, see :func:`experiments.train.run`), so
+    with the cache each program compiles once per configuration and training length instead of
+    once per cell; the numbers do not change (tested)."""
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
     groups = protocols.groups(protocol, dry_run=dry_run, only=only)
     started, load_at_start = time.time(), os.getloadavg()
+    if cache is not None:
+        import jax
+
+        _use_cache(jax, cache)
     if dry_run:
         check_largest(protocol, groups, log)
     queue: list[tuple] = []  # (priority, cell)
@@ -172,7 +210,7 @@ def run_protocol(
             done: queue_mod.Queue = queue_mod.Queue()
             # multiprocessing.Pool rather than concurrent.futures: its terminate() stops the workers
             # (an interrupted run must not leave orphans training on)
-            pool = mp.get_context("spawn").Pool(jobs)
+            pool = mp.get_context("spawn").Pool(jobs, initializer=_worker_init, initargs=(cache,))
             try:
                 log(f"{len(queue)} cells queued on {jobs} worker processes ({time.strftime('%H:%M:%S')})")
                 in_flight = 0

@@ -120,7 +120,12 @@ def _run(cell: Cell, progress=None, save_params=None) -> dict:
     params = module.init(jax.random.PRNGKey(cell.seed), jnp.asarray(tok0), jnp.asarray(len0))["params"]
     if cell.clip < 0:
         raise ValueError(f"clip must be >= 0, got {cell.clip}")
-    opt = optax.chain(optax.clip_by_global_norm(cell.clip), optax.adam(cell.lr)) if cell.clip else optax.adam(cell.lr)
+    # The learning rate enters as a value in the optimizer state (optax.inject_hyperparams), not as
+    # a constant of the compiled program: every cell of one configuration (each rate and seed of a
+    # group) then runs the same XLA programs, which JAX's persistent compilation cache compiles once
+    # (see experiments.runner; the compilations were most of a short cell's time).
+    adam = optax.inject_hyperparams(optax.adam)(learning_rate=cell.lr)
+    opt = optax.chain(optax.clip_by_global_norm(cell.clip), adam) if cell.clip else adam
     opt_state = opt.init(params)
 
     def loss_fn(p, tokens, lengths, labels):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-__all__ = ["cache_dir", "enable_compilation_cache"]
+__all__ = ["cache_dir", "enable_compilation_cache", "usable_cache_dir"]
 
 
 def cache_dir(environ: Mapping[str, str] = os.environ) -> str | None:
@@ -35,6 +35,13 @@ def _writable(folder: str) -> bool:
     except OSError:
         return False
     return os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)
+
+
+def usable_cache_dir(environ: Mapping[str, str] = os.environ) -> str | None:
+    """:func:`cache_dir` if the cache is on and the folder can be created and written, else None
+    (for a caller that turns the cache on in other processes, as ``python -m experiments run``)."""
+    folder = cache_dir(environ)
+    return folder if folder is not None and _writable(folder) else None
 
 
 def enable_compilation_cache(environ: Mapping[str, str] = os.environ) -> str | None:

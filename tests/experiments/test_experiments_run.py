@@ -57,10 +57,15 @@ def test_x64_elsewhere_does_not_change_the_numbers(smoke_rows):
 @pytest.mark.slow  # spawns worker processes, each importing JAX and training
 def test_parallel_jobs_give_the_same_numbers(smoke_rows, tmp_path):
     """Two worker processes (spawned) train the smoke protocol (stage 1, then the Transformer's
-    seed 1 at its chosen rate); the cell trained here too has the same row, and the run is
-    recorded in runs.json with its wall clock."""
+    seed 1 at its chosen rate) with a fresh compilation cache; the cell trained here too (no
+    cache) has the same row, and the run is recorded in runs.json with its wall clock.  The cache
+    holds one training step per configuration: the Transformer's three cells (two learning
+    rates, two seeds) share theirs, since the rate is an input of the program."""
     cell, row, _ = smoke_rows
-    rows = runner.run_protocol("smoke", str(tmp_path), log=lambda m: None, jobs=2)
+    cache = tmp_path / "jax"
+    rows = runner.run_protocol("smoke", str(tmp_path), log=lambda m: None, jobs=2, cache=str(cache))
+    steps = [f for f in os.listdir(cache) if f.startswith("jit_train_step-")]
+    assert len(steps) == 2, steps  # the Transformer's and the LSTM's (one training length each)
     tf, lstm = protocols.groups("smoke")
     chosen = protocols.select(rows[:2])
     assert [r["key"] for r in rows] == [c.key for c in tf.stage1() + tf.stage2(chosen) + lstm.stage1()]
