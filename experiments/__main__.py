@@ -49,6 +49,8 @@ def main(argv=None) -> int:
     pl = sub.add_parser("plot", help="redraw the figures of a results folder")
     pl.add_argument("--results", default="experiments/results/cpu")
     args = p.parse_args(argv)
+    from verify._cache import usable_cache_dir
+
     from . import protocols, runner  # after XLA_FLAGS
 
     try:
@@ -66,8 +68,7 @@ def main(argv=None) -> int:
             # `kill` (SIGTERM) unwinds like Ctrl-C, so the runner stops its worker processes
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
             kw = dict(dry_run=args.dry_run, only=args.only)
-            cache = None if args.no_cache else runner.cache_folder()
-            runner.stderr_log(f"compilation cache: {cache or 'off'}")
+            cache = None if args.no_cache else usable_cache_dir()  # verify's folder (verify/_cache.py)
             runner.run_protocol(args.protocol, out, log=runner.stderr_log, jobs=args.jobs, cache=cache, **kw)
             if target is not None:
                 from . import report

@@ -101,26 +101,13 @@ def check_largest(protocol: str, groups: list[protocols.Group], log=print) -> No
         log(f"largest length: {task} {model}-({layers}, {width}) at n = {n} compiles ({time.time() - t0:.1f}s)")
 
 
-def cache_folder() -> str | None:
-    """The compilation-cache folder of ``verify`` (verify/_cache.py: ``$SEPARATIONS_CACHE_DIR`` or the
-    per-user cache folder; None when ``SEPARATIONS_NO_CACHE`` is set or the folder is not writable)."""
-    from verify._cache import usable_cache_dir
+def _worker_init(cache: str | None) -> None:
+    """A process's compilation cache (``cache``: a folder, or None for none): this process's in
+    :func:`run_protocol`, and each worker's at its start when ``jobs`` > 1."""
+    if cache is not None:
+        from verify._cache import use_cache_dir
 
-    return usable_cache_dir()
-
-
-def _worker_init(cache_folder: str | None) -> None:
-    """A worker process's start (``jobs`` > 1): the parent's compilation cache, if it has one."""
-    if cache_folder is not None:
-        import jax
-
-        _use_cache(jax, cache_folder)
-
-
-def _use_cache(jax, folder: str) -> None:
-    jax.config.update("jax_compilation_cache_dir", folder)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+        use_cache_dir(cache)
 
 
 def run_protocol(
@@ -155,10 +142,7 @@ def run_protocol(
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
     groups = protocols.groups(protocol, dry_run=dry_run, only=only)
     started, load_at_start = time.time(), os.getloadavg()
-    if cache is not None:
-        import jax
-
-        _use_cache(jax, cache)
+    _worker_init(cache)
     if dry_run:
         check_largest(protocol, groups, log)
     queue: list[tuple] = []  # (priority, cell)
@@ -212,7 +196,10 @@ def run_protocol(
             # (an interrupted run must not leave orphans training on)
             pool = mp.get_context("spawn").Pool(jobs, initializer=_worker_init, initargs=(cache,))
             try:
-                log(f"{len(queue)} cells queued on {jobs} worker processes ({time.strftime('%H:%M:%S')})")
+                log(
+                    f"{len(queue)} cells queued on {jobs} worker processes, compilation cache "
+                    f"{cache or 'off'} ({time.strftime('%H:%M:%S')})"
+                )
                 in_flight = 0
                 while queue or in_flight:
                     while queue and in_flight < jobs:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-__all__ = ["cache_dir", "enable_compilation_cache", "usable_cache_dir"]
+__all__ = ["cache_dir", "enable_compilation_cache", "usable_cache_dir", "use_cache_dir"]
 
 
 def cache_dir(environ: Mapping[str, str] = os.environ) -> str | None:
@@ -47,12 +47,16 @@ def usable_cache_dir(environ: Mapping[str, str] = os.environ) -> str | None:
 def enable_compilation_cache(environ: Mapping[str, str] = os.environ) -> str | None:
     """Turn the persistent cache on (every compiled program is cached, however quick its compile);
     returns the folder used, or None if it is off or the folder is not writable."""
-    folder = cache_dir(environ)
-    if folder is None or not _writable(folder):
-        return None
+    folder = usable_cache_dir(environ)
+    if folder is not None:
+        use_cache_dir(folder)
+    return folder
+
+
+def use_cache_dir(folder: str) -> None:
+    """Point this process's JAX at ``folder`` for its persistent cache, caching every program."""
     import jax
 
     jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-    return folder
