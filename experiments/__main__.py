@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     pl = sub.add_parser("plot", help="redraw the figures of a results folder")
     pl.add_argument("--results", default="experiments/results/cpu")
     args = p.parse_args(argv)
-    from verify._cache import usable_cache_dir
+    from verify import usable_cache_dir
 
     from . import protocols, runner  # after XLA_FLAGS
 

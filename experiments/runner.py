@@ -105,7 +105,7 @@ def _worker_init(cache: str | None) -> None:
     """A process's compilation cache (``cache``: a folder, or None for none): this process's in
     :func:`run_protocol`, and each worker's at its start when ``jobs`` > 1."""
     if cache is not None:
-        from verify._cache import use_cache_dir
+        from verify import use_cache_dir
 
         use_cache_dir(cache)
 

@@ -13,10 +13,11 @@ import importlib
 
 TYPE_CHECKING = False  # typing is not imported: the console script starts with as little as it can
 if TYPE_CHECKING:
+    from ._cache import usable_cache_dir, use_cache_dir
     from ._cli import main
     from ._engine import MAX_EXHAUSTIVE, VerifyError, check, task_of
 
-__all__ = ["check", "main", "task_of", "VerifyError", "MAX_EXHAUSTIVE"]
+__all__ = ["check", "main", "task_of", "VerifyError", "MAX_EXHAUSTIVE", "usable_cache_dir", "use_cache_dir"]
 
 _WHERE = {
     "main": "._cli",
@@ -24,6 +25,8 @@ _WHERE = {
     "task_of": "._engine",
     "VerifyError": "._engine",
     "MAX_EXHAUSTIVE": "._engine",
+    "usable_cache_dir": "._cache",  # JAX's persistent compilation cache, shared with experiments/
+    "use_cache_dir": "._cache",
 }
 
 
