@@ -15,6 +15,7 @@ name               model
 ``lintf``          causal linear Transformer (Katharopoulos et al. 2020): the ``tf`` model with
                    attention ``φ(q_t)·S_t / (φ(q_t)·z_t + 1e-6)``, ``S_t = Σ_{s<=t} φ(k_s) v_sᵀ``,
                    ``z_t = Σ_{s<=t} φ(k_s)``, φ = elu + 1; state per layer and head S and z.
+                   Computed chunkwise (:func:`causal_linear_attention`).
 ``lstm``           stacked LSTM (flax ``OptimizedLSTMCell`` under ``nn.RNN``), hidden size w.
 ``dss``            diagonal linear state-space model (S4D-Lin: complex diagonal A, ZOH
                    discretisation, time-invariant, computed as a causal convolution),
@@ -26,11 +27,20 @@ name               model
                    gated by SiLU(z), output map; pre-RMSNorm residual blocks.  The recurrence
                    is a sequential scan in segments of 16 positions with a
                    hand-written backward pass (:func:`selective_scan`; no fused kernel).
-``retnet``         linear attention with per-head exponential decay (RetNet retention, parallel
-                   form ``((Q Kᵀ) ⊙ Γ) V`` with ``Γ[t,s] = γ_h^(t-s)`` for ``s <= t``), learned
-                   absolute positions instead of xPos, SiLU output gate; recurrent state per head
-                   ``d_k × d_v``.
+``retnet``         linear attention with per-head exponential decay (RetNet retention,
+                   ``((Q Kᵀ) ⊙ Γ) V`` with ``Γ[t,s] = γ_h^(t-s)`` for ``s <= t``, computed in
+                   RetNet's chunkwise form: :func:`retention`), learned absolute positions
+                   instead of xPos, SiLU output gate; recurrent state per head ``d_k × d_v``.
 =================  ==========================================================================
+
+Only the read-out position's value of the last layer is needed, so ``tf``, ``lintf``, ``retnet``
+and ``dss`` compute their last layer there only (its query, or its convolution tap sum, MLP and
+gate at ``lengths - 1``; keys and values at every position): the same function as the whole
+causal model read at ``lengths - 1`` (tested against flax attention and against each model's
+recurrence in numpy), at a fraction of the cost.  Measured idle on the 2-core sandbox, index
+lookup n = 200 at its longest length range (64 × 201), one XLA thread, median ms per training
+step before -> after: RetNet-(2,64) 620 -> 210, linear TF-(2,64) 351 -> 249 (chunked attention),
+DSS-(2,64) 241 -> 144.
 
 Sizes (:func:`size`), counted the way ``constructions.Model.size()`` counts them: ``params`` is
 the number of entries of all parameter arrays (embeddings included), ``params_no_embed`` leaves the
@@ -176,15 +186,41 @@ def elu1(x):
 LINEAR_ATTENTION_EPS = 1e-6  # added to the normaliser, as in Katharopoulos et al.'s code
 
 
-def causal_linear_attention(q, k, v):
+ATTENTION_CHUNK = 32  # positions per chunk of the chunked (linear-attention, retention) forms
+
+
+def _chunks(a, C):
+    """``a [B, L, H, d]`` zero-padded at the end to N·C positions -> ``[B, N, C, H, d]``."""
+    B, L = a.shape[:2]
+    N = -(-L // C)
+    return jnp.pad(a, ((0, 0), (0, N * C - L)) + ((0, 0),) * (a.ndim - 2)).reshape(B, N, C, *a.shape[2:])
+
+
+def _before(a):
+    """Exclusive cumulative sum over axis 1 (chunks): entry n is the sum of entries 0..n-1."""
+    return jnp.cumsum(jnp.pad(a, ((0, 0), (1, 0)) + ((0, 0),) * (a.ndim - 2))[:, :-1], axis=1)
+
+
+def causal_linear_attention(q, k, v, chunk=ATTENTION_CHUNK):
     """``q, k [B, L, H, dk]`` (already through the feature map, positive), ``v [B, L, H, dv]`` ->
-    ``o_t = (q_t · S_t) / (q_t · z_t + eps)`` with ``S_t = Σ_{s<=t} k_s v_sᵀ``, ``z_t = Σ_{s<=t} k_s``,
-    computed in the parallel (masked quadratic) form ``(Q Kᵀ ⊙ M) V / rowsum(Q Kᵀ ⊙ M)``."""
+    ``o_t = (q_t · S_t) / (q_t · z_t + eps)`` with ``S_t = Σ_{s<=t} k_s v_sᵀ``, ``z_t = Σ_{s<=t} k_s``.
+
+    Computed chunkwise (chunks of C = ``chunk`` positions): inside a chunk the masked quadratic
+    form ``(Q Kᵀ ⊙ M) V``; from the chunks before it the state (S, z) at the chunk's start, an
+    exclusive cumulative sum of the chunks' ``Σ k_s v_sᵀ`` and ``Σ k_s``.  O(L·C·d + L·dk·dv) per
+    head instead of the quadratic form's O(L²·d); the same function (tested against the recurrence).
+    Zero padding at the end changes nothing before it (causal)."""
     L = q.shape[1]
-    causal = jnp.arange(L)[:, None] >= jnp.arange(L)[None, :]
-    a = jnp.where(causal, jnp.einsum("bthd,bshd->bhts", q, k), 0.0)
-    num = jnp.einsum("bhts,bshd->bthd", a, v)
-    return num / (a.sum(-1).transpose(0, 2, 1)[..., None] + LINEAR_ATTENTION_EPS)
+    C = min(chunk, L)
+    qc, kc, vc = (_chunks(a, C) for a in (q, k, v))  # [B, N, C, H, d]
+    causal = jnp.arange(C)[:, None] >= jnp.arange(C)[None, :]
+    a = jnp.where(causal, jnp.einsum("bnihd,bnjhd->bnhij", qc, kc), 0.0)  # within the chunk
+    S = _before(jnp.einsum("bnjhd,bnjhe->bnhde", kc, vc))  # the state before chunk n: chunks 0..n-1
+    z = _before(kc.sum(2))
+    num = jnp.einsum("bnhij,bnjhe->bnihe", a, vc) + jnp.einsum("bnihd,bnhde->bnihe", qc, S)
+    den = a.sum(-1).transpose(0, 1, 3, 2) + jnp.einsum("bnihd,bnhd->bnih", qc, z)
+    o = num / (den[..., None] + LINEAR_ATTENTION_EPS)
+    return o.reshape(o.shape[0], -1, *o.shape[3:])[:, :L]
 
 
 class LinearTransformer(PositionalModel):
@@ -242,7 +278,9 @@ class S4DKernel(nn.Module):
     state: int = 16  # real numbers per channel (N/2 complex modes)
 
     @nn.compact
-    def __call__(self, u):  # u [B, L, H]
+    def __call__(self, u, lengths=None):
+        """``u [B, L, H]`` -> ``y [B, L, H]``; with ``lengths [B]``, only ``y`` at ``lengths - 1``:
+        ``[B, H]`` (the read-out position; O(L·H) instead of the convolution's O(L²·H))."""
         H, N2 = self.width, self.state // 2
         L = u.shape[1]
         log_dt = self.param(
@@ -261,6 +299,11 @@ class S4DKernel(nn.Module):
         dtA = jnp.exp(log_dt)[:, None] * A  # [H, N2]
         C = (c[..., 0] + 1j * c[..., 1]) * (jnp.exp(dtA) - 1.0) / A  # ZOH with B = 1
         K = 2 * jnp.einsum("hn,hnl->hl", C, jnp.exp(dtA[:, :, None] * jnp.arange(L))).real  # [H, L]
+        if lengths is not None:  # y_t = Σ_{s<=t} K[t-s] u_s + d u_t at t = lengths - 1 only
+            back = (lengths - 1)[:, None] - jnp.arange(L)[None, :]  # t - s, [B, L]
+            taps = jnp.where((back >= 0)[..., None], K.T[jnp.clip(back, 0, L - 1)], 0.0)  # [B, L, H]
+            y = jnp.einsum("bsh,bsh->bh", taps, u)
+            return y.astype(u.dtype) + _last(u, lengths) * d
         # causal convolution y_t = sum_{s<=t} K[t-s] u_s as a Toeplitz product (faster than an FFT
         # on a CPU at these lengths)
         t = jnp.arange(L)
@@ -282,10 +325,14 @@ class DSS(nn.Module):
         x = nn.Embed(self.vocab, self.width, name="embed_token")(tokens)
         for i in range(self.layers):
             h = nn.LayerNorm(name=f"ln{i}")(x)
-            h = nn.gelu(S4DKernel(self.width, self.state, name=f"ssm{i}")(h))
+            if i == self.layers - 1:  # the last block at the read-out position only
+                h = nn.gelu(S4DKernel(self.width, self.state, name=f"ssm{i}")(h, lengths))
+                x = _last(x, lengths)
+            else:
+                h = nn.gelu(S4DKernel(self.width, self.state, name=f"ssm{i}")(h))
             x = x + nn.Dense(self.width, name=f"out{i}")(h)
         x = nn.LayerNorm(name="ln_final")(x)
-        return nn.Dense(self.classes, name="readout")(_last(x, lengths))
+        return nn.Dense(self.classes, name="readout")(x)
 
 
 def selective_scan_reference(x, dt, A, B, C):
@@ -477,8 +524,37 @@ class Mamba(nn.Module):
         return nn.Dense(self.classes, name="readout")(_last(x, lengths))
 
 
+def retention(q, k, v, gamma, chunk=ATTENTION_CHUNK):
+    """``q, k [B, L, H, dk]``, ``v [B, L, H, dv]``, per-head decays ``gamma [H]`` ->
+    ``o_t = Σ_{s<=t} γ^(t-s) (q_t·k_s) v_s``, i.e. ``q_t·S_t`` with ``S_t = γ S_{t-1} + k_t v_tᵀ``.
+
+    Chunkwise (RetNet's chunkwise form, chunks of C = ``chunk`` positions): inside a chunk
+    ``((Q Kᵀ) ⊙ Γ) V`` with ``Γ[i,j] = γ^(i-j)`` (j <= i); from the chunks before it
+    ``γ^(i+1) q_i·S``, S the state at the end of the previous chunk,
+    ``Σ_{m<n} γ^(C(n-1-m)) Σ_{j in chunk m} γ^(C-1-j) k_j v_jᵀ``.  O(L·C·d + L·dk·dv) per head
+    instead of O(L²·d); the same function (tested against the recurrence)."""
+    L = q.shape[1]
+    C = min(chunk, L)
+    qc, kc, vc = (_chunks(a, C) for a in (q, k, v))  # [B, N, C, H, d]
+    N = qc.shape[1]
+
+    def powers(e):  # γ_h^e for e >= 0, 0 where e < 0: [H, *e.shape]
+        return jnp.where(e >= 0, gamma.reshape((-1,) + (1,) * e.ndim) ** jnp.maximum(e, 0), 0.0)
+
+    i = jnp.arange(C)
+    inside = jnp.einsum("bnihd,bnjhd->bnhij", qc, kc) * powers(i[:, None] - i[None, :])
+    o = jnp.einsum("bnhij,bnjhe->bnihe", inside, vc)
+    ends = jnp.einsum("bnjhd,bnjhe->bnhde", kc * powers(C - 1 - i).T[:, :, None], vc)  # each chunk, to its end
+    n = jnp.arange(N)
+    S = jnp.einsum("hnm,bmhde->bnhde", powers(C * (n[:, None] - 1 - n[None, :])), ends)  # before chunk n
+    o = o + jnp.einsum("bnihd,bnhde->bnihe", qc * powers(i + 1).T[:, :, None], S)
+    return o.reshape(o.shape[0], -1, *o.shape[3:])[:, :L]
+
+
 class RetNet(PositionalModel):
-    """Retention (Sun et al. 2023) in its parallel form: fixed per-head decays γ_h, a swish gate."""
+    """Retention (Sun et al. 2023): fixed per-head decays γ_h, a swish gate.  The layers below the
+    last in the chunkwise form (:func:`retention`); the last one at the read-out position only
+    (its query, gate and MLP there; keys and values at every position up to it)."""
 
     @nn.compact
     def __call__(self, tokens, lengths):
@@ -486,25 +562,30 @@ class RetNet(PositionalModel):
         H, dh = self.heads, self.width // self.heads
         x = positional_embedding(self, tokens)
         gamma = 1.0 - 2.0 ** (-5.0 - jnp.arange(H))  # RetNet's fixed per-head decays
-        t = jnp.arange(L)
-        diff = t[:, None] - t[None, :]
-        decay = jnp.where(diff >= 0, gamma[:, None, None] ** jnp.maximum(diff, 0), 0.0)  # [H, L, L]
         for i in range(self.layers):
             h = nn.LayerNorm(name=f"ln_ret{i}")(x)
-            q, k, v, g = (
-                nn.Dense(self.width, use_bias=False, name=f"{p}{i}")(h).reshape(*h.shape[:2], H, dh) for p in "qkvg"
-            )
-            s = jnp.einsum("bthd,bshd->bhts", q, k) / math.sqrt(dh) * decay[None]
-            o = jnp.einsum("bhts,bshd->bthd", s, v)
+            last = i == self.layers - 1
+            at = _last(h, lengths) if last else h  # the positions whose output is needed
+            q, g = (nn.Dense(self.width, use_bias=False, name=f"{p}{i}")(at) for p in "qg")
+            k, v = (nn.Dense(self.width, use_bias=False, name=f"{p}{i}")(h).reshape(*h.shape[:2], H, dh) for p in "kv")
+            if last:  # o = Σ_{s<=t} γ^(t-s) (q_t·k_s) v_s at t = lengths - 1
+                back = (lengths - 1)[:, None] - jnp.arange(L)[None, :]  # t - s, [B, L]
+                back = back[:, None, :]
+                decay = jnp.where(back >= 0, gamma[None, :, None] ** jnp.maximum(back, 0), 0.0)  # [B, H, L]
+                s = jnp.einsum("bhd,blhd->bhl", q.reshape(-1, H, dh) / math.sqrt(dh), k) * decay
+                o = jnp.einsum("bhl,blhd->bhd", s, v)
+                x = _last(x, lengths)
+            else:
+                o = retention(q.reshape(*h.shape[:2], H, dh) / math.sqrt(dh), k, v, gamma)
             # per-head normalisation at each position (RetNet's GroupNorm over heads; flax's
             # GroupNorm would also reduce over time, which breaks causality)
-            o = nn.LayerNorm(name=f"gn{i}")(o).reshape(*h.shape[:2], self.width)
-            o = o * nn.silu(g.reshape(o.shape))
+            o = nn.LayerNorm(name=f"gn{i}")(o).reshape(g.shape)
+            o = o * nn.silu(g)
             x = x + nn.Dense(self.width, use_bias=False, name=f"o{i}")(o)
             h = nn.LayerNorm(name=f"ln_mlp{i}")(x)
             x = x + nn.Dense(self.width, name=f"mlp_out{i}")(nn.gelu(nn.Dense(2 * self.width, name=f"mlp_in{i}")(h)))
         x = nn.LayerNorm(name="ln_final")(x)
-        return nn.Dense(self.classes, name="readout")(_last(x, lengths))
+        return nn.Dense(self.classes, name="readout")(x)
 
 
 _CLASSES = {"tf": Transformer, "lintf": LinearTransformer, "lstm": LSTM, "dss": DSS, "mamba": Mamba, "retnet": RetNet}

@@ -138,8 +138,14 @@ CPU = (
     (DY, "lstm", 1, 64, (20, 50, 100, 200), 4000, 750, 3, "learns", RNN_LRS),
     (DY, "tf", 1, 256, (20, 50), 3000, 600, 3, "learns", CPU_LRS),
     (DY, "tf", 1, 256, (200,), 1500, 400, 3, "fails", CPU_LRS),
-    (IL, "lstm", 1, 64, (20, 200), 2000, 500, F3, "reference<=50<fails", RNN_LRS),
-    (IL, "dss", 2, 64, (20, 200), 2000, 500, F3, "reference<=50<fails", RNN_LRS),
+    # The "fails" budget of the recurrent models on index lookup at n = 200 (LSTM, DSS here; RetNet
+    # and the linear Transformer below): 1,000 steps, by which TF-(1,64) at n = 200 has left chance
+    # and stands at 0.55-0.59 (docs/EXPERIMENTS.md, "The cpu protocol's budget"); at n = 20 they
+    # get more, where the claim is that they learn something.
+    (IL, "lstm", 1, 64, (20,), 2000, 500, 1, "reference", RNN_LRS),
+    (IL, "lstm", 1, 64, (200,), 1000, 250, 3, "fails", RNN_LRS),
+    (IL, "dss", 2, 64, (20,), 2000, 500, 1, "reference", RNN_LRS),
+    (IL, "dss", 2, 64, (200,), 1000, 250, 3, "fails", RNN_LRS),
     (IL, "mamba", 2, 64, (20,), 800, 200, 1, "reference", RNN_LRS),
     (IL, "retnet", 2, 64, (20, 200), 1000, 250, F3, "reference<=50<fails", CPU_LRS),
     (IL, "lintf", 2, 64, (20, 200), 1000, 250, F3, "reference<=50<fails", CPU_LRS),

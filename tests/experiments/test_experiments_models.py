@@ -244,14 +244,16 @@ def test_transformer_equals_flax_attention(layers):
     )
 
 
-def test_causal_linear_attention_equals_recurrence():
-    """The masked quadratic form against the recurrent form in float64 numpy:
+@pytest.mark.parametrize("chunk", [1, 4, 11, 32])
+def test_causal_linear_attention_equals_recurrence(chunk):
+    """The chunked form (one chunk, several, the last one padded, one position each) against the
+    recurrent form in float64 numpy:
     ``S_t = S_{t-1} + k_t v_tᵀ``, ``z_t = z_{t-1} + k_t``, ``o_t = q_t S_t / (q_t·z_t + eps)``."""
     rng = np.random.default_rng(0)
     b, length, H, dk, dv = 2, 11, 3, 4, 5
     q, k = (rng.uniform(0.05, 2.0, size=(b, length, H, dk)) for _ in range(2))
     v = rng.normal(size=(b, length, H, dv))
-    o = np.asarray(models.causal_linear_attention(*(jnp.asarray(a, jnp.float32) for a in (q, k, v))))
+    o = np.asarray(models.causal_linear_attention(*(jnp.asarray(a, jnp.float32) for a in (q, k, v)), chunk=chunk))
     S, z = np.zeros((b, H, dk, dv)), np.zeros((b, H, dk))
     for t in range(length):
         S += np.einsum("bhd,bhe->bhde", k[:, t], v[:, t])
@@ -300,9 +302,10 @@ def _lintf_recurrent(p, tokens, lengths, layers):
 def test_linear_transformer_equals_its_recurrence(layers):
     """The whole ``lintf`` model (parallel form, read-out query only in the last layer) against
     the same parameters run as a recurrence in float64 numpy, on perturbed parameters."""
-    m = models.build("lintf", vocab=VOCAB, max_len=L, width=16, layers=layers, classes=3)
+    length = models.ATTENTION_CHUNK + 9  # over one chunk of the chunked form
+    m = models.build("lintf", vocab=VOCAB, max_len=length, width=16, layers=layers, classes=3)
     rng = np.random.default_rng(layers)
-    tokens, lengths = _batch(rng, 6, L, VOCAB)
+    tokens, lengths = _batch(rng, 6, length, VOCAB)
     p = m.init(jax.random.PRNGKey(0), tokens, lengths)["params"]
     p = jax.tree_util.tree_map(lambda a: a + 0.3 * jnp.asarray(rng.normal(size=a.shape), a.dtype), p)
     np.testing.assert_allclose(
@@ -310,4 +313,94 @@ def test_linear_transformer_equals_its_recurrence(layers):
         _lintf_recurrent(p, tokens, lengths, layers),
         rtol=1e-4,
         atol=1e-4,
+    )
+
+
+def _retention_recurrent(q, k, v, gamma):
+    """``S_t = γ S_{t-1} + k_t v_tᵀ``, ``o_t = q_t·S_t`` per head, float64 numpy."""
+    b, length, H, dk = q.shape
+    S = np.zeros((b, H, dk, v.shape[-1]))
+    o = np.zeros(v.shape)
+    for t in range(length):
+        S = gamma[None, :, None, None] * S + np.einsum("bhd,bhe->bhde", k[:, t], v[:, t])
+        o[:, t] = np.einsum("bhd,bhde->bhe", q[:, t], S)
+    return o
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 11, 32])
+def test_retention_equals_recurrence(chunk):
+    """The chunkwise retention (one chunk, several, the last padded) against the recurrence; decays
+    far from 1 as well, so a wrong power of γ shows."""
+    rng = np.random.default_rng(1)
+    b, length, H, dk, dv = 2, 11, 3, 4, 5
+    q, k, v = (rng.normal(size=(b, length, H, d)) for d in (dk, dk, dv))
+    gamma = np.array([0.5, 0.9, 0.99])
+    o = models.retention(*(jnp.asarray(a, jnp.float32) for a in (q, k, v, gamma)), chunk=chunk)
+    np.testing.assert_allclose(np.asarray(o), _retention_recurrent(q, k, v, gamma), rtol=1e-4, atol=1e-4)
+
+
+def _retnet_recurrent(p, tokens, lengths, layers, heads=4):
+    """The RetNet model run left to right with its state per layer and head, every layer at every
+    position (no chunks, no read-out shortcut), logits read at ``lengths - 1``: numpy."""
+    P = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), p)
+
+    def ln(x, q):
+        mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+        return (x - mu) / np.sqrt(var + 1e-6) * q["scale"] + q["bias"]
+
+    def gelu(x):  # flax's default (tanh approximation)
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+
+    tok = np.asarray(tokens)
+    B, L = tok.shape
+    x = P["embed_token"]["embedding"][tok] + P["embed_position"]["embedding"][:L][None]
+    w = x.shape[-1]
+    dh = w // heads
+    gamma = 1.0 - 2.0 ** (-5.0 - np.arange(heads))
+    for i in range(layers):
+        h = ln(x, P[f"ln_ret{i}"])
+        q, k, v, g = (h @ P[f"{n}{i}"]["kernel"] for n in "qkvg")
+        o = _retention_recurrent(*(a.reshape(B, L, heads, dh) for a in (q / np.sqrt(dh), k, v)), gamma)
+        o = ln(o, P[f"gn{i}"]).reshape(B, L, w) * (g / (1 + np.exp(-g)))
+        x = x + o @ P[f"o{i}"]["kernel"]
+        h = gelu(ln(x, P[f"ln_mlp{i}"]) @ P[f"mlp_in{i}"]["kernel"] + P[f"mlp_in{i}"]["bias"])
+        x = x + h @ P[f"mlp_out{i}"]["kernel"] + P[f"mlp_out{i}"]["bias"]
+    x = ln(x, P["ln_final"])[np.arange(B), np.asarray(lengths) - 1]
+    return x @ P["readout"]["kernel"] + P["readout"]["bias"]
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_retnet_equals_its_recurrence(layers):
+    """The whole ``retnet`` model (chunkwise below the last layer, read-out position only in the
+    last) against the same parameters run as a recurrence in float64 numpy, on perturbed parameters
+    and a length over one chunk (``ATTENTION_CHUNK``)."""
+    length = models.ATTENTION_CHUNK + 9
+    m = models.build("retnet", vocab=VOCAB, max_len=length, width=16, layers=layers, classes=3)
+    rng = np.random.default_rng(layers)
+    tokens, lengths = _batch(rng, 6, length, VOCAB)
+    p = m.init(jax.random.PRNGKey(0), tokens, lengths)["params"]
+    p = jax.tree_util.tree_map(lambda a: a + 0.3 * jnp.asarray(rng.normal(size=a.shape), a.dtype), p)
+    np.testing.assert_allclose(
+        np.asarray(m.apply({"params": p}, tokens, lengths)),
+        _retnet_recurrent(p, tokens, lengths, layers),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+
+
+def test_dss_readout_position_equals_the_whole_convolution():
+    """``S4DKernel(u, lengths)`` is the full convolution's output at ``lengths - 1`` (on perturbed
+    parameters: the skip weight d starts at 1)."""
+    k = models.S4DKernel(width=3, state=4)
+    rng = np.random.default_rng(2)
+    u = jnp.asarray(rng.normal(size=(4, 10, 3)), jnp.float32)
+    p = k.init(jax.random.PRNGKey(0), u)["params"]
+    p = jax.tree_util.tree_map(lambda a: a + 0.3 * jnp.asarray(rng.normal(size=a.shape), a.dtype), p)
+    lengths = jnp.asarray([1, 4, 9, 10], jnp.int32)
+    full = np.asarray(k.apply({"params": p}, u))
+    np.testing.assert_allclose(
+        np.asarray(k.apply({"params": p}, u, lengths)),
+        full[np.arange(4), np.asarray(lengths) - 1],
+        rtol=1e-5,
+        atol=1e-5,
     )
