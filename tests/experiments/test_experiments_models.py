@@ -262,17 +262,21 @@ def test_causal_linear_attention_equals_recurrence(chunk):
         np.testing.assert_allclose(o[:, t], expect, rtol=1e-5, atol=1e-6)
 
 
+def ln(x, q):
+    """flax's LayerNorm (eps 1e-6) in numpy, parameters ``q``."""
+    mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + 1e-6) * q["scale"] + q["bias"]
+
+
+def gelu(x):
+    """flax's default GELU (the tanh approximation) in numpy."""
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+
+
 def _lintf_recurrent(p, tokens, lengths, layers):
     """The linear Transformer run left to right with its state (S, z) per layer and head, every
     layer at every position (no read-out shortcut), logits read at ``lengths - 1``: numpy."""
     P = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), p)
-
-    def ln(x, q):
-        mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
-        return (x - mu) / np.sqrt(var + 1e-6) * q["scale"] + q["bias"]
-
-    def gelu(x):  # flax's default (tanh approximation)
-        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
 
     def phi(x):
         return np.where(x > 0, x + 1, np.exp(x))
@@ -343,13 +347,6 @@ def _retnet_recurrent(p, tokens, lengths, layers, heads=4):
     """The RetNet model run left to right with its state per layer and head, every layer at every
     position (no chunks, no read-out shortcut), logits read at ``lengths - 1``: numpy."""
     P = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), p)
-
-    def ln(x, q):
-        mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
-        return (x - mu) / np.sqrt(var + 1e-6) * q["scale"] + q["bias"]
-
-    def gelu(x):  # flax's default (tanh approximation)
-        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
 
     tok = np.asarray(tokens)
     B, L = tok.shape
