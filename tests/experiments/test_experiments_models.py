@@ -302,24 +302,6 @@ def _lintf_recurrent(p, tokens, lengths, layers):
     return x @ P["readout"]["kernel"] + P["readout"]["bias"]
 
 
-@pytest.mark.parametrize("layers", [1, 2])
-def test_linear_transformer_equals_its_recurrence(layers):
-    """The whole ``lintf`` model (parallel form, read-out query only in the last layer) against
-    the same parameters run as a recurrence in float64 numpy, on perturbed parameters."""
-    length = models.ATTENTION_CHUNK + 9  # over one chunk of the chunked form
-    m = models.build("lintf", vocab=VOCAB, max_len=length, width=16, layers=layers, classes=3)
-    rng = np.random.default_rng(layers)
-    tokens, lengths = _batch(rng, 6, length, VOCAB)
-    p = m.init(jax.random.PRNGKey(0), tokens, lengths)["params"]
-    p = jax.tree_util.tree_map(lambda a: a + 0.3 * jnp.asarray(rng.normal(size=a.shape), a.dtype), p)
-    np.testing.assert_allclose(
-        np.asarray(m.apply({"params": p}, tokens, lengths)),
-        _lintf_recurrent(p, tokens, lengths, layers),
-        rtol=1e-4,
-        atol=1e-4,
-    )
-
-
 def _retention_recurrent(q, k, v, gamma):
     """``S_t = γ S_{t-1} + k_t v_tᵀ``, ``o_t = q_t·S_t`` per head, float64 numpy."""
     b, length, H, dk = q.shape
@@ -367,19 +349,21 @@ def _retnet_recurrent(p, tokens, lengths, layers, heads=4):
 
 
 @pytest.mark.parametrize("layers", [1, 2])
-def test_retnet_equals_its_recurrence(layers):
-    """The whole ``retnet`` model (chunkwise below the last layer, read-out position only in the
-    last) against the same parameters run as a recurrence in float64 numpy, on perturbed parameters
-    and a length over one chunk (``ATTENTION_CHUNK``)."""
+@pytest.mark.parametrize("name", ["lintf", "retnet"])
+def test_chunked_model_equals_its_recurrence(name, layers):
+    """The whole ``lintf`` / ``retnet`` model (chunked attention below the last layer, read-out
+    position only in the last) against the same parameters run as a recurrence in float64 numpy
+    (every layer at every position), on perturbed parameters and a length over one chunk."""
+    recurrent = {"lintf": _lintf_recurrent, "retnet": _retnet_recurrent}[name]
     length = models.ATTENTION_CHUNK + 9
-    m = models.build("retnet", vocab=VOCAB, max_len=length, width=16, layers=layers, classes=3)
+    m = models.build(name, vocab=VOCAB, max_len=length, width=16, layers=layers, classes=3)
     rng = np.random.default_rng(layers)
     tokens, lengths = _batch(rng, 6, length, VOCAB)
     p = m.init(jax.random.PRNGKey(0), tokens, lengths)["params"]
     p = jax.tree_util.tree_map(lambda a: a + 0.3 * jnp.asarray(rng.normal(size=a.shape), a.dtype), p)
     np.testing.assert_allclose(
         np.asarray(m.apply({"params": p}, tokens, lengths)),
-        _retnet_recurrent(p, tokens, lengths, layers),
+        recurrent(p, tokens, lengths, layers),
         rtol=1e-4,
         atol=1e-4,
     )
