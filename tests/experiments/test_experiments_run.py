@@ -63,10 +63,15 @@ def test_parallel_jobs_give_the_same_numbers(smoke_rows, tmp_path):
     rates, two seeds) share theirs, since the rate is an input of the program."""
     cell, row, _ = smoke_rows
     cache = tmp_path / "jax"
-    rows = runner.run_protocol("smoke", str(tmp_path), log=lambda m: None, jobs=2, cache=str(cache))
+    log: list[str] = []
+    rows = runner.run_protocol("smoke", str(tmp_path), log=log.append, jobs=2, cache=str(cache))
+    # the second worker's first cell is the LSTM's, not the Transformer's second rate, whose
+    # programs the first worker is still compiling (runner.pick)
+    started = [m.split(":")[0] for m in log if ": training, group" in m]
     steps = [f for f in os.listdir(cache) if f.startswith("jit_train_step-")]
     assert len(steps) == 2, steps  # the Transformer's and the LSTM's (one training length each)
     tf, lstm = protocols.groups("smoke")
+    assert started[:2] == [tf.stage1()[0].key, lstm.stage1()[0].key], started
     chosen = protocols.select(rows[:2])
     assert [r["key"] for r in rows] == [c.key for c in tf.stage1() + tf.stage2(chosen) + lstm.stage1()]
     strip = lambda r: {k: v for k, v in r.items() if k not in VOLATILE | {"protocol"}}  # noqa: E731
@@ -79,6 +84,19 @@ def test_parallel_jobs_give_the_same_numbers(smoke_rows, tmp_path):
     assert f"--out {tmp_path} --jobs 2`" in text and "0 missing" in text
     with pytest.raises(ValueError, match="jobs must be an integer >= 1, got 0"):
         runner.run_protocol("smoke", str(tmp_path), jobs=0)
+
+
+def test_pick_skips_a_group_still_compiling():
+    """A free worker takes the first queued cell whose group has no cell compiling; if every
+    queued cell's group is compiling, the first cell (a worker never waits)."""
+    tf, lstm = protocols.groups("smoke")
+    a, b = tf.stage1()
+    queue = [((0, 0, 0), a), ((0, 0, 1), b), ((1, 0, 0), lstm.stage1()[0])]
+    assert runner.pick(queue, set()) == 0
+    assert runner.pick(queue, {0}) == 2
+    assert runner.pick(queue, {1}) == 0
+    assert runner.pick(queue[:2], {0}) == 0
+    assert runner.pick([], {0}) == 0
 
 
 def _fake_row(cell, acc=0.5, curve=None, **extra):
