@@ -137,7 +137,7 @@ CPU = (
     (IL, "tf", 1, 64, (20, 50, 100, 200), 10000, 1000, 3, "learns", CPU_LRS),
     (DY, "lstm", 1, 64, (20, 50, 100, 200), 4000, 750, 3, "learns", RNN_LRS),
     (DY, "tf", 1, 256, (20, 50), 3000, 600, 3, "learns", CPU_LRS),
-    # The "fails" budget at n = 200 is matched to the LSTM's steps to stop there (1,000, 1,200 and
+    # Dyck TF-(1,256)'s "fails" budget at n = 200 is matched to the LSTM's steps to stop there (1,000, 1,200 and
     # 1,600 in the run of docs/EXPERIMENTS.md, "The cpu protocol's budget"): 1,200 steps.
     (DY, "tf", 1, 256, (200,), 1200, 300, 3, "fails", CPU_LRS),
     # The "fails" budget of the recurrent models on index lookup at n = 200 (LSTM, DSS, RetNet and

@@ -182,7 +182,7 @@ def run_protocol(
         trained.append(cell.key)
         log(f"{cell.key}: test accuracy {row['test_acc']:.4f} after {row['steps_run']} steps")
         write_tables(out, collect(out, protocol, dry_run=dry_run))  # the folder's whole table, not --only's part
-        enqueue(group_of[cell.key])  # its stage 2, once its stage 1 is complete
+        enqueue(gi)  # its stage 2, once its stage 1 is complete
 
     def next_job():
         prio, cell = queue.pop(pick(queue, compiling))
