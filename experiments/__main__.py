@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     r.add_argument(
         "--dry-run",
         action="store_true",
-        help="every distinct configuration once at its smallest length, 3 steps, 64 validation/test examples, "
+        help="every distinct configuration once at its smallest length, 4 steps (probe 2), 64 validation/test examples, "
         "and a compile check at its largest length (default DIR experiments/results/<protocol>_dry)",
     )
     r.add_argument("--only", default=None, help="regular expression a group's name must match (re.search)")

@@ -10,7 +10,10 @@ about it (``learns``: near perfect; ``fails``: the paper reports that the model 
 * **stage 2**: the seeds at stage 1's best learning rate (:func:`select`) for the whole budget:
   seeds 1 .. seeds−1, and seed 0 again unless its stage-1 cell already ran the whole budget or
   early-stopped (a run is deterministic given its seed, so an early-stopped probe *is* the
-  full-budget run: it stops at the same step).  Stage 2 is derived from the stage-1 cell files on
+  full-budget run: it stops at the same step).  Seed 0's whole-budget run continues from its
+  probe's saved training state where the runner has it (``experiments.train``, "Continuing a
+  run": the same numbers as a run from step 0), so the probe's steps are not trained twice; a
+  probe is therefore a multiple of the validation interval.  Stage 2 is derived from the stage-1 cell files on
   disk, so an interrupted run recomputes the same stage-2 cells.
 
 Groups are listed in priority order (the headline claims first); the runner keeps that order.
@@ -63,6 +66,8 @@ class Group:
             raise ProtocolError("a group needs at least one learning rate and one seed")
         if not 0 <= self.probe <= self.steps:
             raise ProtocolError(f"probe must be between 0 and the budget {self.steps}, got {self.probe}")
+        if self.probe % self.eval_every:
+            raise ProtocolError(f"probe must be a multiple of eval_every {self.eval_every}, got {self.probe}")
 
     @property
     def name(self) -> str:
@@ -135,7 +140,7 @@ EQR, EQ1 = dict(task="eq_random", length_buckets=8), dict(task="eq_one", length_
 F3 = {200: 3, "else": 1}  # 3 seeds where the claim is "fails" (n = 200), 1 where the group is a reference
 CPU = (
     (IL, "tf", 1, 64, (20, 50, 100, 200), 10000, 1000, 3, "learns", CPU_LRS),
-    (DY, "lstm", 1, 64, (20, 50, 100, 200), 4000, 750, 3, "learns", RNN_LRS),
+    (DY, "lstm", 1, 64, (20, 50, 100, 200), 4000, 800, 3, "learns", RNN_LRS),
     (DY, "tf", 1, 256, (20, 50), 3000, 600, 3, "learns", CPU_LRS),
     # Dyck TF-(1,256)'s "fails" budget at n = 200 is matched to the LSTM's steps to stop there (1,000, 1,200 and
     # 1,600 in the run of docs/EXPERIMENTS.md, "The cpu protocol's budget"): 1,200 steps.
@@ -148,10 +153,10 @@ CPU = (
     (IL, "lstm", 1, 64, (200,), 800, 200, 3, "fails", RNN_LRS),
     (IL, "dss", 2, 64, (20,), 2000, 500, 1, "reference", RNN_LRS),
     (IL, "dss", 2, 64, (200,), 800, 200, 3, "fails", RNN_LRS),
-    (IL, "mamba", 2, 64, (20,), 600, 150, 1, "reference", RNN_LRS),
-    (IL, "retnet", 2, 64, (20,), 1000, 250, 1, "reference", CPU_LRS),
+    (IL, "mamba", 2, 64, (20,), 600, 200, 1, "reference", RNN_LRS),
+    (IL, "retnet", 2, 64, (20,), 1000, 300, 1, "reference", CPU_LRS),
     (IL, "retnet", 2, 64, (200,), 800, 200, 3, "fails", CPU_LRS),
-    (IL, "lintf", 2, 64, (20,), 1000, 250, 1, "reference", CPU_LRS),
+    (IL, "lintf", 2, 64, (20,), 1000, 300, 1, "reference", CPU_LRS),
     (IL, "lintf", 2, 64, (200,), 800, 200, 3, "fails", CPU_LRS),
     (EQR, "tf", 2, 64, (50,), 1500, 400, 3, "learns", CPU_LRS),
     (EQR, "lstm", 1, 64, (50, 200), 1500, 400, F3, "reference<=100<fails", RNN_LRS),
@@ -247,9 +252,9 @@ def groups(protocol: str, *, dry_run: bool = False, only: str | None = None) -> 
         out = [
             dataclasses.replace(
                 g,
-                steps=3,
-                probe=2 if g.probe else 0,  # the probe rung and seed 0's rerun are exercised too
-                eval_every=3,
+                steps=4,
+                probe=2 if g.probe else 0,  # the probe rung and seed 0's continuation are exercised too
+                eval_every=2,
                 val_size=64,
                 test_size=64,
                 lrs=g.lrs[:2],

@@ -1,11 +1,18 @@
 """Run a protocol resumably: one JSON file per cell under ``DIR/cells/`` written atomically
 (temporary file + rename), so an interrupted run picks up at the missing cells (stage-2 cells are
 derived again from the stage-1 files on disk); then the
-results table (``results.csv``, ``results.json``, curves left out) and the figures."""
+results table (``results.csv``, ``results.json``, curves left out) and the figures.
+
+A probe (a stage-1 cell shorter than its group's budget) that uses all its steps leaves its
+training state in ``DIR/states/<key>.npz``; seed 0's whole-budget cell at the chosen rate
+continues from it (``experiments.train``, "Continuing a run"), and the group's states are deleted
+once that cell is written.  They are a cache (not committed): without them seed 0 trains from
+step 0 to the same numbers."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import sys
@@ -33,10 +40,54 @@ def cell_path(out: str, cell: train.Cell) -> str:
     return os.path.join(out, "cells", cell.key + ".json")
 
 
+def state_path(out: str, cell: train.Cell) -> str:
+    return os.path.join(out, "states", cell.key + ".npz")
+
+
+def _train(cell, progress, save_state=None, resume=None) -> dict:
+    """``train.run``, continuing from ``resume`` where that state fits the cell, else from step 0."""
+    kw = {}
+    if save_state is not None:
+        os.makedirs(os.path.dirname(save_state), exist_ok=True)
+        kw["save_state"] = save_state
+    if resume is not None and os.path.exists(resume):
+        try:
+            return train.run(cell, progress=progress, resume=resume, **kw)
+        except train.StateError as e:
+            progress(f"  {e}; training from step 0")
+    return train.run(cell, progress=progress, **kw)
+
+
 def _train_tagged(job):
     """One cell in a worker process (``jobs`` > 1); progress lines go to stderr, tagged."""
-    cell, tag = job
-    return cell, train.run(cell, progress=lambda msg: stderr_log(f"{tag}{msg}"))
+    cell, tag, save_state, resume = job
+    return cell, _train(cell, lambda msg: stderr_log(f"{tag}{msg}"), save_state, resume)
+
+
+def _state_files(out: str, group: protocols.Group, cell: train.Cell) -> tuple[str | None, str | None]:
+    """(where ``cell`` saves its training state, the state it continues from): a probe saves
+    its state; seed 0's whole-budget cell continues from its probe's (module docstring)."""
+    if group.probe_steps >= group.steps:
+        return None, None
+    if cell.steps == group.probe_steps and cell.seed == 0:
+        return state_path(out, cell), None
+    if cell.seed == 0:
+        return None, state_path(out, dataclasses.replace(cell, steps=group.probe_steps))
+    return None, None
+
+
+def _drop_states(out: str, group: protocols.Group) -> None:
+    """Delete the group's probe states once no cell needs them: stage 1 is complete and seed 0's
+    whole-budget cell is written or not needed."""
+    st = group_state(out, group)
+    if st["chosen"] is None:
+        return
+    if group.reruns_seed0(st["chosen"]) and not os.path.exists(cell_path(out, st["stage2_cells"][0])):
+        return
+    for c in group.stage1():
+        path = state_path(out, c)
+        if os.path.exists(path):
+            os.remove(path)
 
 
 def _load(out: str, cell: train.Cell) -> dict | None:
@@ -183,6 +234,7 @@ def run_protocol(
         log(f"{cell.key}: test accuracy {row['test_acc']:.4f} after {row['steps_run']} steps")
         write_tables(out, collect(out, protocol, dry_run=dry_run))  # the folder's whole table, not --only's part
         enqueue(gi)  # its stage 2, once its stage 1 is complete
+        _drop_states(out, groups[gi])
 
     def next_job():
         prio, cell = queue.pop(pick(queue, compiling))
@@ -191,13 +243,13 @@ def run_protocol(
             compiling.add(prio[0])
         stage = "stage 2 (seed)" if prio[1] else "stage 1 (lr)"
         log(f"{cell.key}: training, group {prio[0] + 1}/{len(groups)} {stage} ({time.strftime('%H:%M:%S')})")
-        return cell
+        return (cell, *_state_files(out, groups[prio[0]], cell))
 
     try:
         if jobs == 1:
             while queue:
-                cell = next_job()
-                finished(cell, train.run(cell, progress=log))
+                cell, save_state, resume = next_job()
+                finished(cell, _train(cell, log, save_state, resume))
         else:
             import multiprocessing as mp
             import queue as queue_mod
@@ -214,9 +266,12 @@ def run_protocol(
                 in_flight = 0
                 while queue or in_flight:
                     while queue and in_flight < jobs:
-                        cell = next_job()
+                        cell, save_state, resume = next_job()
                         pool.apply_async(
-                            _train_tagged, ((cell, f"[{cell.key}] "),), callback=done.put, error_callback=done.put
+                            _train_tagged,
+                            ((cell, f"[{cell.key}] ", save_state, resume),),
+                            callback=done.put,
+                            error_callback=done.put,
                         )
                         in_flight += 1
                     while True:

@@ -15,6 +15,15 @@ Protocol of a cell:
 
 Training batches may differ in width (``length_buckets`` > 1): the step compiles once per width.
 
+Continuing a run (``save_state``, ``resume``): a run that used its whole budget can save its
+training state (parameters, optimizer state, the training data's generator state, the step, the
+validation curve); a run of the same cell with a larger budget can continue from it instead of
+training the first steps again.  The continuation is the same computation as a run from step 0
+(the same compiled step on the same arrays and batches; tested equal, curve and test accuracy), so
+the saved state is only a cache: without it a run trains from scratch to the same numbers.  It
+needs the saved step to be a validation step (a multiple of ``eval_every``), since a run from
+scratch evaluates only there.
+
 Seeding: the parameters are initialised from ``jax.random.PRNGKey(seed)``; training, validation
 and test data come from ``np.random.default_rng([seed, stream])`` with streams 0, 1 and 2 (so the
 validation and test sets are the same for every model that shares a seed).
@@ -23,6 +32,8 @@ validation and test sets are the same for every model that shares a seed).
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 import time
 
 import jax
@@ -30,7 +41,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from fileio import atomic_write
+
 from . import data, models
+
+
+class StateError(ValueError):
+    """A saved training state that does not belong to the cell asked to continue from it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +111,7 @@ def constant_predictor(pred_counts) -> bool:
     return max(counts) >= CONSTANT_SHARE * total
 
 
-def run(cell: Cell, progress=None, save_params=None) -> dict:
+def run(cell: Cell, progress=None, save_params=None, save_state=None, resume=None) -> dict:
     """Train and test one cell; returns the JSON-ready result row (with the validation curve).
 
     Runs with ``jax_enable_x64`` off whatever the caller has set (``JAX_ENABLE_X64``, or a call
@@ -104,12 +121,56 @@ def run(cell: Cell, progress=None, save_params=None) -> dict:
 
     ``save_params``: optional callable, called once after testing as ``save_params(module, params,
     row)`` with the flax module, its trained parameters and the result row (for instance
-    ``experiments.export.saver(path)``); it does not change the row."""
+    ``experiments.export.saver(path)``); it does not change the row.
+
+    ``save_state``: optional path; if the run uses its whole budget (no early stop), its training
+    state is written there (``.npz``, atomically) for a longer run of the same cell to continue
+    from.  ``resume``: optional path of such a state, saved by the same cell with a smaller budget
+    (the module docstring); the run continues from its step, and its row says so
+    (``resumed_from``: that run's key, step and training seconds; ``train_seconds`` counts both).
+    A state that does not fit the cell raises :class:`StateError` before any training."""
     with jax.enable_x64(False):
-        return _run(cell, progress, save_params)
+        return _run(cell, progress, save_params, save_state, resume)
 
 
-def _run(cell: Cell, progress=None, save_params=None) -> dict:
+def _write_state(path, cell, params, opt_state, rng, step, curve, seconds) -> None:
+    leaves = jax.tree_util.tree_leaves((params, opt_state))
+    meta = dict(key=cell.key, steps=cell.steps, step=step, curve=curve, train_seconds=seconds)
+    meta["rng"] = rng.bit_generator.state
+    arrays = {f"leaf{i:04d}": np.asarray(x) for i, x in enumerate(leaves)}
+
+    def write(fh):
+        buf = io.BytesIO()
+        np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)
+        fh.write(buf.getvalue())
+
+    atomic_write(path, write)
+
+
+def _read_state(path, cell, params, opt_state):
+    """(params, opt_state, generator state, step, curve, seconds, key) of the state at ``path``,
+    checked against ``cell`` and the fresh ``params``/``opt_state`` (the tree's shapes and types)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            saved = [f[f"leaf{i:04d}"] for i in range(len(f.files) - 1)]
+    except (OSError, ValueError, KeyError) as e:
+        raise StateError(f"{path}: not a readable training state ({e})") from None
+    if dataclasses.replace(cell, steps=meta["steps"]).key != meta["key"]:
+        raise StateError(f"{path} is the state of {meta['key']}, not of a shorter run of {cell.key}")
+    if not 0 < meta["step"] < cell.steps or meta["step"] % cell.eval_every:
+        raise StateError(
+            f"{path}: step {meta['step']} is not a validation step (every {cell.eval_every}) below the budget {cell.steps}"
+        )
+    fresh, treedef = jax.tree_util.tree_flatten((params, opt_state))
+    if len(saved) != len(fresh) or any(a.shape != b.shape or a.dtype != b.dtype for a, b in zip(saved, fresh)):
+        raise StateError(f"{path}: its arrays do not match the model and optimizer of {cell.key}")
+    restored = [jnp.asarray(a) for a in saved]
+    params, opt_state = jax.tree_util.tree_unflatten(treedef, restored)
+    return params, opt_state, meta["rng"], meta["step"], meta["curve"], meta["train_seconds"], meta["key"]
+
+
+def _run(cell: Cell, progress=None, save_params=None, save_state=None, resume=None) -> dict:
     src = data.make(cell.task, cell.n, length_buckets=cell.length_buckets)
     module = models.build(
         cell.model, vocab=src.vocab, max_len=src.max_len, width=cell.width, layers=cell.layers, classes=src.classes
@@ -147,8 +208,14 @@ def _run(cell: Cell, progress=None, save_params=None) -> dict:
     def predict(p, tokens, lengths):
         return jnp.argmax(module.apply({"params": p}, tokens, lengths), -1)
 
+    curve, losses, step, stopped, before, resumed_from = [], [], 0, False, 0.0, None
+    if resume is not None:
+        params, opt_state, rng_state, step, curve, before, key = _read_state(resume, cell, params, opt_state)
+        rng_train.bit_generator.state = rng_state
+        resumed_from = dict(key=key, step=step, train_seconds=before)
+        if progress:
+            progress(f"  continuing {key} from step {step}")
     t0 = time.time()
-    curve, losses, step, stopped = [], [], 0, False
     while step < cell.steps:
         tokens, lengths, labels = src.train_batch(rng_train, cell.batch)
         params, opt_state, loss = train_step(params, opt_state, tokens, lengths, labels)
@@ -164,7 +231,9 @@ def _run(cell: Cell, progress=None, save_params=None) -> dict:
             if acc >= cell.stop_at:
                 stopped = True
                 break
-    train_seconds = time.time() - t0
+    train_seconds = before + time.time() - t0
+    if save_state is not None and not stopped:
+        _write_state(save_state, cell, params, opt_state, rng_train, step, curve, round(train_seconds, 1))
     test = src.test_batch(rng_test, cell.test_size)
     test_acc = _accuracy(n_correct, params, *test)
     preds = np.concatenate(
@@ -194,6 +263,8 @@ def _run(cell: Cell, progress=None, save_params=None) -> dict:
         train_seconds=round(train_seconds, 1),
         curve=curve,
     )
+    if resumed_from is not None:
+        row["resumed_from"] = resumed_from
     if cell.task == "dyck":
         row["dyck_depth1_rule"] = data.DYCK_DEPTH1_RULE
     if save_params is not None:

@@ -111,22 +111,30 @@ class Dyck(TokenTask):
         return out
 
     def _positive(self, rng, batch):
+        """The generator of the class docstring.  All its randomness is drawn first, one integer
+        ``r`` in ``[0, 2 types)`` per position (``r < types``: "open a bracket of type r" where
+        there is a choice, else "close"; at depth 0, "open type ``r mod types``"), then the strings
+        are built from it: by the DFA of :func:`_dfa_table` (two table lookups a position) when it
+        is small enough, else by an explicit stack (the same strings from the same draws; tested)."""
         n, types = self.n, self.types
-        max_depth = min(self.depth, n)
+        draws = rng.integers(0, 2 * types, size=(batch, n))
+        tables = _generator_tables(types, min(self.depth, n))
+        if tables is None:
+            return _generate_stack(draws, types, self.depth)
+        emit, step, depth_of, close_emit, close_step = tables
+        vocab = 2 * types
+        emit, step = emit.ravel(), step.ravel()
         out = np.empty((batch, n), dtype=np.int64)
-        stack = np.zeros((batch, max_depth), dtype=np.int64)  # bracket types, bottom first
-        d = np.zeros(batch, dtype=np.int64)
-        rows = np.arange(batch)
+        state = np.zeros(batch, dtype=np.int64)  # the empty stack
         for i in range(n):
-            coin = rng.random(batch) < 0.5
-            new_type = rng.integers(0, types, size=batch)
-            must_close = (d == self.depth) | (d == n - i)
-            opening = (d == 0) | (~must_close & coin)
-            top = stack[rows, np.maximum(d - 1, 0)]
-            out[:, i] = np.where(opening, 2 * new_type, 2 * top + 1)
-            slot = np.minimum(d, max_depth - 1)
-            stack[rows, slot] = np.where(opening, new_type, stack[rows, slot])
-            d += np.where(opening, 1, -1)
+            at = state * vocab + draws[:, i]
+            if n - i <= self.depth:  # as many positions left as unclosed brackets: close
+                forced = depth_of[state] == n - i
+                out[:, i] = np.where(forced, close_emit[state], emit[at])
+                state = np.where(forced, close_step[state], step[at])
+            else:
+                out[:, i] = emit[at]
+                state = step[at]
         return out
 
     def _negative(self, rng, batch):
@@ -195,6 +203,61 @@ def _dfa_table(types: int, depth: int):
                 table[i, 2 * t + 1] = index[s[:-1]]
     table.flags.writeable = False
     return table
+
+
+@functools.lru_cache(maxsize=32)
+def _generator_tables(types: int, depth: int):
+    """The positive generator as tables over the stacks of :func:`_dfa_table` (None where that has
+    none): ``emit[s, r]`` and ``step[s, r]``, the token written and the next stack in stack ``s``
+    on draw ``r``; ``depth_of[s]``; ``close_emit[s]``, ``close_step[s]``: closing the top bracket
+    (the move forced at the end of the string)."""
+    table = _dfa_table(types, depth)
+    if table is None:
+        return None
+    stacks: list[tuple[int, ...]] = [()]
+    frontier: list[tuple[int, ...]] = [()]
+    for _ in range(depth):  # the order of _dfa_table's states
+        frontier = [s + (t,) for s in frontier for t in range(types)]
+        stacks.extend(frontier)
+    count = len(stacks)
+    emit = np.zeros((count, 2 * types), dtype=np.int64)
+    depth_of = np.array([len(s) for s in stacks], dtype=np.int64)
+    close_emit = np.array([2 * s[-1] + 1 if s else 0 for s in stacks], dtype=np.int64)
+    for i, s in enumerate(stacks):
+        for r in range(2 * types):
+            if not s:
+                emit[i, r] = 2 * (r % types)
+            elif len(s) == depth or r >= types:
+                emit[i, r] = close_emit[i]
+            else:
+                emit[i, r] = 2 * r
+    step = table[np.arange(count)[:, None], emit]
+    close_step = np.where(depth_of > 0, table[np.arange(count), close_emit], 0)
+    for a in (emit, step, depth_of, close_emit, close_step):
+        a.flags.writeable = False
+    return emit, step, depth_of, close_emit, close_step
+
+
+def _generate_stack(draws: np.ndarray, types: int, depth: int) -> np.ndarray:
+    """The positive generator with an explicit stack per row, from the same ``draws`` as the
+    tables of :func:`_generator_tables` (for many types or a large depth bound)."""
+    batch, n = draws.shape
+    max_depth = min(depth, n)
+    out = np.empty((batch, n), dtype=np.int64)
+    stack = np.zeros((batch, max_depth), dtype=np.int64)  # bracket types, bottom first
+    d = np.zeros(batch, dtype=np.int64)
+    rows = np.arange(batch)
+    for i in range(n):
+        r = draws[:, i]
+        must_close = (d == depth) | (d == n - i)
+        opening = (d == 0) | (~must_close & (r < types))
+        new_type = r % types
+        top = stack[rows, np.maximum(d - 1, 0)]
+        out[:, i] = np.where(opening, 2 * new_type, 2 * top + 1)
+        slot = np.minimum(d, max_depth - 1)
+        stack[rows, slot] = np.where(opening, new_type, stack[rows, slot])
+        d += np.where(opening, 1, -1)
+    return out
 
 
 def _is_valid_stack(x: np.ndarray, depth: int) -> np.ndarray:

@@ -254,7 +254,7 @@ def test_full_dry_run_end_to_end(tmp_path, capsys):
     groups = protocols.groups("full", dry_run=True, only=only)
     assert [g.name for g in groups] == ["index_lookup_n20_tf1_w64", "eq_random_n20_lstm1_w64"]
     assert len(rows) == 2 + 1 + 2  # two learning rates each, and the Transformer's seed 1
-    assert all(r["steps_run"] <= 3 and r["test_size"] == 64 for r in rows)
+    assert all(r["steps_run"] <= 4 and r["test_size"] == 64 for r in rows)
     text = (out / "RESULTS.md").read_text()
     assert text.startswith("# Training experiments: results (dry run") and "0 missing" in text
     assert "## Eq-random" in text and "| TF-(1, 64) | 20 | learns |" in text and "**Dry run**: a few steps" in text
@@ -380,3 +380,39 @@ def test_verdict_uses_the_best_seed_and_shows_seed_0():
     s = _summary(rnn, 0.02)
     s["seeds"] = [s["chosen"], _fake_row(rnn.cell(1e-3, 1), 0.995)]
     assert report.verdict([s], task, match, expect)[0] == "not reproduced"
+
+
+@pytest.mark.slow  # the dry run of one cpu group: its compile check at n = 200 and five short trainings (66 s)
+def test_seed0_continues_from_its_probe(tmp_path):
+    """The cpu dry run of one group (probe 2 of 4 steps, two rates, two seeds): seed 0's
+    whole-budget cell continues from its probe's saved state, gives the same row as a run from
+    step 0, and the states are gone afterwards; a state that belongs to another cell is refused
+    with a one-line reason and the runner trains from step 0 instead."""
+    out = str(tmp_path)
+    only = "^index_lookup_n20_tf1_w64$"
+    (g,) = protocols.groups("cpu", dry_run=True, only=only)
+    assert (g.probe, g.steps, g.eval_every) == (2, 4, 2)
+    rows = runner.run_protocol("cpu", out, log=lambda m: None, dry_run=True, only=only)
+    chosen = runner.group_state(out, g)["chosen"]
+    seed0 = next(r for r in rows if r["seed"] == 0 and r["steps"] == 4)
+    assert seed0["resumed_from"]["key"] == chosen["key"] and seed0["resumed_from"]["step"] == 2
+    assert os.listdir(tmp_path / "states") == []
+    cell = g.cell(chosen["lr"], 0)
+    scratch = train.run(cell)
+    assert "resumed_from" not in scratch
+    assert {k: v for k, v in seed0.items() if k not in VOLATILE | {"resumed_from", "protocol"}} == {
+        k: v for k, v in scratch.items() if k not in VOLATILE
+    }
+    probe = dataclasses.replace(cell, steps=2)
+    state = str(tmp_path / "probe.npz")
+    train.run(probe, save_state=state)
+    other = dataclasses.replace(cell, seed=1)
+    with pytest.raises(train.StateError, match=r"is the state of .*_s0_T2_.*, not of a shorter run of .*_s1_T4_"):
+        train.run(other, resume=state)
+    with pytest.raises(train.StateError, match=r"step 2 is not a validation step \(every 4\) below the budget 8"):
+        train.run(dataclasses.replace(cell, steps=8, eval_every=4), resume=state)
+    said = []
+    again = runner._train(other, said.append, resume=state)
+    assert "resumed_from" not in again and said[0].endswith("; training from step 0")
+    with pytest.raises(protocols.ProtocolError, match="probe must be a multiple of eval_every 100, got 150"):
+        dataclasses.replace(protocols.groups("cpu")[0], probe=150)
