@@ -329,7 +329,8 @@ def render(
         f"python -m experiments run --protocol {protocol}{flags} --out {folder}"
         + (f" --jobs {jobs}" if jobs > 1 else "")
     )
-    secs = sum(r["train_seconds"] for r in rows)
+    # a cell that continued from its probe counts its own steps only (its train_seconds include the probe's)
+    secs = sum(r["train_seconds"] - r.get("resumed_from", {}).get("train_seconds", 0.0) for r in rows)
     evals = sorted({(g.val_size, g.eval_every, g.test_size) for g in groups})
     parts = [
         "# Training experiments: results"
@@ -342,7 +343,8 @@ def render(
         *_machine(runs),
         f"* Command: `{cmd}` (resumable: rerun it to finish missing cells).",
         f"* Protocol `{protocol}`: {len(groups)} groups; {len(rows)} cells finished, {len(missing)} missing. "
-        f"Sum of the finished cells' training times: {secs / 60:.0f} min.",
+        f"Sum of the finished cells' training times: {secs / 60:.0f} min (a seed-0 cell that continued from its "
+        "probe counts only the steps after it).",
         f"* Every cell: Adam, batch {' or '.join(str(b) for b in sorted({g.batch for g in groups}))}, a fresh batch "
         "each step (training lengths in K length ranges, K = "
         + ", ".join(sorted({f"{g.length_buckets} ({g.task})" for g in groups}))

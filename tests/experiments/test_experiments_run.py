@@ -349,6 +349,11 @@ def test_probe_rung_reruns_seed0_unless_it_stopped_early(tmp_path):
     assert report.summarize(out, g)["chosen"]["key"] == b.key
     with pytest.raises(protocols.ProtocolError):
         dataclasses.replace(g, probe=61)
+    # the report's sum of training times counts a continued seed-0 cell's own steps only (full0's
+    # key is also a stage-1 cell of the smoke protocol, the only one of its cells in this folder)
+    row = _fake_row(full0, 0.8, train_seconds=420.0, resumed_from={"key": b.key, "step": 20, "train_seconds": 120.0})
+    runner.write_json_atomic(runner.cell_path(out, full0), row)
+    assert "Sum of the finished cells' training times: 5 min (a seed-0 cell" in report.render(out, "smoke")
 
 
 def test_figures_show_the_whole_budget_run_after_a_probe():
