@@ -135,7 +135,7 @@ def run(cell: Cell, progress=None, save_params=None, save_state=None, resume=Non
 
 def _write_state(path, cell, params, opt_state, rng, step, curve, seconds) -> None:
     leaves = jax.tree_util.tree_leaves((params, opt_state))
-    meta = dict(key=cell.key, steps=cell.steps, step=step, curve=curve, train_seconds=seconds)
+    meta = dict(key=cell.key, cell=dataclasses.asdict(cell), step=step, curve=curve, train_seconds=seconds)
     meta["rng"] = rng.bit_generator.state
     arrays = {f"leaf{i:04d}": np.asarray(x) for i, x in enumerate(leaves)}
 
@@ -154,20 +154,25 @@ def _read_state(path, cell, params, opt_state):
         with np.load(path, allow_pickle=False) as f:
             meta = json.loads(str(f["meta"]))
             saved = [f[f"leaf{i:04d}"] for i in range(len(f.files) - 1)]
-    except (OSError, ValueError, KeyError) as e:
+        saved_cell, step, curve = Cell(**meta["cell"]), int(meta["step"]), list(meta["curve"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
         raise StateError(f"{path}: not a readable training state ({e})") from None
-    if dataclasses.replace(cell, steps=meta["steps"]).key != meta["key"]:
-        raise StateError(f"{path} is the state of {meta['key']}, not of a shorter run of {cell.key}")
-    if not 0 < meta["step"] < cell.steps or meta["step"] % cell.eval_every:
+    # every setting but the budget must agree (the key leaves out eval_every, val_size, test_size, stop_at)
+    if dataclasses.replace(cell, steps=saved_cell.steps) != saved_cell:
         raise StateError(
-            f"{path}: step {meta['step']} is not a validation step (every {cell.eval_every}) below the budget {cell.steps}"
+            f"{path} is the state of {saved_cell.key}, not of a shorter run of {cell.key} with its settings"
+        )
+    schedule = list(range(cell.eval_every, step + 1, cell.eval_every))
+    if not 0 < step < cell.steps or step % cell.eval_every or [c.get("step") for c in curve] != schedule:
+        raise StateError(
+            f"{path}: step {step} is not a validation step (every {cell.eval_every}) below the budget {cell.steps}"
         )
     fresh, treedef = jax.tree_util.tree_flatten((params, opt_state))
     if len(saved) != len(fresh) or any(a.shape != b.shape or a.dtype != b.dtype for a, b in zip(saved, fresh)):
         raise StateError(f"{path}: its arrays do not match the model and optimizer of {cell.key}")
     restored = [jnp.asarray(a) for a in saved]
     params, opt_state = jax.tree_util.tree_unflatten(treedef, restored)
-    return params, opt_state, meta["rng"], meta["step"], meta["curve"], meta["train_seconds"], meta["key"]
+    return params, opt_state, meta["rng"], step, curve, meta["train_seconds"], saved_cell.key
 
 
 def _run(cell: Cell, progress=None, save_params=None, save_state=None, resume=None) -> dict:

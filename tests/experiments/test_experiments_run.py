@@ -414,8 +414,16 @@ def test_seed0_continues_from_its_probe(tmp_path):
     other = dataclasses.replace(cell, seed=1)
     with pytest.raises(train.StateError, match=r"is the state of .*_s0_T2_.*, not of a shorter run of .*_s1_T4_"):
         train.run(other, resume=state)
-    with pytest.raises(train.StateError, match=r"step 2 is not a validation step \(every 4\) below the budget 8"):
-        train.run(dataclasses.replace(cell, steps=8, eval_every=4), resume=state)
+    with pytest.raises(
+        train.StateError, match=r"is the state of .*_s0_T2_.*, not of a shorter run of .*_s0_T8_.* with its"
+    ):
+        train.run(dataclasses.replace(cell, steps=8, eval_every=4), resume=state)  # another validation schedule
+    with pytest.raises(train.StateError, match=r"step 2 is not a validation step \(every 2\) below the budget 2"):
+        train.run(probe, resume=state)
+    with open(state, "wb") as fh:
+        fh.write(b"not a state")
+    with pytest.raises(train.StateError, match=r"probe.npz: not a readable training state"):
+        train.run(cell, resume=state)
     said = []
     again = runner._train(other, said.append, resume=state)
     assert "resumed_from" not in again and said[0].endswith("; training from step 0")
