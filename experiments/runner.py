@@ -76,13 +76,13 @@ def _state_files(out: str, group: protocols.Group, cell: train.Cell) -> tuple[st
     return None, None
 
 
-def _drop_states(out: str, group: protocols.Group) -> None:
-    """Delete the group's probe states once no cell needs them: stage 1 is complete and seed 0's
-    whole-budget cell is written or not needed."""
-    st = group_state(out, group)
-    if st["chosen"] is None:
+def _drop_states(out: str, st: dict) -> None:
+    """Delete the probe states of ``st``'s group (:func:`group_state`) once no cell needs them:
+    stage 1 is complete and seed 0's whole-budget cell is written or not needed."""
+    group, chosen = st["group"], st["chosen"]
+    if chosen is None:
         return
-    if group.reruns_seed0(st["chosen"]) and not os.path.exists(cell_path(out, st["stage2_cells"][0])):
+    if group.reruns_seed0(chosen) and st["stage2"][0] is None:
         return
     for c in group.stage1():
         path = state_path(out, c)
@@ -203,7 +203,8 @@ def run_protocol(
     queue: list[tuple] = []  # (priority, cell)
     seen: set[str] = set()
 
-    def enqueue(gi: int) -> None:
+    def enqueue(gi: int) -> dict:
+        """Queue the group's cells not yet on disk; returns its :func:`group_state`."""
         st = group_state(out, groups[gi])
         cells_ = [(0, j, c) for j, c in enumerate(groups[gi].stage1())]
         cells_ += [(1, j, c) for j, c in enumerate(st["stage2_cells"])]
@@ -216,6 +217,7 @@ def run_protocol(
             else:
                 queue.append(((gi, stage, j), c))
         queue.sort(key=lambda e: e[0])
+        return st
 
     for gi in range(len(groups)):
         enqueue(gi)
@@ -233,8 +235,7 @@ def run_protocol(
         trained.append(cell.key)
         log(f"{cell.key}: test accuracy {row['test_acc']:.4f} after {row['steps_run']} steps")
         write_tables(out, collect(out, protocol, dry_run=dry_run))  # the folder's whole table, not --only's part
-        enqueue(gi)  # its stage 2, once its stage 1 is complete
-        _drop_states(out, groups[gi])
+        _drop_states(out, enqueue(gi))  # its stage 2, once its stage 1 is complete; then the unneeded probe states
 
     def next_job():
         prio, cell = queue.pop(pick(queue, compiling))

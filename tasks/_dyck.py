@@ -179,6 +179,17 @@ def _is_valid(x: np.ndarray, types: int, depth: int) -> np.ndarray:
     return state == 0
 
 
+def _stacks(types: int, depth: int) -> list[tuple[int, ...]]:
+    """Every stack of at most ``depth`` bracket types (bottom first), by height, then
+    lexicographically: the state order of :func:`_dfa_table` (the empty stack first)."""
+    stacks: list[tuple[int, ...]] = [()]
+    frontier: list[tuple[int, ...]] = [()]
+    for _ in range(depth):
+        frontier = [s + (t,) for s in frontier for t in range(types)]
+        stacks.extend(frontier)
+    return stacks
+
+
 @functools.lru_cache(maxsize=32)
 def _dfa_table(types: int, depth: int):
     """Transition table ``[S, 2 types]`` of the DFA whose states are the stacks of at most ``depth``
@@ -187,11 +198,7 @@ def _dfa_table(types: int, depth: int):
     count = sum(types**d for d in range(depth + 1)) + 1
     if count > MAX_DFA_STATES:
         return None
-    stacks: list[tuple[int, ...]] = [()]
-    frontier: list[tuple[int, ...]] = [()]
-    for _ in range(depth):
-        frontier = [s + (t,) for s in frontier for t in range(types)]
-        stacks.extend(frontier)
+    stacks = _stacks(types, depth)
     index = {s: i for i, s in enumerate(stacks)}
     sink = len(stacks)
     table = np.full((sink + 1, 2 * types), sink, dtype=np.int64)
@@ -214,11 +221,7 @@ def _generator_tables(types: int, depth: int):
     table = _dfa_table(types, depth)
     if table is None:
         return None
-    stacks: list[tuple[int, ...]] = [()]
-    frontier: list[tuple[int, ...]] = [()]
-    for _ in range(depth):  # the order of _dfa_table's states
-        frontier = [s + (t,) for s in frontier for t in range(types)]
-        stacks.extend(frontier)
+    stacks = _stacks(types, depth)  # the order of _dfa_table's states
     count = len(stacks)
     emit = np.zeros((count, 2 * types), dtype=np.int64)
     depth_of = np.array([len(s) for s in stacks], dtype=np.int64)
