@@ -1,24 +1,33 @@
 """One-command accelerator benchmark: whatever JAX devices this process sees, in one run.
 
-    python -m benchmarks.device [--dry-run] [--out PATH] [--cert-ns 65536 131072] [--no-train]
+    python -m benchmarks.device [--dry-run] [--out PATH] [--cert rs:65536 ...] [--no-train] [--budget S]
 
 Measures, on ``jax.devices()`` (CPU, GPU or TPU; nothing here is device-specific):
 
 * **exhaustive equality** (tf2, n = 20: all 2^20 inputs) through ``verify.check``: inputs per second;
 * **sampled index lookup** (tf1, n = 1,024, alphabet 16, 2^18 inputs) through ``verify.check``: inputs/s;
-* **certification** of index lookup (tf1, alphabet 64) at each ``--cert-ns``: build and certify
-  seconds and the process's peak memory (the certificate's arithmetic is exact host arithmetic, so a
-  device speeds up only what the build runs on it);
+* **certification** of index lookup (tf1, alphabet 64) with the Reed–Solomon address code at
+  n = 2^16, 2^18, 2^20 (``--cert``: other codes and sizes): build and certify seconds and the host's
+  peak memory, each size in a fresh child process (the certificate's arithmetic is exact host
+  arithmetic, so a device speeds up only what the build runs on it);
 * **training step time** of each experiment model of Fig. 2 (TF, LSTM, DSS, Mamba, RetNet; width 64,
   one layer, index lookup at n = 200, batch 64): milliseconds per step after compilation (needs the
   ``train`` extra; skipped with a note when flax/optax are missing or ``--no-train``).
 
 It writes one section of benchmarks/RESULTS.md (or ``--out``) whose marker names the platform and
 device kind, e.g. ``device-gpu-nvidia-h200``: a GPU run never replaces CPU numbers, and the script
-refuses to write a section whose existing heading names another device. ``--dry-run`` uses tiny sizes,
-a few steps, and writes nowhere unless ``--out`` is given; the tests run it on CPU. Every number is
-measured in this run; every check it times must pass (asserted), so a wrong model cannot post a
-throughput.
+refuses (exit 2, before measuring anything) to write a section whose existing heading names another
+device. ``--dry-run`` uses tiny sizes, a few steps, and writes nowhere unless ``--out`` is given; the
+tests run it on CPU. Every number is measured in this run; every check it times must pass
+(asserted), so a wrong model cannot post a throughput.
+
+Time budget: the measurements run cheapest first, and none starts once ``--budget`` seconds
+(default 270) have passed since the start; those not started are listed as *not run* in the
+section, so a run overshoots the budget by at most its one measurement in progress. On this
+project's 2-core CPU the whole default run took 141 s (benchmarks/RESULTS.md, section
+``device-cpu-cpu``); no accelerator has run it yet. JAX's GPU memory preallocation is turned off for the run
+(``XLA_PYTHON_CLIENT_PREALLOCATE=false`` unless set), so the certification children can share the
+device with this process.
 """
 
 from __future__ import annotations
@@ -31,10 +40,19 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._common import RESULTS, fmt, machine, peak_rss_mb, table, write_section  # noqa: E402
+from benchmarks._common import RESULTS, fmt, isolated, machine, table, write_section  # noqa: E402
 
-FULL = {"eq_n": 20, "il_n": 1024, "il_samples": 1 << 18, "cert_ns": [65536, 131072], "train_n": 200, "steps": 20}
-DRY = {"eq_n": 8, "il_n": 32, "il_samples": 1 << 10, "cert_ns": [256], "train_n": 20, "steps": 2}
+FULL = {
+    "eq_n": 20,
+    "il_n": 1024,
+    "il_samples": 1 << 18,
+    "cert": [("rs", 1 << 16), ("rs", 1 << 18), ("rs", 1 << 20)],
+    "train_n": 200,
+    "steps": 20,
+}
+DRY = {"eq_n": 8, "il_n": 32, "il_samples": 1 << 10, "cert": [("rs", 256)], "train_n": 20, "steps": 2}
+CODES = ("rs", "random", "hadamard")
+BUDGET_S = 270.0
 TRAIN_MODELS = ["tf", "lstm", "dss", "mamba", "retnet"]
 
 
@@ -55,7 +73,21 @@ def _rate(k: int, seconds: float) -> float:
     return k / seconds if seconds > 0 else float("inf")
 
 
-def checks(sizes: dict) -> list[dict]:
+class Budget:
+    """Starts no new measurement once ``seconds`` have passed since it was made; remembers what it
+    declined, for the section's *not run* line."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.t0, self.skipped = seconds, time.perf_counter(), []
+
+    def allows(self, what: str) -> bool:
+        if time.perf_counter() - self.t0 < self.seconds:
+            return True
+        self.skipped.append(what)
+        return False
+
+
+def checks(sizes: dict, budget: Budget | None = None) -> list[dict]:
     """Throughput of verify's exhaustive and sampled paths (warm: the first call compiles)."""
     import constructions
     import verify
@@ -72,6 +104,8 @@ def checks(sizes: dict) -> list[dict]:
         ),
     ]
     for label, name, params, mode, samples in cases:
+        if budget and not budget.allows(f"{label}, n = {params['n']:,}"):
+            continue
         model = constructions.build(name, seed=0, **params)
         t = time.perf_counter()
         verify.check(model, mode=mode, samples=samples, seed=1)
@@ -85,25 +119,24 @@ def checks(sizes: dict) -> list[dict]:
     return rows
 
 
-def certification(ns: list[int]) -> list[dict]:
-    """Build and certify index lookup (alphabet 64) at each n; time and peak memory of this process."""
-    import constructions
-    from verify.certify import certify
+def certification(sizes: list[tuple[str, int]], budget: Budget | None = None) -> list[dict]:
+    """Build and certify index lookup (tf1, alphabet 64, float64) for each (address code, n), each in a
+    fresh child process (benchmarks/certify_index_lookup.py's child): seconds and the child's peak
+    host memory (VmHWM)."""
+    from benchmarks.certify_index_lookup import _CHILD
 
     rows = []
-    for n in ns:
-        t = time.perf_counter()
-        model = constructions.build("index_lookup", arch="tf1", n=n, alphabet_size=64, seed=0)
-        built = time.perf_counter() - t
-        t = time.perf_counter()
-        row = certify(model, "float64")
-        took = time.perf_counter() - t
-        assert row["status"] == "pass", f"certification at n = {n} did not pass ({row['status']})"
-        rows.append({"n": n, "build_s": built, "certify_s": took, "peak_mb": peak_rss_mb()})
+    for code, n in sizes:
+        if budget and not budget.allows(f"certify {code} n = {n:,}"):
+            continue
+        r = isolated(_CHILD % (n, 64, code), timeout=1800)
+        assert r["status"] == "pass", f"certification of {code} at n = {n} did not pass ({r['status']})"
+        assert r["cells_proved"] == r["cells"], f"{code} n = {n}: {r['cells_proved']} of {r['cells']} cells proved"
+        rows.append(dict(r, n=n))
     return rows
 
 
-def training(n: int, steps: int, models: list[str] | None = None) -> list[dict] | str:
+def training(n: int, steps: int, models: list[str] | None = None, budget: Budget | None = None) -> list[dict] | str:
     """Milliseconds per training step of each Fig. 2 model (one layer, width 64), after compilation."""
     try:
         import jax
@@ -118,6 +151,8 @@ def training(n: int, steps: int, models: list[str] | None = None) -> list[dict] 
     rows = []
     src = data.make("index_lookup", n)
     for name in models or TRAIN_MODELS:
+        if budget and not budget.allows(f"training step {name}"):
+            continue
         module = zoo.build(name, vocab=src.vocab, max_len=src.max_len, width=64, layers=1, classes=src.classes)
         rng = np.random.default_rng(0)
         tok, lens, lab = src.train_batch(rng, 64)
@@ -149,9 +184,9 @@ def training(n: int, steps: int, models: list[str] | None = None) -> list[dict] 
     return rows
 
 
-def render(where: str, platform: str, kind: str, sizes: dict, check_rows, cert_rows, train_rows, wall) -> str:
+def render(where: str, platform: str, kind: str, sizes: dict, check_rows, cert_rows, train_rows, wall, budget) -> str:
     body = [
-        f"## Device benchmark: {platform} ({kind}) (`python -m benchmarks.device`)",
+        f"## Device benchmark: {platform} ({kind}) (`benchmarks/device.py`)",
         "",
         f"Machine: {where}. Whole run {wall:.0f} s.",
         "",
@@ -166,13 +201,24 @@ def render(where: str, platform: str, kind: str, sizes: dict, check_rows, cert_r
             ],
         ),
         "",
-        "Certified mode, index lookup tf1, alphabet 64, float64 (build includes the exact coherence check "
-        "of the address code; peak = this process's peak RSS so far):",
+        "Certified mode, index lookup tf1, alphabet 64, float64, every input; each row a fresh process "
+        "(build includes the address code's coherence proof; *peak*: the process's peak host memory, VmHWM; "
+        "CPU seconds of all threads in brackets):",
         "",
         table(
-            ["n", "build", "certify", "peak memory"],
+            ["addresses", "n", "width", "method", "per cell", "build", "certify", "peak memory", "cells proved"],
             [
-                [f"{r['n']:,}", f"{r['build_s']:.1f} s", f"{r['certify_s']:.1f} s", f"{r['peak_mb']:,.0f} MiB"]
+                [
+                    r["scheme"],
+                    f"{r['n']:,}",
+                    r["width"],
+                    r["method"],
+                    r["cost"],
+                    f"{r['build_s']:.1f} s ({r['build_cpu']:.1f})",
+                    f"{r['certify_s']:.1f} s ({r['certify_cpu']:.1f})",
+                    f"{r['peak_mib']:,.0f} MiB",
+                    f"{r['cells_proved']:,} / {r['cells']:,}",
+                ]
                 for r in cert_rows
             ],
         ),
@@ -190,45 +236,76 @@ def render(where: str, platform: str, kind: str, sizes: dict, check_rows, cert_r
                 [[r["model"], f"{r['ms_per_step']:.1f}", f"{r['compile_s']:.1f} s"] for r in train_rows],
             ),
         ]
+    if budget.skipped:
+        body += [
+            "",
+            f"Not run (the {budget.seconds:g} s budget was spent before they started): "
+            + "; ".join(budget.skipped)
+            + ".",
+        ]
     return "\n".join(body)
 
 
-def guard(path: str, name: str, platform: str, kind: str) -> None:
-    """Refuse to replace a section under this marker whose heading names another device."""
+def guard(path: str, name: str, platform: str, kind: str) -> str | None:
+    """Why a section under this marker may not be replaced (its heading names another device), or None."""
     if not os.path.exists(path):
-        return
+        return None
     text = open(path).read()
     start = f"<!-- {name}:start -->"
     if start not in text:
-        return
+        return None
     heading = text[text.index(start) :].splitlines()[1]
     if f"{platform} ({kind})" not in heading:
-        raise SystemExit(f"device: refusing to overwrite section {name!r} of {path}: it holds {heading!r}")
+        return f"refusing to overwrite section {name!r} of {path}: it holds {heading!r}"
+    return None
+
+
+def _cert_size(text: str) -> tuple[str, int]:
+    """``"rs:65536"`` -> ("rs", 65536); argparse turns the ValueError into a one-line error."""
+    code, _, n = text.partition(":")
+    if code not in CODES or not n.isdigit() or int(n) < 2:
+        raise argparse.ArgumentTypeError(
+            f"expected CODE:N with CODE one of {', '.join(CODES)} and N >= 2, got {text!r}"
+        )
+    return code, int(n)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.device", description=__doc__.splitlines()[0])
     ap.add_argument("--dry-run", action="store_true", help="tiny sizes and a few steps; writes only to --out")
     ap.add_argument("--out", default=None, help="the Markdown file to write (default benchmarks/RESULTS.md)")
-    ap.add_argument("--cert-ns", type=int, nargs="+", default=None, help="sizes n for the certification rows")
+    ap.add_argument(
+        "--cert",
+        type=_cert_size,
+        nargs="+",
+        default=None,
+        metavar="CODE:N",
+        help="address code and n of each certification row (default rs:65536 rs:262144 rs:1048576)",
+    )
     ap.add_argument("--no-train", action="store_true", help="skip the training step times")
+    ap.add_argument(
+        "--budget", type=float, default=BUDGET_S, help=f"start no measurement after this many seconds ({BUDGET_S:.0f})"
+    )
     a = ap.parse_args(argv)
+    if not a.budget > 0:
+        ap.error(f"--budget: expected a positive number of seconds, got {a.budget}")
     sizes = dict(DRY if a.dry_run else FULL)
-    if a.cert_ns:
-        if any(n < 2 for n in a.cert_ns):
-            ap.error("--cert-ns: every n must be at least 2")
-        sizes["cert_ns"] = a.cert_ns
+    if a.cert:
+        sizes["cert"] = a.cert
     out = a.out or (None if a.dry_run else RESULTS)
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # before JAX starts: children share the GPU
     platform, kind = device_name()
     name = section_name(platform, kind)
-    if out:
-        guard(out, name, platform, kind)  # before any work: a refused run measures nothing
-    t0 = time.perf_counter()
+    if out and (why := guard(out, name, platform, kind)):  # before any work: a refused run measures nothing
+        print(f"device: {why}", file=sys.stderr)
+        return 2
+    budget = Budget(a.budget)
     where = machine()
-    check_rows = checks(sizes)
-    cert_rows = certification(sizes["cert_ns"])
-    train_rows = "skipped (--no-train)" if a.no_train else training(sizes["train_n"], sizes["steps"])
-    text = render(where, platform, kind, sizes, check_rows, cert_rows, train_rows, time.perf_counter() - t0)
+    check_rows = checks(sizes, budget)
+    train_rows = "skipped (--no-train)" if a.no_train else training(sizes["train_n"], sizes["steps"], budget=budget)
+    cert_rows = certification(sizes["cert"], budget)
+    wall = time.perf_counter() - budget.t0
+    text = render(where, platform, kind, sizes, check_rows, cert_rows, train_rows, wall, budget)
     if out:
         write_section(name, text, out)
     else:

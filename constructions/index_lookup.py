@@ -82,7 +82,10 @@ def build_index_lookup(
         alphabet_size: s >= 2.
         seed: seed of the random address code.
         coherence: target coherence μ of the address code, in (0, 1).
-        addresses: ``"random"`` (Lemma 2, width O(log n)) or ``"hadamard"`` (exact, width O(n)).
+        addresses: ``"random"`` (Lemma 2, width O(log n)), ``"rs"`` (explicit Reed–Solomon ⊗ Hadamard
+            code, width O(log² n / log log n), coherence known without the n² Gram matrix),
+            ``"hadamard"`` (exact, width O(n)) or ``"quadratic"`` (constant width,
+            :mod:`constructions.index_lookup_quadratic`).
         beta: override the derived scale factor (for robustness sweeps only).
     """
     n, s = int(n), int(alphabet_size)

@@ -28,7 +28,7 @@ def test_every_row_states_its_target_and_verdict():
     assert len(rows) == len(speed_table.ROWS)
     for line, row in zip(rows, speed_table.ROWS):
         cells = [c.strip() for c in line.strip("|").split("|")]
-        assert cells[0] == row.what and cells[2] == row.target and cells[3] in ("yes", "**no**")
+        assert cells[0] == row.what and cells[2] == row.target and cells[3] in ("yes", "**no**", "not measured")
         assert cells[4].startswith("`benchmarks/") and re.search(r"\(\d", cells[4])  # the script and its load
 
 
@@ -51,3 +51,15 @@ def test_a_missing_number_is_refused_not_filled_in():
         speed_table.block(cut)
     with pytest.raises(speed_table.MissingResult, match="no single row"):
         speed_table.sections(results)["growth"].cell("verify wall (s)", "Exhaustive", n="19")
+
+
+def test_the_device_row_prefers_an_accelerator_and_judges_only_it():
+    results = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    cpu = speed_table.sections(results)["device-cpu-cpu"].text
+    line = lambda text: next(x for x in speed_table.block(text).splitlines() if "benchmarks.device" in x)  # noqa: E731
+    assert "| ≤ 5 min on one GPU | not measured |" in line(results)  # a CPU run does not meet a GPU target
+    for wall, verdict in (("200", "yes"), ("301", "**no**")):
+        gpu = cpu.replace("cpu (cpu)", "gpu (NVIDIA H200)", 1)
+        gpu = re.sub(r"Whole run \d+ s", f"Whole run {wall} s", gpu)
+        text = results + f"\n<!-- device-gpu-nvidia-h200:start -->\n{gpu}<!-- device-gpu-nvidia-h200:end -->\n"
+        assert f"| {wall} s on gpu (NVIDIA H200) | ≤ 5 min on one GPU | {verdict} |" in line(text)
