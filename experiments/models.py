@@ -71,6 +71,12 @@ def _last(x, lengths):
     return x[jnp.arange(x.shape[0]), lengths - 1]
 
 
+def _lags(lengths, L):
+    """``t - s`` for the read-out position ``t = lengths - 1`` and every position ``s < L``: ``[B, L]``
+    (negative where ``s`` is past the read-out)."""
+    return (lengths - 1)[:, None] - jnp.arange(L)[None, :]
+
+
 class _DenseParams(nn.Module):
     """The parameters of ``nn.DenseGeneral(features, axis=-1 or (-2, -1))`` (same names, shapes and
     initialisation: lecun-normal on the flattened kernel, zero bias), returned as arrays so that the
@@ -300,7 +306,7 @@ class S4DKernel(nn.Module):
         C = (c[..., 0] + 1j * c[..., 1]) * (jnp.exp(dtA) - 1.0) / A  # ZOH with B = 1
         K = 2 * jnp.einsum("hn,hnl->hl", C, jnp.exp(dtA[:, :, None] * jnp.arange(L))).real  # [H, L]
         if lengths is not None:  # y_t = Σ_{s<=t} K[t-s] u_s + d u_t at t = lengths - 1 only
-            back = (lengths - 1)[:, None] - jnp.arange(L)[None, :]  # t - s, [B, L]
+            back = _lags(lengths, L)
             taps = jnp.where((back >= 0)[..., None], K.T[jnp.clip(back, 0, L - 1)], 0.0)  # [B, L, H]
             y = jnp.einsum("bsh,bsh->bh", taps, u)
             return y.astype(u.dtype) + _last(u, lengths) * d
@@ -569,8 +575,7 @@ class RetNet(PositionalModel):
             q, g = (nn.Dense(self.width, use_bias=False, name=f"{p}{i}")(at) for p in "qg")
             k, v = (nn.Dense(self.width, use_bias=False, name=f"{p}{i}")(h).reshape(*h.shape[:2], H, dh) for p in "kv")
             if last:  # o = Σ_{s<=t} γ^(t-s) (q_t·k_s) v_s at t = lengths - 1
-                back = (lengths - 1)[:, None] - jnp.arange(L)[None, :]  # t - s, [B, L]
-                back = back[:, None, :]
+                back = _lags(lengths, L)[:, None, :]  # [B, 1, L]
                 decay = jnp.where(back >= 0, gamma[None, :, None] ** jnp.maximum(back, 0), 0.0)  # [B, H, L]
                 s = jnp.einsum("bhd,blhd->bhl", q.reshape(-1, H, dh) / math.sqrt(dh), k) * decay
                 o = jnp.einsum("bhl,blhd->bhd", s, v)
