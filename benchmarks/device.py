@@ -21,8 +21,8 @@ device. ``--dry-run`` uses tiny sizes, a few steps, and writes nowhere unless ``
 tests run it on CPU. Every number is measured in this run; every check it times must pass
 (asserted), so a wrong model cannot post a throughput.
 
-Time budget: the measurements run in the section's order (checks, training steps, then
-certification by increasing n) and none starts once ``--budget`` seconds (default 240) have passed
+Time budget: the measurements run in this order: checks, training steps, then
+certification by increasing n; none starts once ``--budget`` seconds (default 240) have passed
 since the start; those not started are listed as *not run* in the section. A run therefore ends
 within the budget plus its one measurement in progress: under 5 minutes by default wherever no
 single measurement takes over 60 s (the longest on this project's 2-core CPU: the certification at
