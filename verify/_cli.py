@@ -129,7 +129,8 @@ def _parser() -> Parser:
     mode.add_argument(
         "--certify",
         action="store_true",
-        help="prove every input correct (index lookup, equality, disjointness; float64 or fixed:I.F), mode 'certified'",
+        help="prove every input correct (index lookup, equality, disjointness, split equality, associative recall, "
+        "Dyck, threshold; float64 or fixed:I.F), mode 'certified'",
     )
     p.add_argument("--precision", default="float64", help="float64, float32, bfloat16, float16 or fixed:I.F")
     p.add_argument("--seed", type=count(0, name="--seed"), default=0, help="seed of the input sampler (default 0)")

@@ -182,3 +182,15 @@ def test_a_closed_pipe_ends_quietly_with_141():
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err
+
+
+def test_certify_help_names_every_certifiable_task():
+    """The --certify help lists the tasks by hand (reading the registry would import every plan at
+    start-up); this keeps the list equal to the registry."""
+    from verify._cli import _parser
+    from verify.certify import CERTIFIABLE
+
+    action = next(a for a in _parser()._actions if "--certify" in a.option_strings)
+    listed = action.help.split("(", 1)[1].split(";", 1)[0].replace("Dyck", "dyck")
+    named = {t.strip().replace(" ", "_") for t in listed.split(",")}
+    assert named == set(CERTIFIABLE)
