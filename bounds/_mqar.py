@@ -6,7 +6,7 @@ Paper App. G.1 (docs/PAPER.md §10.2, docs/MULTI_QUERY.md). Alice holds ``a ∈ 
 1. The instance. Alice's half is ``k_0 a_0 … k_{m-1} a_{m-1}`` (her bits are the values); Bob's
    half repeats the keys in the order π (identity unless given), each followed by its value:
    the MQAR input of ``tasks.get("associative_recall", n=m, …, queries="all")``, and, with key c
-   as the hypercube point ``(2·bits(c) − 1)/√d'`` (``d' = ⌈log2 K⌉``), the multi-query
+   as the hypercube point ``(2·bits(c) − 1)/√d'`` (``d' = max(1, ⌈log2 K⌉)``), the multi-query
    nearest-neighbour input of ``tasks.get("nearest_neighbor", n=2m−1, dim=d', margin=2/d',
    queries="all")`` (labels = values). The answers to Bob's queries are Alice's bits, ``a_{π(j)}``.
 2. The protocol (Theorem 2, :func:`bounds.rnn_protocol`): Alice runs the RNN over her half and

@@ -11,8 +11,8 @@ the same task, the crossover is the smallest n (on the task's valid lengths) at 
 smallest width Y's bound allows exceeds the construction's width: from there on, the construction
 is smaller than *every* model of architecture Y. Widths are compared at the same ``b`` (the
 construction's own precision needs are listed separately). A Transformer's width is
-``max(D, head_dim)`` (paper §2). The construction is built at every probed n (widths are never
-extrapolated); :func:`crossover` says how few probes it needs and what it assumes.
+``max(D, head_dim)`` (paper §2). The construction is sized at every probed n by the caller's ``sizes``
+(a build, or an exact closed form of the construction; widths are never extrapolated); :func:`crossover` says how few probes it needs and what it assumes.
 """
 
 from __future__ import annotations

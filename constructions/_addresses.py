@@ -46,7 +46,8 @@ class AddressCode:
     Attributes:
         signs: int8 ``[M, r]`` in {-1, +1}; the vectors are ``signs / sqrt(r)``.
         coherence: exact ``max_{i≠j} |<a_i, a_j>|`` (a Fraction; 0 for M = 1).
-        scheme: ``"random"`` or ``"hadamard"``.
+        scheme: ``"random"``, ``"hadamard"`` or ``"rs(q=…,k=…)+hadamard"``
+            (:mod:`constructions.explicit_addresses`).
         seed: the seed of a random code (None for hadamard).
         target: the coherence the code was drawn to meet (None for hadamard).
         redraws: how many vectors were redrawn before the certificate held.

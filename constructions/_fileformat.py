@@ -43,7 +43,7 @@ __all__ = [
 MAX_META_BYTES = 1 << 26  # the meta entry, before it is read
 MAX_JSON_DEPTH = 64  # nesting of arrays and objects in meta
 MAX_LAYERS = 1000  # layer0 .. layer999
-MAX_ENTRIES = 12 * MAX_LAYERS + 8  # 8 arrays a layer, 4 more with layer norm
+MAX_ENTRIES = 16 * MAX_LAYERS + 8  # 8 arrays a layer, 16 with version 2's norms and biases; 7 more
 FEATURE_ENCODINGS = ("nearest_neighbor_features",)  # encodings whose model inputs are feature vectors
 
 _LAYER = r"layer(?:0|[1-9][0-9]{0,2})/(?:attn/(?:wq|wk|wv|wo|bq|bk|bv|bo)|mlp/(?:w1|b1|w2|b2)|ln_(?:attn|mlp)/[gb])"

@@ -1,6 +1,6 @@
 """Model file formats other than our .npz, chosen by the file's extension (docs/MODEL.md, *Other
-formats*). The writers register here (constructions/_onnx.py: ``.onnx``, ``.safetensors``), so that
-``Model.save`` and ``load`` find them without importing them: the optional ``export`` extra is
+formats*). The writers register here (constructions/_onnx.py: ``.onnx``;
+constructions/_safetensors.py: ``.safetensors``), so that ``Model.save`` and ``load`` find them without importing them: the optional ``export`` extra is
 imported only when such a file is written or read, and the model module imports no format module."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ helper API from the model's own arrays (no tracing): token embedding ``Gather`` 
 rows, per layer the head projections as ``Einsum``, the scores, the causal mask (``Where`` with
 ``-inf``), the softmax with the row maximum subtracted (``ReduceMax``, ``Sub``, ``Exp``,
 ``ReduceSum``, ``Div``: the same steps as ``FloatArithmetic.softmax``), the residual ReLU MLP, and
-the readout at the last position; an RNN is one ``Scan`` over the positions whose body is the
+the readout at the last position (at each of ``meta.readout_positions`` for a multi-query model); an RNN is one ``Scan`` over the positions whose body is the
 recurrence ``h = relu(h Wh + Win[x] + b)``. Why this route and not tracing (jax2onnx) or
 onnxscript: the forward pass here has many shapes of the same function (tables by query token,
 live coordinates, query blocks) that are speed, not meaning; the documented function is short,
@@ -14,7 +14,7 @@ compare two independent writings of it (onnxruntime against ``Model.logits``, fl
 
 Convention (docs/MODEL.md, *ONNX*): one input, ``tokens`` int64 ``[batch, length]`` (or
 ``features`` float64 ``[batch, length, d_in]`` for feature inputs), one output ``logits`` float64
-``[batch, classes]``; every weight array is an initializer under its file-format name, so
+``[batch, classes]`` (``[batch, Q, classes]`` for a multi-query model); every weight array is an initializer under its file-format name, so
 :func:`load_onnx` rebuilds the same model; the metadata is in the model's ``metadata_props``.
 
 ``onnx`` is imported only when these functions run (the optional ``export`` extra).

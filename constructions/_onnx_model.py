@@ -12,8 +12,8 @@ The convention a graph must follow (checked when it is opened, each misfit a one
   task's number of classes; class ``c`` is the task's output ``c``.
 
 A graph written by :func:`constructions._onnx.save_onnx` carries its task and input encoding in its
-metadata; one from elsewhere is given its task by the caller. ``onnx`` and ``onnxruntime`` are
-imported only here (the optional ``export`` extra).
+metadata; one from elsewhere is given its task by the caller. ``onnxruntime`` is imported
+only here, ``onnx`` here and in constructions/_onnx.py (both the optional ``export`` extra).
 """
 
 from __future__ import annotations

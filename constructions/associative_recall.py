@@ -141,7 +141,7 @@ def build_associative_recall(
         num_values: V >= 1.
         seed: seed of the random address code.
         coherence: target coherence of the address code (default 1/2).
-        addresses: ``"random"`` or ``"hadamard"``.
+        addresses: ``"random"``, ``"hadamard"`` or ``"rs"`` (explicit Reed–Solomon ⊗ Hadamard code, :mod:`constructions.explicit_addresses`).
         queries: ``"last"`` (one final query) or ``"all"`` (MQAR: every repeated key; readout
             ``"positions"``).
         self_suppression: ``"flag"`` (width O(log n), module docstring), ``"address"`` (the

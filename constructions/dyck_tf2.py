@@ -35,7 +35,8 @@ For ``D ≥ 3`` the four conditions do not suffice: ``( [ ( ) ) ]`` satisfies al
 D = 3 but is not well matched (the first ``)`` after a ``)`` closes the ``[``; the counts cannot
 see which open is on top once two closes follow each other). The builder refuses D ≥ 3.
 tests/constructions/test_tf2_dyck.py checks the characterisation against the task's solver on
-every string up to length 10 for (k, D) ∈ {1, 2, 3} × {1, 2}, and finds the D = 3 counterexample;
+every string up to length 10 for (k, D) = (2, 2), and up to 12, 7, 9, 7 for (1, 2), (3, 2), (2, 1),
+(3, 1), and finds the D = 3 counterexample;
 it was also run once on all 4^12 strings of Dyck-(2,2) at n = 12 (docs/constructions/dyck_tf2.md).
 
 Every condition is local (position i and the one before) except the counts, which one uniform

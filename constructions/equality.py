@@ -104,7 +104,8 @@ def build_equality(
         n: even string length >= 2.
         seed: seed of the random address code.
         coherence: target coherence μ of the address code, in (0, 1).
-        addresses: ``"random"`` (Lemma 2, width O(log n)) or ``"hadamard"`` (exact, width O(n)).
+        addresses: ``"random"`` (Lemma 2, width O(log n)), ``"hadamard"`` (exact, width O(n)) or
+            ``"rs"`` (explicit Reed–Solomon ⊗ Hadamard code, :mod:`constructions.explicit_addresses`).
         beta: override the derived layer-1 scale (robustness sweeps and tamper tests only).
     """
     n = int(n)

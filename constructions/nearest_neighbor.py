@@ -149,7 +149,7 @@ def build_nearest_neighbor(
             ``"shift"`` (no suppression needed: layer 2 reads label positions that layer 1 filled
             with the preceding point, :mod:`constructions._nearest_shift`; width O(d + log n)
             whatever δ; the default for ``queries="all"``, where ``"flag"`` is refused).
-        addresses: ``"random"`` or ``"hadamard"``.
+        addresses: ``"random"``, ``"hadamard"`` or ``"rs"`` (explicit Reed–Solomon ⊗ Hadamard code, :mod:`constructions.explicit_addresses`).
         queries: ``"last"`` (one final query) or ``"all"`` (every point ``k > n/2``; readout
             ``"positions"``).
     """

@@ -1,4 +1,5 @@
-"""Associative recall with an RNN of 2K·⌈log2 V⌉ + ⌈log2 K⌉ one-bit units (paper App. C.1, Prop. 9).
+"""Associative recall with an RNN of 2K·B + P one-bit units, B = max(1, ⌈log2 V⌉), P = max(1, ⌈log2 K⌉)
+(paper App. C.1, Prop. 9).
 
 Task (docs/DESIGN.md §5.2): ``k_0 v_0 … k_{n-1} v_{n-1} q`` with distinct keys ``k_i ∈ [0, K)``, values
 ``v_i`` (token ``K + v_i``, ``v_i ∈ [0, V)``) and a query key ``q`` that is one of the ``k_i``;

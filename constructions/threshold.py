@@ -150,7 +150,8 @@ def build_threshold(
         n, index_sets, truth_tables, c: the THRES instance, as ``tasks.get("threshold", ...)`` takes it.
         seed: seed of the random address code.
         coherence: target coherence μ of the address code, in (0, 1).
-        addresses: ``"random"`` (width O(log n)) or ``"hadamard"`` (exact, width O(n)).
+        addresses: ``"random"`` (width O(log n)), ``"hadamard"`` (exact, width O(n)) or
+            ``"rs"`` (explicit Reed–Solomon ⊗ Hadamard code, :mod:`constructions.explicit_addresses`).
         causal: causal mask (default) with host scheduling, or no mask (the paper's setting).
         beta: override the derived layer-1 scale (robustness sweeps and tamper tests only).
         task, task_params: the task the model is registered for (instances such as disjointness).

@@ -45,7 +45,8 @@ class Split:
     Attributes:
       alice: sorted 0-based positions Alice holds.
       bob:   sorted 0-based positions Bob holds; ``alice`` and ``bob`` partition ``range(seq_len)``.
-      kind:  ``"prefix"``, ``"halves"`` or ``"odd_even"``.
+      kind:  ``"prefix"``, ``"halves"`` or ``"odd_even"`` (split equality: ``"alice"``, its
+             own split).
     """
 
     alice: tuple[int, ...]

@@ -312,7 +312,9 @@ def _run_rows(args) -> list[dict]:
             if args.certify and task not in _certifiable():
                 continue
             model = constructions.build(task, arch=arch, seed=args.model_seed, **params)
-            if args.certify and not _can_certify(model):  # e.g. the index-lookup RNN: no plan for RNNs
+            if args.certify and not _can_certify(
+                model
+            ):  # e.g. the two-layer Dyck Transformer, or a multi-query readout
                 continue
             rows.append(
                 _check(

@@ -1,4 +1,4 @@
-"""Strict JSON for everything ``verify`` prints or writes (docs/DESIGN.md §6.6).
+"""Strict JSON for everything ``verify`` prints or writes (docs/DESIGN.md §6.8).
 
 JSON has no NaN or infinity. Every document goes through :func:`dumps` (``allow_nan=False``) after
 :func:`strict` has replaced each non-finite float: ``+inf`` by the string ``"inf"``, ``-inf`` by

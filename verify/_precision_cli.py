@@ -9,7 +9,7 @@ For every construction (index lookup: one row per address scheme) and every n it
 forms the check set (every input at small n, else K seeded samples plus adversarial inputs) and
 searches the fewest fixed-point bits ``I + F + 1`` and float significand bits at which the model is
 exact on it, plus the float32 / bfloat16 / float16 pass-fail matrix.  Where the task has a
-certificate (index lookup, equality, disjointness) it also searches the fewest fixed-point bits at
+certificate (``verify.certify.CERTIFIABLE``) it also searches the fewest fixed-point bits at
 which ``certify`` proves the model right on *every* input ("certified"); formats so proved are not
 re-run on the check set.  It then fits ``bits = a·log2 n + c`` (least squares, R²) per
 construction; ``width*bits`` (bits per position) uses the certified bits where there are some.

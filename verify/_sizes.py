@@ -6,12 +6,12 @@ are a known function of their parameters, or None. The shapes are read off each 
 
 * RNNs: ``win [vocab, m]``, ``wh [m, m]``, ``b``, ``h0 [m]``, ``readout [m, C] + [C]``, with
   hidden width m = (n+1)·⌈log2 s⌉ (index lookup), n/2 + 2 (disjointness), n/2 + Σ coprime moduli
-  + 5 (equality), 2K·⌈log2 V⌉ + ⌈log2 K⌉ (associative recall), 2k·Σ_{d<D} k^d (Dyck);
+  + 5 (equality), 2K·max(1, ⌈log2 V⌉) + max(1, ⌈log2 K⌉) (associative recall), 2k·Σ_{d<D} k^d (Dyck);
 * Transformers with a random address code of dimension r = max(4, ⌈2 ln(4n)/ε²⌉) (the first
   dimension of the schedule in constructions/_addresses.py; the builder grows r only when no code
   of that dimension is found in 64 redraw rounds): residual width D = 2r + 2⌈log2 s⌉ (index
   lookup), 2r + 5 (equality), 3r + 10 (disjointness), d + 3⌈log2 V⌉ + 4r + 2 (the nearest-neighbour
-  core of associative recall, d = ⌈log2 K⌉, and of nearest neighbour, "flag" mode);
+  core of associative recall, d = max(1, ⌈log2 K⌉), and of nearest neighbour, "flag" mode);
 * the two-layer Dyck Transformer (recency head): the model at n = 1 plus one position row per
   position (its width does not depend on n).
 

@@ -130,3 +130,13 @@ def test_other_exports_refuse_version_2(suffix, tmp_path):
     with pytest.raises(ModelFormatError, match="version-1 models only"):
         m.save(tmp_path / f"m{suffix}")
     assert not (tmp_path / f"m{suffix}").exists()
+
+
+def test_the_zip_directory_limit_admits_the_largest_version2_model():
+    """The reader refuses a zip directory of more than MAX_ENTRIES entries before reading it; a
+    version-2 model of MAX_LAYERS layers, every entry present, must fit under it."""
+    from constructions import _fileformat as ff
+
+    per_layer = len(ff._LAYER_ENTRIES) + len(ff._LAYER_NORM_ENTRIES)
+    top = 1 + 2 + 2 + len(ff._NORM_ENTRIES)  # meta, token and position embeddings, readout w and b, final norm
+    assert ff.MAX_ENTRIES >= ff.MAX_LAYERS * per_layer + top

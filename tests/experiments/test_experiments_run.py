@@ -206,6 +206,21 @@ def test_verdicts_from_crafted_rows():
     assert report.verdict([_summary(rnn[0], 1.0), _summary(rnn[2], 0.02)], task, match, expect)[0] == "reproduced"
     assert report.verdict([_summary(rnn[0], 0.02)], task, match, expect)[0] == "not tested"
     assert report.verdict([_summary(rnn[2], 0.995)], task, match, expect)[0] == "not reproduced"
+    # a named model without a result is not tested, and the verdict says it covers only the others
+    named = report.NAMED[report.STATEMENTS[1][1]]
+    dss = groups["index_lookup_n200_dss2_w64"]
+    v, why = report.verdict([_summary(rnn[2], 0.02), _summary(dss, 0.02)], task, match, expect, named)
+    assert v == "reproduced for the models tested"
+    assert why.endswith(
+        "not tested: Mamba, RetNet, linear Transformer (no finished group at a length the claim covers)"
+    )
+    v, why = report.verdict([_summary(rnn[2], 0.995)], task, match, expect, named)
+    assert v == "not reproduced" and "not tested: DSS, Mamba" in why
+    # several seeds: how many groups had every seed as claimed
+    two = dict(_summary(rnn[2], 0.02), seeds=[_fake_row(rnn[2].stage1()[0], a) for a in (0.02, 0.995)])
+    assert (
+        "every seed as claimed in 0 of the 1 groups with several seeds" in report.verdict([two], task, match, expect)[1]
+    )
     # Dyck: TF-(1,256) slower than LSTM where both stop early
     d = lambda m, l, w, n: groups[f"dyck_n{n}_{m}{l}_w{w}"]  # noqa: E731
     fast = [_summary(d("lstm", 1, 64, 20), 1.0, 300, True), _summary(d("tf", 1, 256, 20), 1.0, 900, True)]

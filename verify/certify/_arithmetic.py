@@ -17,8 +17,9 @@ Soundness of each format
     IEEE round-to-nearest evaluation gives, under these assumptions: a K-term dot product, summed
     in any order, is within ``γ_K = K·u/(1−K·u)`` of the exact one (u = 2^-53; the standard bound,
     FMA and wider accumulators only help); ``exp`` and a division are within 8 ulp; values do not
-    underflow by more than ``2^-1000`` in total. Our own bound computations are rounded outwards
-    (``nextafter``) or padded by a relative ``2^-40``. The n² Gram matrix is computed in float32 with
+    underflow by more than ``2^-1000`` in total. Our own bound computations are padded outwards:
+    each result by a relative ``2^-50`` plus ``2^-1000`` (:func:`_dn`, :func:`_up`), each
+    dot-product radius by a relative ``2^-40`` (``PAD``). The n² Gram matrix is computed in float32 with
     the bound ``|ĝ − g| ≤ (γ32_{w+2}(1+u32)² + 3u32)·‖q‖₂‖p‖₂`` (conversion + summation).
 
 Other floating formats are refused (:func:`_arith`): their attention sums are left to the sampled
