@@ -15,8 +15,29 @@ if os.environ.get("EXPERIMENTS_XLA_THREADS", "1") == "1":
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (``error: ...``, exit 2, as every other bad input here)
+    instead of the usage dump; its subcommand parsers are of the same class."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _folder(out: str) -> str:
+    """``out`` as a results folder: an existing folder, or created (with its parents); a file there,
+    or a place where no folder can be made, is bad input."""
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise ValueError(f"--out {out}: exists and is not a folder")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--out {out}: cannot create the folder ({e.strerror})") from None
+    return out
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m experiments", description=__doc__)
+    p = _Parser(prog="python -m experiments", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run a protocol (resumes: finished cells are skipped)")
     r.add_argument("--protocol", required=True)
@@ -48,7 +69,10 @@ def main(argv=None) -> int:
     rep.add_argument("--only", default=None, help="as for run")
     pl = sub.add_parser("plot", help="redraw the figures of a results folder")
     pl.add_argument("--results", default="experiments/results/cpu")
-    args = p.parse_args(argv)
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as e:  # a one-line error (exit 2) or --help (0)
+        return int(e.code or 0)
     from verify import usable_cache_dir
 
     from . import protocols, runner  # after XLA_FLAGS
@@ -59,9 +83,15 @@ def main(argv=None) -> int:
             out = args.out or os.path.join("experiments", "results", args.protocol + ("_dry" if args.dry_run else ""))
             if args.jobs < 1:
                 raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
-            target = args.report or (os.path.join(out, "RESULTS.md") if args.dry_run else None)
+            if args.report is not None:
+                check_writable(args.report)  # before the results folder is created
+            if os.path.lexists(out) and not os.path.isdir(out):
+                raise ValueError(f"--out {out}: exists and is not a folder")
+            target = (
+                args.report if args.report is not None else (os.path.join(out, "RESULTS.md") if args.dry_run else None)
+            )
             if target is not None:
-                os.makedirs(out, exist_ok=True)
+                _folder(out)
                 check_writable(target)
             import signal
 
@@ -80,12 +110,14 @@ def main(argv=None) -> int:
             from . import report
 
             protocols.groups(args.protocol, dry_run=args.dry_run, only=args.only)
+            if args.write is not None:
+                check_writable(args.write)  # before the report is rendered
             if not os.path.isdir(os.path.join(args.results, "cells")):
                 raise ValueError(f"no results under {args.results!r} (expected a cells/ folder)")
             text = report.render(
                 args.results, args.protocol, command=args.command, dry_run=args.dry_run, only=args.only
             )
-            if args.write:
+            if args.write is not None:
                 atomic_write(args.write, lambda fh: fh.write(text), text=True)
             else:
                 print(text)

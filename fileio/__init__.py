@@ -36,8 +36,10 @@ class WriteTargetError(ValueError):
 
 def check_writable(path: PathLike) -> str:
     """The absolute path of the file ``path`` names (a symbolic link followed), after checking that
-    it can be written: a non-empty name, not a folder and not a special file (pipe, device), in an
-    existing folder this process may write in. Raises :class:`WriteTargetError` (one line)."""
+    it can be written: a non-empty name no longer than the file system allows, not a folder and not
+    a special file (pipe, device), in an existing folder where this process can create a file (tried:
+    a temporary file is created and removed, since permission bits say nothing for root or for
+    file systems such as /sys). Raises :class:`WriteTargetError` (one line)."""
     raw = os.fspath(path)
     if isinstance(raw, bytes):
         raw = os.fsdecode(raw)
@@ -55,6 +57,19 @@ def check_writable(path: PathLike) -> str:
         raise WriteTargetError(f"{raw}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise WriteTargetError(f"{raw}: folder {folder} is not writable")
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        name_max = 255
+    if len(os.fsencode(os.path.basename(target))) > name_max:
+        raise WriteTargetError(f"{raw[:60]}...: file name longer than {name_max} bytes")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".tmp-probe-", dir=folder)
+    except OSError as e:
+        raise WriteTargetError(f"{raw}: cannot create a file in {folder} ({e.strerror})") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
     return target
 
 

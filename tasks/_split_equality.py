@@ -31,7 +31,9 @@ def alice_positions(n: int, alice) -> tuple[int, ...]:
             return tuple(range(half))
         if alice == "interleaved":
             return tuple(range(0, n, 2))
-        if alice.startswith("random:") and alice[7:].isdigit():
+        if alice.startswith("random:") and alice[7:].isascii() and alice[7:].isdigit():
+            if len(alice[7:]) > 15:  # seeds up to 10^15, as everywhere on the command line
+                raise TaskError(f"alice random:SEED takes a seed of at most 15 digits, got {len(alice[7:])}")
             rng = np.random.default_rng(int(alice[7:]))
             return tuple(sorted(int(p) for p in rng.choice(n, size=half, replace=False)))
         raise TaskError(f"alice must be one of {', '.join(LAYOUTS)} or a list of n/2 positions, got {alice!r}")

@@ -138,6 +138,8 @@ def writable_target(path: str | None, flag: str, suffixes: tuple[str, ...] = ())
     and ``.svg`` for a plot)."""
     if path is None:
         return
+    if not path.strip():  # before a suffix is added: "" + ".png" would name a hidden file
+        raise UsageError(f"{flag}: empty file name")
     import fileio
 
     for target in [path] if not suffixes else [os.path.splitext(path)[0] + s for s in suffixes]:

@@ -68,7 +68,7 @@ TASK_OPTIONS: dict[str, tuple[str, Callable[[str], object]]] = {
 }
 
 
-def _finite_float(text: str, name: str) -> float:
+def _finite_float(text: str, name: str, minimum: float | None = None) -> float:
     import argparse
     import math
 
@@ -78,6 +78,8 @@ def _finite_float(text: str, name: str) -> float:
         raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
     if not math.isfinite(v):
         raise argparse.ArgumentTypeError(f"{name} must be finite, got {text!r}")
+    if minimum is not None and v < minimum:
+        raise argparse.ArgumentTypeError(f"{name} must be at least {minimum:g}, got {text!r}")
     return v
 
 
@@ -93,7 +95,7 @@ def add_budget_options(p) -> None:
     )
     p.add_argument(
         "--max-time",
-        type=lambda t: _finite_float(t, "--max-time"),
+        type=lambda t: _finite_float(t, "--max-time", minimum=0),
         default=_budget.DEFAULT_MAX_TIME,
         metavar="SECONDS",
         help="refuse requests estimated to run longer (default one day; 0: no limit)",
@@ -135,7 +137,7 @@ def _parser() -> Parser:
     p.add_argument("--precision", default="float64", help="float64, float32, bfloat16, float16 or fixed:I.F")
     p.add_argument("--seed", type=count(0, name="--seed"), default=0, help="seed of the input sampler (default 0)")
     p.add_argument(
-        "--model-seed", type=count(0, name="--model-seed"), default=0, help="seed of the construction (default 0)"
+        "--model-seed", type=count(0, name="--model-seed"), default=None, help="seed of the construction (default 0)"
     )
     p.add_argument(
         "--param",
@@ -274,7 +276,8 @@ def _extra(args, task_params: dict) -> dict:
     extra = extra_params(args.param, args.task, args.arch)
     clash = sorted(set(extra) & (set(task_params) | {"seed"}))
     if clash:
-        raise UsageError(f"--param {clash[0]} repeats an option; give it once (--{clash[0].replace('_', '-')})")
+        flag = "--model-seed" if clash[0] == "seed" else "--" + clash[0].replace("_", "-")
+        raise UsageError(f"--param {clash[0]} repeats an option; give it once ({flag})")
     return extra
 
 
@@ -289,17 +292,18 @@ def _run_rows(args) -> list[dict]:
     if args.load is not None and args.load.lower().endswith(".onnx"):  # any ONNX sequence model (verify/_onnx.py)
         from ._onnx import open_for_check
 
-        if args.save is not None:
-            raise UsageError("--load takes the model from the file; drop --save")
+        if args.save is not None or args.model_seed is not None:
+            raise UsageError("--load takes the model from the file; drop --save/--model-seed")
         readable_file(args.load, "--load")
         onnx_model = open_for_check(
             args.load, args.task, task_params, arch=args.arch, param=args.param, certify=args.certify
         )
         return [_check(onnx_model, mode=mode, samples=samples, seed=args.seed, precision=args.precision, progress=bar)]
     if args.load is not None:
-        if args.task or args.arch or task_params or args.param or args.save is not None:
+        if args.task or args.arch or task_params or args.param or args.save is not None or args.model_seed is not None:
             raise UsageError(
-                "--load takes the task and its parameters from the file; drop --task/--arch/--save/task options"
+                "--load takes the task and its parameters from the file; drop --task/--arch/--save/--model-seed/"
+                "task options"
             )
         readable_file(args.load, "--load")
         model = constructions.load(args.load)
@@ -307,11 +311,16 @@ def _run_rows(args) -> list[dict]:
     if args.task is None and args.arch is None and not task_params:
         if args.param or args.save is not None:
             raise UsageError("--param and --save need --task and --arch")
+        if args.samples is not None or args.exhaustive:
+            raise UsageError(
+                "--samples and --exhaustive choose the mode of one --task; the default run uses each check's own "
+                "mode (or --certify for all)"
+            )
         rows = []
         for task, arch, params, dmode, dsamples in DEFAULT_CHECKS:
             if args.certify and task not in _certifiable():
                 continue
-            model = constructions.build(task, arch=arch, seed=args.model_seed, **params)
+            model = constructions.build(task, arch=arch, seed=args.model_seed or 0, **params)
             if args.certify and not _can_certify(
                 model
             ):  # e.g. the two-layer Dyck Transformer, or a multi-query readout
@@ -329,7 +338,7 @@ def _run_rows(args) -> list[dict]:
         return rows
     writable_target(args.save, "--save")  # '' or an unwritable target: bad input, before any work
     params, _ = _plan(args, task_params)
-    model = constructions.build(args.task, arch=args.arch, seed=args.model_seed, **params)
+    model = constructions.build(args.task, arch=args.arch, seed=args.model_seed or 0, **params)
     constructions.check_precision(model, args.precision)
     row = _check(model, mode=mode, samples=samples, seed=args.seed, precision=args.precision, progress=bar)
     if args.save is not None:  # after the check: every argument was accepted before the file is replaced

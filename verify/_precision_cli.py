@@ -274,6 +274,8 @@ def run(argv: list[str]) -> int:
         args.ns = args.n_list
     if args.sweep and args.ns is not None and len(args.ns) != 1:
         raise UsageError(f"--sweep takes one n, got {len(args.ns)}")
+    if args.sweep and (args.plot is not None or args.readme is not None):
+        raise UsageError("--plot and --readme draw and write the precision table; --sweep has neither")
     args.n = args.ns[0] if args.sweep and args.ns else 64
     writable_target(args.plot, "--plot", (".png", ".svg"))
     variants = _variants(args)  # the task, architecture and schemes, checked before anything runs

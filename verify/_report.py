@@ -20,7 +20,7 @@ from __future__ import annotations
 import bounds
 import constructions
 
-from ._args import Parser, ReadmeBlock, count, int_list, writable_target
+from ._args import Parser, ReadmeBlock, UsageError, count, int_list, writable_target
 from ._defaults import DEFAULT_CHECKS
 from ._engine import check
 from ._entry import guarded
@@ -160,12 +160,14 @@ def run(argv: list[str]) -> int:
         "--sizes",
         "--ns",
         type=int_list(1, 1 << 20, name="--sizes", need="positive"),
-        default=list(SIZES),
+        default=None,
         help="comma-separated n for the sizes table",
     )
     p.add_argument("--n", dest="n_list", type=count(1, 1 << 20, name="--n"), nargs="+", help="the same as --sizes")
     args = p.parse_args(argv)
-    sizes = tuple(args.sizes if args.n_list is None else args.n_list)
+    if args.sizes is not None and args.n_list is not None:
+        raise UsageError("give the n values once: --n 64 1024 or --sizes 64,1024")
+    sizes = tuple(args.n_list or args.sizes or SIZES)
     writable_target(args.plot, "--plot", (".png", ".svg"))
     readme = ReadmeBlock(args.readme, START, END) if args.readme is not None else None
     checks, size = check_rows(), size_rows(sizes)

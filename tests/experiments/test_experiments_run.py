@@ -292,6 +292,28 @@ def test_cli_bad_input(capsys):
     assert "no results under '/nonexistent/x'" in capsys.readouterr().err
 
 
+def test_cli_refuses_targets_before_any_work(capsys, tmp_path):
+    """argparse's errors are one line too; an --out that is a file, an empty --report or --write, and
+    a report in a missing folder are refused before the results folder is created or a cell trained."""
+    cases = [
+        (["run", "--protocol", "smoke", "--jobs", "abc"], "error: argument --jobs: invalid int value: 'abc'"),
+        ([], "error: the following arguments are required: cmd"),
+        (["run", "--protocol", "smoke", "--dry-run", "--out", str(tmp_path / "f.npz")], "exists and is not a folder"),
+        (["run", "--protocol", "smoke", "--out", str(tmp_path / "o"), "--report", ""], "empty file name"),
+        (
+            ["run", "--protocol", "smoke", "--out", str(tmp_path / "o"), "--report", str(tmp_path / "no" / "x.md")],
+            "does not exist",
+        ),
+        (["report", "--results", "experiments/results/cpu", "--write", ""], "empty file name"),
+    ]
+    (tmp_path / "f.npz").write_bytes(b"keep")
+    for argv, message in cases:
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("error:") and message in err, (argv, err)
+    assert sorted(os.listdir(tmp_path)) == ["f.npz"] and (tmp_path / "f.npz").read_bytes() == b"keep"
+
+
 @pytest.mark.slow  # spawns worker processes, each importing JAX and training
 def test_sigterm_stops_the_worker_processes(tmp_path):
     """`kill` on a parallel run unwinds it: the parent exits with 143 and takes its workers with it

@@ -21,7 +21,9 @@ def test_layouts():
     assert tasks.alice_positions(6, [5, 0, 3]) == (0, 3, 5)
 
 
-@pytest.mark.parametrize("alice", ["x", "random:", [0, 1], [0, 0, 1], [0, 1, 6], [0.5, 1, 2], 7])
+@pytest.mark.parametrize(
+    "alice", ["x", "random:", "random:" + "9" * 16, "random:٨", [0, 1], [0, 0, 1], [0, 1, 6], [0.5, 1, 2], 7]
+)
 def test_bad_alice(alice):
     with pytest.raises(tasks.TaskError, match="alice"):
         tasks.get("split_equality", n=6, alice=alice)

@@ -298,3 +298,23 @@ def test_registry_defines_certifiable_and_a_new_plan_needs_no_dispatch_edit(with
     assert m.task not in vc.CERTIFIABLE
     with pytest.raises(VerifyError, match="threshold has no certificate"):
         certify(m)
+
+
+def test_overflowing_bounds_prove_nothing_and_say_so():
+    """A model whose MLP weights are scaled by 1e300 overflows the boxes to inf and nan. A nan bound
+    proves nothing and the least bound reported is then -inf (it was +inf: min() skips nan), and
+    numpy's overflow warnings do not reach the user."""
+    import dataclasses
+    import warnings
+
+    m = constructions.build("index_lookup", arch="tf1", n=4, alphabet_size=2)
+    layer = m.weights.layers[0]
+    mlp = dataclasses.replace(layer.mlp, w1=layer.mlp.w1 * 1e300, w2=layer.mlp.w2 * 1e300, b1=layer.mlp.b1 * 1e300)
+    huge = constructions.Model(
+        dataclasses.replace(m.weights, layers=(dataclasses.replace(layer, mlp=mlp),)), m.metadata
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        row = certify(huge, "float64")
+    assert row["status"] == "fail" and row["certificate"]["cells_proved"] < row["certificate"]["cells"]
+    assert row["min_margin"] == -np.inf

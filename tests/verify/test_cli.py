@@ -116,6 +116,11 @@ def test_save_then_load_and_tampered_file_fails(capsys, tmp_path):
             "exhaustive",
         ),
         (["--task", "index_lookup"], "both --task and --arch"),
+        (["--samples", "3"], "the default run uses each check's own mode"),
+        (["report", "--sizes", "16", "--n", "8"], "give the n values once"),
+        (["--exhaustive"], "the default run uses each check's own mode"),
+        (["--task", "equality", "--arch", "tf2", "--n", "4", "--max-time", "-5"], "--max-time must be at least 0"),
+        (["--task", "equality", "--arch", "tf2", "--n", "4", "--param", "seed=1"], "give it once (--model-seed)"),
     ],
 )
 def test_bad_input_one_line_exit_2(capsys, argv, match):
@@ -194,3 +199,12 @@ def test_certify_help_names_every_certifiable_task():
     listed = action.help.split("(", 1)[1].split(";", 1)[0].replace("Dyck", "dyck")
     named = {t.strip().replace(" ", "_") for t in listed.split(",")}
     assert named == set(CERTIFIABLE)
+
+
+def test_load_refuses_a_model_seed(capsys, tmp_path):
+    """A loaded model brings its own construction seed: --model-seed with --load is refused, not ignored."""
+    path = tmp_path / "m.npz"
+    constructions.build("equality", arch="tf2", n=4).save(path)
+    code, _, err = run(capsys, "--load", str(path), "--model-seed", "5")
+    assert code == 2 and err.count("\n") == 1 and "--model-seed" in err
+    assert run(capsys, "--load", str(path), "--samples", "4")[0] == 0

@@ -425,6 +425,30 @@ def test_refused_save_keeps_the_existing_file(tmp_path, capsys):
     assert good.read_bytes() == b"precious" and os.listdir(tmp_path) == ["good.npz"]
 
 
+def test_targets_refused_before_the_check_runs(tmp_path, capsys, monkeypatch):
+    """A name too long for the file system, an empty plot name (before its suffix is added), and a
+    folder where no file can be created (tried, not read off the permission bits, which say nothing
+    for root): each is exit 2 with one line, before any work, and leaves the folder as it was."""
+    base = ["--task", "index_lookup", "--arch", "tf1", "--n", "4", "--alphabet-size", "2", "--samples", "4"]
+    for argv, message in (
+        (base + ["--save", str(tmp_path / ("a" * 300 + ".npz"))], "file name longer than"),
+        (["bounds", "--n", "16", "--plot", ""], "--plot: empty file name"),
+        (["bounds", "--n", "16", "--plot", " "], "--plot: empty file name"),
+    ):
+        assert verify_main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    import tempfile
+
+    def no_create(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_create)
+    with pytest.raises(fileio.WriteTargetError, match="cannot create a file in"):
+        fileio.check_writable(tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []
+
+
 def test_atomic_write_keeps_permissions_and_cleans_up(tmp_path):
     target = tmp_path / "f.txt"
     target.write_text("old")

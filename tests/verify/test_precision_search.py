@@ -246,6 +246,8 @@ def test_precision_cli_equality_and_errors(capsys):
         (["--addresses", "bogus", "--ns", "8"], "addresses"),
         (["--task", "equality", "--ns", "64", "--samples", "0"], "--samples must be at least 1"),
         (["--sweep", "noise", "--samples", "-3"], "--samples must be at least 1"),
+        (["--sweep", "beta", "--plot", "swp"], "--sweep has neither"),
+        (["--sweep", "beta", "--readme", "README.md"], "--sweep has neither"),
     ]:
         code, _, err = run(capsys, *argv)
         assert code == 2 and err.count("\n") == 1 and match in err, (argv, err)

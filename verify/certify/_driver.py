@@ -115,9 +115,17 @@ def certify(
     rng = np.random.default_rng(0)
     unproved: list = []
     worst, cells, proved, covered = np.inf, 0, 0, 0
+
     # a plan whose PARALLEL is true (its prove() reads only tables fixed when it was built) proves
     # up to ``workers`` chunks at once; results come in the chunks' order (verify/certify/_threads.py)
-    for chunk, gap in ordered_map(plan.prove, plan.chunks(chunk_cells), workers if parallel else 1):
+    def prove(chunk):
+        # overflow in a hostile model's boxes gives inf or nan bounds, which prove nothing (below);
+        # numpy's warnings about them would only bury the one-line result (errstate is per thread)
+        with np.errstate(all="ignore"):
+            return plan.prove(chunk)
+
+    for chunk, gap in ordered_map(prove, plan.chunks(chunk_cells), workers if parallel else 1):
+        gap = np.where(np.isnan(gap), -np.inf, gap)  # a nan bound proves nothing (and min() would skip it)
         ok = gap > 0
         cells += len(chunk)
         proved += int(ok.sum())
