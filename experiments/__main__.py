@@ -24,16 +24,13 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _folder(out: str) -> str:
-    """``out`` as a results folder: an existing folder, or created (with its parents); a file there,
-    or a place where no folder can be made, is bad input."""
-    if os.path.lexists(out) and not os.path.isdir(out):
-        raise ValueError(f"--out {out}: exists and is not a folder")
+def _folder(out: str) -> None:
+    """Create the results folder ``out`` (with its parents) if it is missing; a place where no folder
+    can be made is bad input."""
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as e:
         raise ValueError(f"--out {out}: cannot create the folder ({e.strerror})") from None
-    return out
 
 
 def main(argv=None) -> int:
@@ -83,16 +80,16 @@ def main(argv=None) -> int:
             out = args.out or os.path.join("experiments", "results", args.protocol + ("_dry" if args.dry_run else ""))
             if args.jobs < 1:
                 raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
-            if args.report is not None:
-                check_writable(args.report)  # before the results folder is created
             if os.path.lexists(out) and not os.path.isdir(out):
                 raise ValueError(f"--out {out}: exists and is not a folder")
             target = (
                 args.report if args.report is not None else (os.path.join(out, "RESULTS.md") if args.dry_run else None)
             )
-            if target is not None:
+            if target is not None:  # checked before any cell trains
+                if os.path.dirname(os.path.abspath(target)) == os.path.abspath(out):
+                    _folder(out)  # the report goes into the results folder: make it first
+                check_writable(target)  # elsewhere: before the results folder is made
                 _folder(out)
-                check_writable(target)
             import signal
 
             # `kill` (SIGTERM) unwinds like Ctrl-C, so the runner stops its worker processes

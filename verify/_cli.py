@@ -321,9 +321,8 @@ def _run_rows(args) -> list[dict]:
             if args.certify and task not in _certifiable():
                 continue
             model = constructions.build(task, arch=arch, seed=args.model_seed or 0, **params)
-            if args.certify and not _can_certify(
-                model
-            ):  # e.g. the two-layer Dyck Transformer, or a multi-query readout
+            # skipped: e.g. the two-layer Dyck Transformer, or a multi-query readout
+            if args.certify and not _can_certify(model):
                 continue
             rows.append(
                 _check(
