@@ -130,50 +130,34 @@ def _grid_table(summaries: list[dict]) -> str:
 
 
 # The paper's claims (docs/PAPER.md §13.2-13.4): (section, text, task, which groups, what is
-# expected of a group at length n: "learns" (test >= NEAR_PERFECT), "fails" (below), None (no claim)).
+# expected of a group at length n: "learns" (test >= NEAR_PERFECT), "fails" (below), None (no claim),
+# and the models a claim about several names: one with no finished group among those it covers is
+# reported as not tested, and the verdict is then only about the others).
 def _tf(layers, width):
     return lambda g: g.model == "tf" and g.layers == layers and g.width == width
 
 
 STATEMENTS = (
     ("§13.2", "index lookup: the one-layer Transformer of width 64 is near perfect at every length",
-     "index_lookup", _tf(1, 64), lambda n: "learns"),
+     "index_lookup", _tf(1, 64), lambda n: "learns", ()),
     ("§13.2", "index lookup: the recurrent models (LSTM, DSS, Mamba, RetNet, linear Transformer) degrade above "
-     "length 100", "index_lookup", lambda g: g.model in RECURRENT, lambda n: "fails" if n > 100 else None),
+     "length 100", "index_lookup", lambda g: g.model in RECURRENT, lambda n: "fails" if n > 100 else None,
+     ("lstm", "dss", "mamba", "retnet", "lintf")),
     ("§13.3", "Dyck: the LSTM of width 64 is near perfect at every length", "dyck",
-     lambda g: g.model == "lstm", lambda n: "learns"),
+     lambda g: g.model == "lstm", lambda n: "learns", ()),
     ("§13.3", "Dyck: the one-layer Transformer of width 256 is near perfect up to length 100 and struggles beyond",
-     "dyck", _tf(1, 256), lambda n: "learns" if n <= 100 else "fails"),
+     "dyck", _tf(1, 256), lambda n: "learns" if n <= 100 else "fails", ()),
     ("§13.3", "Dyck: the two-layer Transformer of width 64 (and Mamba, for reference) is near perfect at every "
-     "length", "dyck", lambda g: _tf(2, 64)(g) or g.model == "mamba", lambda n: "learns"),
+     "length", "dyck", lambda g: _tf(2, 64)(g) or g.model == "mamba", lambda n: "learns", ("tf", "mamba")),
     ("§13.4", "Eq-random: Transformers are near perfect at every length", "eq_random",
-     lambda g: g.model == "tf", lambda n: "learns"),
+     lambda g: g.model == "tf", lambda n: "learns", ()),
     ("§13.4", "Eq-random: the LSTM and the linear Transformer struggle beyond length 100", "eq_random",
-     lambda g: g.model in ("lstm", "lintf"), lambda n: "fails" if n > 100 else None),
+     lambda g: g.model in ("lstm", "lintf"), lambda n: "fails" if n > 100 else None, ("lstm", "lintf")),
     ("§13.4", "Eq-random: DSS and Mamba match the Transformer (near perfect)", "eq_random",
-     lambda g: g.model in ("dss", "mamba"), lambda n: "learns"),
-    ("§13.4", "Eq-one: every model is near perfect at every length", "eq_one", lambda g: True, lambda n: "learns"),
+     lambda g: g.model in ("dss", "mamba"), lambda n: "learns", ("dss", "mamba")),
+    ("§13.4", "Eq-one: every model is near perfect at every length", "eq_one", lambda g: True, lambda n: "learns",
+     ("tf", "lstm", "dss", "mamba", "lintf")),
 )  # fmt: skip
-
-
-def _model(name: str):
-    return lambda g: g.model == name
-
-
-# The models a statement names, each with the groups that stand for it: a named model with no
-# finished group at a length the claim covers is reported as not tested (the verdict is then only
-# about the models that were).
-_LSTM, _DSS, _MAMBA, _RETNET, _LINTF = (
-    ("LSTM", _model("lstm")), ("DSS", _model("dss")), ("Mamba", _model("mamba")),
-    ("RetNet", _model("retnet")), ("linear Transformer", _model("lintf")),
-)  # fmt: skip
-NAMED = {
-    STATEMENTS[1][1]: (_LSTM, _DSS, _MAMBA, _RETNET, _LINTF),
-    STATEMENTS[4][1]: (("TF-(2, 64)", _tf(2, 64)), _MAMBA),
-    STATEMENTS[6][1]: (_LSTM, _LINTF),
-    STATEMENTS[7][1]: (_DSS, _MAMBA),
-    STATEMENTS[8][1]: (("Transformer", _model("tf")), _LSTM, _DSS, _MAMBA, _LINTF),
-}
 
 
 def _holds(expect: str, acc: float) -> bool:
@@ -184,8 +168,8 @@ def verdict(summaries: list[dict], task: str, match, expect, named=()) -> tuple[
     """(verdict, evidence) of one statement: ``not tested`` if no matching group with a claim has
     a result; ``reproduced`` if every such group's best run is as claimed (test accuracy ≥ 0.99
     for "learns", below for "fails"); ``not reproduced`` otherwise, naming the groups. ``named``:
-    ``(label, group predicate)`` for each model the statement names; those without a result are
-    listed as not tested, and a ``reproduced`` becomes ``reproduced for the models tested``. Where
+    the models (``train.MODEL_NAMES`` keys) the statement names; those with no result among the
+    groups ``match`` selects are listed as not tested, and a ``reproduced`` becomes ``reproduced for the models tested``. Where
     groups have several seeds, the evidence ends with how many groups had every seed as claimed.
 
     A group's *best run* is the best test accuracy over its seeds at the chosen learning rate (the
@@ -216,7 +200,7 @@ def verdict(summaries: list[dict], task: str, match, expect, named=()) -> tuple[
         seen.append((_holds(e, best), e, note))
     if not seen:
         return "not tested", "no finished group of this kind in the protocol"
-    untested = [label for label, pred in named if not any(pred(g) for g in groups)]
+    untested = [train.MODEL_NAMES[m] for m in named if not any(g.model == m for g in groups)]
     tail = ""
     if every:
         tail += f"; every seed as claimed in {sum(every)} of the {len(every)} groups with several seeds"
@@ -431,8 +415,8 @@ def render(
         "",
     ]
     checks = [
-        (ref, text, *verdict(summaries, task, match, expect, NAMED.get(text, ())))
-        for ref, text, task, match, expect in STATEMENTS
+        (ref, text, *verdict(summaries, task, match, expect, named))
+        for ref, text, task, match, expect, named in STATEMENTS
     ]
     checks.insert(2, ("§13.2 (Fig. 3)", "the two-layer Mamba improves with width but stays below the Transformer",
                       *mamba_width_verdict(summaries)))  # fmt: skip

@@ -50,6 +50,9 @@ class StateError(ValueError):
     """A saved training state that does not belong to the cell asked to continue from it."""
 
 
+MODEL_NAMES = {"tf": "TF", "lintf": "LinTF", "lstm": "LSTM", "dss": "DSS", "mamba": "Mamba", "retnet": "RetNet"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Cell:
     task: str
@@ -81,10 +84,7 @@ class Cell:
     @property
     def label(self) -> str:
         """The paper's figure label, e.g. ``TF-(1, 64)``, ``Mamba-(2, 256)``."""
-        name = {"tf": "TF", "lintf": "LinTF", "lstm": "LSTM", "dss": "DSS", "mamba": "Mamba", "retnet": "RetNet"}[
-            self.model
-        ]
-        return f"{name}-({self.layers}, {self.width})"
+        return f"{MODEL_NAMES[self.model]}-({self.layers}, {self.width})"
 
 
 def _accuracy(apply, params, tokens, lengths, labels, chunk=500):

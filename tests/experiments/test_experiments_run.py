@@ -195,25 +195,22 @@ def _summary(group, acc, steps_run=None, stopped=None):
 def test_verdicts_from_crafted_rows():
     groups = {g.name: g for g in protocols.groups("cpu")}
     tf = [groups[f"index_lookup_n{n}_tf1_w64"] for n in (20, 50, 100, 200)]
-    ref, text, task, match, expect = report.STATEMENTS[0]
+    ref, text, task, match, expect, _ = report.STATEMENTS[0]
     assert report.verdict([_summary(g, 1.0) for g in tf], task, match, expect)[0] == "reproduced"
     v, why = report.verdict([_summary(g, 1.0) for g in tf[:3]] + [_summary(tf[3], 0.469)], task, match, expect)
     assert v == "not reproduced" and "n=200: 0.469" in why
     assert report.verdict([], task, match, expect)[0] == "not tested"
     # "fails" claims: only n > 100 counts
     rnn = [groups[f"index_lookup_n{n}_lstm1_w64"] for n in (20, 200, 200)]
-    _, _, task, match, expect = report.STATEMENTS[1]
+    _, _, task, match, expect, named = report.STATEMENTS[1]
     assert report.verdict([_summary(rnn[0], 1.0), _summary(rnn[2], 0.02)], task, match, expect)[0] == "reproduced"
     assert report.verdict([_summary(rnn[0], 0.02)], task, match, expect)[0] == "not tested"
     assert report.verdict([_summary(rnn[2], 0.995)], task, match, expect)[0] == "not reproduced"
     # a named model without a result is not tested, and the verdict says it covers only the others
-    named = report.NAMED[report.STATEMENTS[1][1]]
     dss = groups["index_lookup_n200_dss2_w64"]
     v, why = report.verdict([_summary(rnn[2], 0.02), _summary(dss, 0.02)], task, match, expect, named)
     assert v == "reproduced for the models tested"
-    assert why.endswith(
-        "not tested: Mamba, RetNet, linear Transformer (no finished group at a length the claim covers)"
-    )
+    assert why.endswith("not tested: Mamba, RetNet, LinTF (no finished group at a length the claim covers)")
     v, why = report.verdict([_summary(rnn[2], 0.995)], task, match, expect, named)
     assert v == "not reproduced" and "not tested: DSS, Mamba" in why
     # several seeds: how many groups had every seed as claimed
@@ -410,7 +407,7 @@ def test_verdict_uses_the_best_seed_and_shows_seed_0():
     seed 0 and the spread; a "fails" claim holds only if every seed fails."""
     groups = {g.name: g for g in protocols.groups("cpu")}
     g = groups["index_lookup_n50_tf1_w64"]
-    _, _, task, match, expect = report.STATEMENTS[0]
+    _, _, task, match, expect, _ = report.STATEMENTS[0]
     s = _summary(g, 0.985)
     s["seeds"] = [s["chosen"], _fake_row(g.cell(1e-3, 1), 1.0), _fake_row(g.cell(1e-3, 2), 0.97)]
     v, why = report.verdict([s], task, match, expect)
@@ -418,7 +415,7 @@ def test_verdict_uses_the_best_seed_and_shows_seed_0():
     s["seeds"] = [s["chosen"], _fake_row(g.cell(1e-3, 1), 0.98)]
     assert report.verdict([s], task, match, expect)[0] == "not reproduced"
     rnn = groups["index_lookup_n200_lstm1_w64"]
-    _, _, task, match, expect = report.STATEMENTS[1]
+    _, _, task, match, expect, _ = report.STATEMENTS[1]
     s = _summary(rnn, 0.02)
     s["seeds"] = [s["chosen"], _fake_row(rnn.cell(1e-3, 1), 0.995)]
     assert report.verdict([s], task, match, expect)[0] == "not reproduced"
