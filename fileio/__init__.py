@@ -40,6 +40,22 @@ def check_writable(path: PathLike) -> str:
     a special file (pipe, device), in an existing folder where this process can create a file (tried:
     a temporary file is created and removed, since permission bits say nothing for root or for
     file systems such as /sys). Raises :class:`WriteTargetError` (one line)."""
+    target = _named_target(path)
+    folder = os.path.dirname(target)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".tmp-probe-", dir=folder)
+    except OSError as e:
+        raise WriteTargetError(
+            f"{os.fsdecode(os.fspath(path))}: cannot create a file in {folder} ({e.strerror})"
+        ) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return target
+
+
+def _named_target(path: PathLike) -> str:
+    """:func:`check_writable` without its trial file: what the name and the folder's entry say."""
     raw = os.fspath(path)
     if isinstance(raw, bytes):
         raw = os.fsdecode(raw)
@@ -63,13 +79,6 @@ def check_writable(path: PathLike) -> str:
         name_max = 255
     if len(os.fsencode(os.path.basename(target))) > name_max:
         raise WriteTargetError(f"{raw[:60]}...: file name longer than {name_max} bytes")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".tmp-probe-", dir=folder)
-    except OSError as e:
-        raise WriteTargetError(f"{raw}: cannot create a file in {folder} ({e.strerror})") from None
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
     return target
 
 
@@ -122,7 +131,7 @@ def atomic_write(path: PathLike, write: Callable[[IO[Any]], object], *, text: bo
     The existing file at ``path`` (followed if a symbolic link) is untouched until the rename; its
     permission bits carry over. On any exception, Ctrl-C or SIGTERM the temporary file is removed
     and the exception propagates (SIGTERM as ``SystemExit(143)``). Returns the path written."""
-    target = check_writable(path)
+    target = _named_target(path)  # its own temporary file below is the trial check_writable makes
     folder = os.path.dirname(target)
     old = os.stat(target) if os.path.exists(target) else None
     mode = stat.S_IMODE(old.st_mode) if old else 0o666 & ~_umask()
